@@ -1,0 +1,41 @@
+# Tally: `make run` sets up and starts the daemon; `make test` sets up and runs every test.
+SWIFT ?= swift
+APT_PACKAGES := liblmdb-dev libzstd-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test build deps bench bench-micro clean
+
+## Install the C libraries (LMDB, zstd) with apt-get when they are missing.
+deps:
+	@missing=""; for package in $(APT_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product tally
+
+## Build in release and run the daemon on ./data with its socket at ./tally.sock.
+run: build
+	.build/release/tally serve --config config/tally.yaml --store data --socket tally.sock
+
+## Run the whole test suite (unit, integration against the real daemon, crash recovery).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## The ingest benchmark at 1M and 50M remembered identities (see BENCHMARKS.md).
+bench: build
+	.build/release/tally bench ingest --events 1000000 --identities-prefill 1000000
+	.build/release/tally bench ingest --events 1000000 --identities-prefill 50000000
+
+## Micro-benchmarks (package-benchmark): parsing one line, one group commit of 8192 events.
+bench-micro: deps
+	cd Benchmarks && $(SWIFT) package benchmark
+
+clean:
+	rm -rf .build Benchmarks/.build

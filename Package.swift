@@ -1,0 +1,87 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Strict settings on every Tally target (as swift-log does it).
+let strictSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "tally",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tally", targets: ["tally"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "Metering", targets: ["Metering"]),
+        .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Ingest", targets: ["Ingest"]),
+        .library(name: "IngestClient", targets: ["IngestClient"]),
+        .library(name: "Zstd", targets: ["Zstd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, reached through module maps and one shim header each (the GRDB way).
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // 1. A generic LMDB wrapper: knows nothing of metering.
+        .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: strictSettings),
+        // zstd frames with checksums, for archived segments and backups.
+        .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictSettings),
+        // 2. Metering: events, meters, exact decimals, periods, config.
+        .target(
+            name: "Metering",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        // 3. Storage: Tally's LMDB key layout.
+        .target(
+            name: "Storage",
+            dependencies: ["LMDB", "Metering", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // 4. Ingest: the group-commit writer thread and the Unix-socket server.
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "Storage", "Metering",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The producer side of the socket protocol: `tally send` and `tally bench`.
+        .target(name: "IngestClient", dependencies: [], swiftSettings: strictSettings),
+        // The `tally` command on top.
+        .executableTarget(
+            name: "tally",
+            dependencies: [
+                "Ingest", "IngestClient", "Storage", "Metering", "LMDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: strictSettings),
+        .testTarget(name: "ZstdTests", dependencies: ["Zstd"], swiftSettings: strictSettings),
+        .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: ["Ingest", "IngestClient", "Storage", "Metering", "tally"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,278 @@
+import Logging
+import Metering
+import NIOCore
+import Storage
+
+/// Limits that keep one connection's memory bounded whatever its producer does.
+public struct ConnectionLimits: Sendable {
+    /// Lines longer than this are answered `line_too_long` and skipped up to their newline.
+    public var maximumLineBytes: Int
+    /// Reading pauses while this many lines wait for their answers.
+    public var maximumUnansweredLines: Int
+
+    public init(maximumLineBytes: Int, maximumUnansweredLines: Int = 32_768) {
+        self.maximumLineBytes = maximumLineBytes
+        self.maximumUnansweredLines = maximumUnansweredLines
+    }
+}
+
+/// One ingest connection: splits NDJSON lines, parses them, hands events to the writer and writes
+/// the answers back in line order, one write per group commit.
+///
+/// Backpressure: the handler stops asking the socket for more bytes while too many lines are
+/// unanswered or while the peer is not reading its answers (the channel is not writable), so a
+/// producer can never make the daemon buffer without bound.
+final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// One read's lines in order: each is an event (answered by the writer) or already rejected.
+    private enum Line {
+        case event
+        case rejected(IngestError)
+    }
+
+    private struct PendingRead {
+        var tag: UInt64
+        var lines: [Line]
+        var outcomes: [RecordOutcome]?
+    }
+
+    private let parser: EventLineParser
+    private let writer: GroupCommitWriter
+    private let limits: ConnectionLimits
+    private let logger: Logger
+    private var sink: ConnectionSink?
+    private var context: ChannelHandlerContext?
+
+    private var partialLine: [UInt8] = []
+    private var skippingLongLine = false
+    private var pending = CircularBuffer<PendingRead>()
+    private var unansweredLines = 0
+    private var nextTag: UInt64 = 0
+    private var readHeld = false
+    private var draining = false
+    private var inputClosed = false
+
+    init(parser: EventLineParser, writer: GroupCommitWriter, limits: ConnectionLimits, logger: Logger) {
+        self.parser = parser
+        self.writer = writer
+        self.limits = limits
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        channelCloseFuture = context.channel.closeFuture
+        sink = ConnectionSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop), eventLoop: context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        sink = nil  // batches still in the writer keep their own reference
+    }
+
+    // MARK: Reading lines
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !draining else { return }
+        let buffer = unwrapInboundIn(data)
+        let receivedAt = Timestamp.now()
+        var lines: [Line] = []
+        var events: [PendingEvent] = []
+        buffer.withUnsafeReadableBytes { bytes in
+            var start = 0
+            while start < bytes.count {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
+                guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+                    keepPartial(rest, lines: &lines)
+                    break
+                }
+                let lineEnd = start + (newline - rest.startIndex)
+                let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<lineEnd])
+                if skippingLongLine {
+                    skippingLongLine = false
+                } else if partialLine.isEmpty {
+                    handleLine(piece, receivedAt: receivedAt, lines: &lines, events: &events)
+                } else if partialLine.count + piece.count > limits.maximumLineBytes {
+                    partialLine.removeAll(keepingCapacity: false)
+                    lines.append(.rejected(lineTooLong()))
+                } else {
+                    partialLine.append(contentsOf: piece)
+                    partialLine.withUnsafeBytes { handleLine($0, receivedAt: receivedAt, lines: &lines, events: &events) }
+                    partialLine.removeAll(keepingCapacity: true)
+                }
+                start = lineEnd + 1
+            }
+        }
+        enqueue(lines: lines, events: events)
+    }
+
+    /// Keeps the unterminated end of a read for the next one, or starts skipping it when too long.
+    private func keepPartial(_ bytes: UnsafeRawBufferPointer, lines: inout [Line]) {
+        guard !skippingLongLine else { return }
+        if partialLine.count + bytes.count > limits.maximumLineBytes {
+            partialLine.removeAll(keepingCapacity: false)
+            skippingLongLine = true
+            lines.append(.rejected(lineTooLong()))
+        } else {
+            partialLine.append(contentsOf: bytes)
+        }
+    }
+
+    private func handleLine(_ line: UnsafeRawBufferPointer, receivedAt: Timestamp, lines: inout [Line], events: inout [PendingEvent]) {
+        if EventLineParser.isBlank(line) { return }
+        if line.count > limits.maximumLineBytes {
+            lines.append(.rejected(lineTooLong()))
+            return
+        }
+        switch parser.parse(line, receivedAt: receivedAt) {
+        case .success(let event):
+            lines.append(.event)
+            events.append(PendingEvent(event: event, receivedAt: receivedAt))
+        case .failure(let error):
+            lines.append(.rejected(error))
+        }
+    }
+
+    private func lineTooLong() -> IngestError {
+        IngestError(
+            code: .lineTooLong,
+            message: "the line is longer than max_line_bytes (\(limits.maximumLineBytes) bytes) and was skipped up to its newline; send smaller events or raise ingest.max_line_bytes",
+            field: nil)
+    }
+
+    private func enqueue(lines: [Line], events: [PendingEvent]) {
+        guard !lines.isEmpty else { return }
+        nextTag += 1
+        unansweredLines += lines.count
+        pending.append(PendingRead(tag: nextTag, lines: lines, outcomes: events.isEmpty ? [] : nil))
+        if events.isEmpty {
+            flushAnswered()
+        } else if let sink {
+            writer.submit(IngestBatch(events: events, sink: sink, tag: nextTag))
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The producer has sent its last byte: a final line without a newline still counts.
+            if !partialLine.isEmpty, !skippingLongLine, !draining {
+                var lines: [Line] = []
+                var events: [PendingEvent] = []
+                let receivedAt = Timestamp.now()
+                let last = partialLine
+                partialLine = []
+                last.withUnsafeBytes { handleLine($0, receivedAt: receivedAt, lines: &lines, events: &events) }
+                enqueue(lines: lines, events: events)
+            }
+            inputClosed = true
+            closeIfDone()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Answering
+
+    /// Called on this connection's event loop when a group commit holding its batches is durable.
+    func batchesCompleted(_ batches: [IngestBatch]) {
+        for batch in batches {
+            if let index = pending.firstIndex(where: { $0.tag == batch.tag }) {
+                pending[index].outcomes = batch.outcomes
+            }
+        }
+        flushAnswered()
+    }
+
+    /// Writes the answers of every read at the front whose events are durable, in one write.
+    private func flushAnswered() {
+        guard let context else { return }
+        var output: ByteBuffer?
+        while let first = pending.first, let outcomes = first.outcomes {
+            pending.removeFirst()
+            if output == nil { output = context.channel.allocator.buffer(capacity: first.lines.count * 24) }
+            var next = outcomes.makeIterator()
+            for line in first.lines {
+                switch line {
+                case .event: ResponseEncoder.append(next.next()!, to: &output!)
+                case .rejected(let error): ResponseEncoder.append(error, to: &output!)
+                }
+            }
+            unansweredLines -= first.lines.count
+        }
+        if let output {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+        }
+        resumeReadingIfPossible()
+        closeIfDone()
+    }
+
+    private func closeIfDone() {
+        guard let context, inputClosed || draining, pending.isEmpty else { return }
+        context.close(promise: nil)
+    }
+
+    // MARK: Backpressure
+
+    private var shouldHoldReads: Bool {
+        guard let context else { return true }
+        return draining || unansweredLines >= limits.maximumUnansweredLines || !context.channel.isWritable
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if shouldHoldReads {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReadingIfPossible() {
+        guard readHeld, !shouldHoldReads, let context else { return }
+        readHeld = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Shutdown
+
+    /// Completes when the connection has closed.
+    var closeFuture: EventLoopFuture<Void> {
+        channelCloseFuture
+    }
+    private var channelCloseFuture: EventLoopFuture<Void>!
+
+    /// Stops reading; closes the connection once every line already read is answered.
+    func drain() {
+        draining = true
+        partialLine.removeAll()
+        closeIfDone()
+    }
+}
+
+/// Hands a commit's outcomes from the writer thread to the connection's event loop.
+final class ConnectionSink: IngestBatchSink {
+    private let handler: NIOLoopBound<IngestConnectionHandler>
+    private let eventLoop: any EventLoop
+
+    init(handler: NIOLoopBound<IngestConnectionHandler>, eventLoop: any EventLoop) {
+        self.handler = handler
+        self.eventLoop = eventLoop
+    }
+
+    func batchesCompleted(_ batches: [IngestBatch]) {
+        let handler = self.handler
+        eventLoop.execute { handler.value.batchesCompleted(batches) }
+    }
+}

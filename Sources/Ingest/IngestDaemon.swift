@@ -1,0 +1,80 @@
+import Foundation
+public import Logging
+public import Metering
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+public import Storage
+
+/// The ingest daemon as a service: the writer thread and the socket server, started together and
+/// shut down in pipeline order on SIGTERM/SIGINT (stop accepting, answer what was read, commit, stop).
+public final class IngestDaemon: Service, Sendable {
+    private let config: TallyConfig
+    private let store: TallyStore
+    private let socketPath: String
+    private let logger: Logger
+    private let ready: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - store: the store, opened `.readWrite`.
+    ///   - socketPath: where to listen (the config's `ingest.socket` or `--socket`).
+    ///   - ready: called once the socket accepts connections.
+    public init(config: TallyConfig, store: TallyStore, socketPath: String, logger: Logger, ready: @escaping @Sendable () -> Void = {}) {
+        self.config = config
+        self.store = store
+        self.socketPath = socketPath
+        self.logger = logger
+        self.ready = ready
+    }
+
+    public func run() async throws {
+        let storeWriter = try StoreWriter(store: store)
+        let logger = self.logger
+        let writer = GroupCommitWriter(
+            writer: storeWriter,
+            maximumEvents: config.ingest.commitMaxEvents,
+            maximumDelayNanoseconds: config.ingest.commitMaxDelayNanoseconds,
+            logger: logger,
+            onCommit: { report in
+                logger.trace("group commit", metadata: ["events": "\(report.events)", "accepted": "\(report.accepted)",
+                                                        "micros": "\(report.durationNanoseconds / 1000)"])
+            })
+        let parser = EventLineParser(
+            meterCodes: Set(config.meters.map(\.code)),
+            limits: .init(maxFutureSkewNanoseconds: config.ingest.maxFutureSkewNanoseconds,
+                          dedupWindowNanoseconds: config.ingest.dedupWindowNanoseconds))
+        let threads = max(1, min(4, System.coreCount - 1))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let server = IngestServer(
+            settings: .init(socketPath: socketPath, socketMode: config.ingest.socketMode,
+                            limits: ConnectionLimits(maximumLineBytes: config.ingest.maxLineBytes,
+                                                     maximumUnansweredLines: max(4 * config.ingest.commitMaxEvents, 1024))),
+            parser: parser, writer: writer, group: group, logger: logger)
+        writer.start()
+        do {
+            try await server.start()
+        } catch {
+            await Self.stop(writer)
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        ready()
+        // Wait for SIGTERM/SIGINT (or cancellation), then drain in pipeline order.
+        try? await gracefulShutdown()
+        logger.info("shutting down: answering every line already read")
+        await server.shutdown()
+        await Self.stop(writer)
+        try? await group.shutdownGracefully()
+        logger.info("stopped", metadata: ["identities": "\(storeWriter.identityCount)"])
+    }
+
+    /// Stops the writer thread without blocking the cooperative pool.
+    private static func stop(_ writer: GroupCommitWriter) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                writer.stop()
+                continuation.resume()
+            }
+        }
+    }
+}

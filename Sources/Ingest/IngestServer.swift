@@ -1,0 +1,150 @@
+import Foundation
+public import Logging
+public import Metering
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOPosix
+
+/// An error starting or running the ingest server.
+public struct IngestServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// Another daemon answers on the socket path.
+        public static let socketInUse = Code(rawValue: "socket_in_use")
+        /// The socket path exists and is not a socket.
+        public static let socketPathTaken = Code(rawValue: "socket_path_taken")
+        /// Binding or preparing the socket failed.
+        public static let bindFailed = Code(rawValue: "bind_failed")
+    }
+
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+}
+
+/// The Unix-socket ingest server (DESIGN §3), built on SwiftNIO.
+public final class IngestServer: Sendable {
+    /// Where and how the server listens.
+    public struct Settings: Sendable {
+        public var socketPath: String
+        public var socketMode: UInt32
+        public var limits: ConnectionLimits
+
+        public init(socketPath: String, socketMode: UInt32, limits: ConnectionLimits) {
+            self.socketPath = socketPath
+            self.socketMode = socketMode
+            self.limits = limits
+        }
+    }
+
+    private let settings: Settings
+    private let parser: EventLineParser
+    private let writer: GroupCommitWriter
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<IngestConnectionHandler>]>([:])
+
+    public init(settings: Settings, parser: EventLineParser, writer: GroupCommitWriter, group: any EventLoopGroup, logger: Logger) {
+        self.settings = settings
+        self.parser = parser
+        self.writer = writer
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Binds the socket: replaces a stale socket file, never steals a live daemon's.
+    public func start() async throws {
+        try Self.prepareSocketPath(settings.socketPath, logger: logger)
+        let settings = self.settings
+        let parser = self.parser
+        let writer = self.writer
+        let logger = self.logger
+        let connections = self.connections
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = IngestConnectionHandler(parser: parser, writer: writer, limits: settings.limits, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let id = ObjectIdentifier(channel)
+                    connections.withLockedValue { $0[id] = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
+                    channel.closeFuture.whenComplete { _ in
+                        _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                    }
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(unixDomainSocketPath: settings.socketPath, cleanupExistingSocketFile: false).get()
+        } catch {
+            throw IngestServerError(code: .bindFailed, message: "cannot listen on '\(settings.socketPath)': \(error); check that its directory exists and is writable")
+        }
+        guard chmod(settings.socketPath, mode_t(settings.socketMode)) == 0 else {
+            try? await channel.close()
+            throw IngestServerError(code: .bindFailed, message: "cannot set mode \(String(settings.socketMode, radix: 8)) on '\(settings.socketPath)': \(String(cString: strerror(errno)))")
+        }
+        serverChannel.withLockedValue { $0 = channel }
+        logger.info("listening", metadata: ["socket": "\(settings.socketPath)"])
+    }
+
+    /// Stops accepting, answers every line already read, and closes every connection.
+    public func shutdown() async {
+        if let channel = serverChannel.withLockedValue({ $0 }) {
+            try? await channel.close()
+            unlink(settings.socketPath)
+        }
+        let open = connections.withLockedValue { $0.values.map { $0 } }
+        var closing: [EventLoopFuture<Void>] = []
+        for handler in open {
+            let promise = handler.eventLoop.makePromise(of: Void.self)
+            handler.eventLoop.execute {
+                handler.value.drain()
+                handler.value.closeFuture.cascade(to: promise)
+            }
+            closing.append(promise.futureResult)
+        }
+        for future in closing { try? await future.get() }
+        logger.info("ingest server stopped")
+    }
+
+    /// Removes a socket file left by a dead process; refuses when a daemon answers on it or the
+    /// path is not a socket at all.
+    static func prepareSocketPath(_ path: String, logger: Logger) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        guard (status.st_mode & S_IFMT) == S_IFSOCK else {
+            throw IngestServerError(code: .socketPathTaken, message: "'\(path)' exists and is not a socket: remove it, or set ingest.socket (or --socket) to another path")
+        }
+        if isListening(path) {
+            throw IngestServerError(code: .socketInUse, message: "another tally daemon is already listening on '\(path)': stop it first, or use another --socket and --store")
+        }
+        logger.info("replacing a stale socket file", metadata: ["socket": "\(path)"])
+        unlink(path)
+    }
+
+    /// Whether something accepts connections on the Unix socket at `path`.
+    static func isListening(_ path: String) -> Bool {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard path.utf8.count < capacity else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)
+            raw[path.utf8.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+}

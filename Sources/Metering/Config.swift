@@ -1,0 +1,159 @@
+/// Tally's configuration, as read from the YAML config file by `ConfigLoader`.
+///
+/// ```swift
+/// let config = try ConfigLoader.load(path: "config/tally.yaml")
+/// config.ingest.commitMaxEvents      // 8192
+/// config.meter("api_calls")?.aggregation  // .count
+/// ```
+public struct TallyConfig: Sendable, Hashable {
+    /// `store:`: where the LMDB environment lives.
+    public var store: StoreSettings
+    /// `ingest:`: the socket, group commits, dedup and event limits.
+    public var ingest: IngestSettings
+    /// `billing:`: the period rule and the rounding mode.
+    public var billing: BillingSettings
+    /// `meters:`: every meter events may name, in file order.
+    public var meters: [Meter]
+    /// Top-level sections this build reads but does not use yet (`plans`, `customers`, …), in file
+    /// order. They are accepted without validation.
+    public var ignoredSections: [String]
+
+    /// Creates a configuration; every part but the meters has defaults.
+    public init(
+        store: StoreSettings = StoreSettings(),
+        ingest: IngestSettings = IngestSettings(),
+        billing: BillingSettings = BillingSettings(),
+        meters: [Meter],
+        ignoredSections: [String] = []
+    ) {
+        self.store = store
+        self.ingest = ingest
+        self.billing = billing
+        self.meters = meters
+        self.ignoredSections = ignoredSections
+    }
+
+    /// The meter with this code, or nil. A linear scan: hot paths should build their own table.
+    public func meter(_ code: String) -> Meter? {
+        meters.first { $0.code == code }
+    }
+}
+
+/// `store:` settings.
+public struct StoreSettings: Sendable, Hashable {
+    /// `store.path`: the LMDB environment directory (default `data`).
+    public var path: String
+
+    /// Creates store settings.
+    public init(path: String = "data") {
+        self.path = path
+    }
+}
+
+/// `ingest:` settings.
+public struct IngestSettings: Sendable, Hashable {
+    /// `ingest.socket`: the Unix socket path (default `tally.sock`).
+    public var socket: String
+    /// `ingest.socket_mode`: the socket file's permission bits, written `"0660"` (default 0o660).
+    public var socketMode: UInt32
+    /// `ingest.commit_max_events`: a group commit closes at this many events (default 8192; 1…1,000,000).
+    public var commitMaxEvents: Int
+    /// `ingest.commit_max_delay`: …or this long after its first event (default 2 ms; 0…1 s).
+    public var commitMaxDelayNanoseconds: Int64
+    /// `ingest.dedup_window`: how long event identities are remembered (default 35 days; at least 1 hour).
+    public var dedupWindowNanoseconds: Int64
+    /// `ingest.max_future_skew`: how far ahead of the clock an event's time may be (default 5 minutes).
+    public var maxFutureSkewNanoseconds: Int64
+    /// `ingest.max_line_bytes`: the longest accepted NDJSON line (default 65536; 1 KiB…16 MiB).
+    public var maxLineBytes: Int
+
+    /// Creates ingest settings; every parameter defaults to the documented default.
+    public init(
+        socket: String = "tally.sock",
+        socketMode: UInt32 = 0o660,
+        commitMaxEvents: Int = 8192,
+        commitMaxDelayNanoseconds: Int64 = 2_000_000,
+        dedupWindowNanoseconds: Int64 = 35 * 86_400_000_000_000,
+        maxFutureSkewNanoseconds: Int64 = 5 * 60_000_000_000,
+        maxLineBytes: Int = 65_536
+    ) {
+        self.socket = socket
+        self.socketMode = socketMode
+        self.commitMaxEvents = commitMaxEvents
+        self.commitMaxDelayNanoseconds = commitMaxDelayNanoseconds
+        self.dedupWindowNanoseconds = dedupWindowNanoseconds
+        self.maxFutureSkewNanoseconds = maxFutureSkewNanoseconds
+        self.maxLineBytes = maxLineBytes
+    }
+}
+
+/// `billing:` settings.
+public struct BillingSettings: Sendable, Hashable {
+    /// `billing.period` and `billing.anchor` (default: calendar months in UTC).
+    public var period: BillingPeriod
+    /// `billing.rounding`: how statement lines round to the currency's minor unit.
+    public var rounding: RoundingMode
+
+    /// Creates billing settings.
+    public init(period: BillingPeriod = .monthly, rounding: RoundingMode = .halfAwayFromZero) {
+        self.period = period
+        self.rounding = rounding
+    }
+}
+
+/// How an amount is rounded to the currency's minor unit (`billing.rounding`).
+public enum RoundingMode: String, Sendable, Hashable, CaseIterable {
+    /// 2.345 → 2.35, −2.345 → −2.35 (the default).
+    case halfAwayFromZero = "half_away_from_zero"
+    /// Banker's rounding: 2.345 → 2.34, 2.355 → 2.36.
+    case halfEven = "half_even"
+}
+
+/// How a meter turns events into a quantity for a period.
+public enum Aggregation: String, Sendable, Hashable, CaseIterable {
+    /// The sum of the events' values.
+    case sum
+    /// The number of events (values are ignored).
+    case count
+    /// The largest value.
+    case max
+    /// The smallest value.
+    case min
+    /// The value of the event with the latest time.
+    case latest
+    /// The number of distinct values of the meter's `property`.
+    case uniqueCount = "unique_count"
+}
+
+/// One meter from `meters:`.
+///
+/// ```yaml
+/// - { code: tokens, aggregation: sum, group_by: [model], filter: { billable: "true" } }
+/// ```
+public struct Meter: Sendable, Hashable {
+    /// The code events name in their `meter` field: `[a-z0-9_]{1,64}`, unique.
+    public var code: String
+    /// How events become a quantity.
+    public var aggregation: Aggregation
+    /// The property whose distinct values `unique_count` counts; nil for every other aggregation.
+    public var property: String?
+    /// Only events whose properties equal all of these (compared as text) count.
+    public var filter: [String: String]
+    /// Properties that split usage into groups (for example `region`), in order.
+    public var groupBy: [String]
+
+    /// Creates a meter.
+    public init(
+        code: String,
+        aggregation: Aggregation,
+        property: String? = nil,
+        filter: [String: String] = [:],
+        groupBy: [String] = []
+    ) {
+        self.code = code
+        self.aggregation = aggregation
+        self.property = property
+        self.filter = filter
+        self.groupBy = groupBy
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+public import LMDB
+public import Metering
+
+/// The one writer of a store: records group commits of events, exactly once.
+///
+/// Owned by one OS thread (LMDB's rule: a write transaction belongs to the thread that began it);
+/// `@unchecked Sendable` only so that it can be handed to that thread once. Each `record` call is
+/// one LMDB write transaction: the identities, the events and the aggregates they change are
+/// committed (and fsynced) together, so an event counts if and only if its identity is stored.
+public final class StoreWriter: @unchecked Sendable {
+    public let store: TallyStore
+    private let index: IdentityIndex
+    private var lastStamp: UInt64
+    private var lastSequence: UInt64
+    private let meters: [String: Meter]
+
+    // Scratch space reused across commits so the hot path does not allocate per event.
+    private var eventBuffer: [UInt8] = []
+    private var keyBuffer: [UInt8] = []
+    private var valueBuffer: [UInt8] = []
+
+    /// Opens the writer side of `store` and loads the identity index from it.
+    public init(store: TallyStore) throws(StoreError) {
+        self.store = store
+        meters = Dictionary(store.configuration.meters.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
+        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64) = try store.readStore("load identities") { transaction in
+            let count = try store.environment.statistics(store.identities).entries
+            let index = IdentityIndex(minimumCapacity: count + 1024)
+            var stamp: UInt64 = 0
+            try transaction.forEach(store.identities, prefix: []) { key, _ in
+                stamp = key.loadBigEndianUInt64(at: 0)
+                index.insert(Hash128(loading: key, at: 8), stamp: stamp)
+            }
+            var sequence: UInt64 = 0
+            try transaction.withCursor(store.events) { cursor in
+                if let last = try cursor.last() { sequence = last.key.loadBigEndianUInt64(at: 0) }
+            }
+            return (index, stamp, sequence)
+        }
+        index = loaded.index
+        lastStamp = loaded.stamp
+        lastSequence = loaded.sequence
+        store.logger.info("store opened", metadata: [
+            "path": "\(store.path)", "identities": "\(index.count)", "events": "\(lastSequence)",
+        ])
+    }
+
+    /// How many identities the store remembers.
+    public var identityCount: Int { index.count }
+
+    /// Records `pending` in one transaction and returns one outcome per event, in order.
+    ///
+    /// Throws only when the store cannot take the commit at all (a full disk, an I/O error): then
+    /// nothing of it was recorded and every event should be answered `unavailable`.
+    public func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome] {
+        let now = UInt64(max(0, Timestamp.now().nanosecondsSinceEpoch / 1_000_000))
+        let stamp = max(now, lastStamp + 1)
+        var outcomes: [RecordOutcome] = []
+        var newIdentities: [(identity: Hash128, fingerprint: Hash128, sequence: UInt64)] = []
+        var sequence = lastSequence
+        do {
+            try store.environment.write { transaction in
+                // The body may run again after the map grows: start from scratch each time.
+                outcomes.removeAll(keepingCapacity: true)
+                outcomes.reserveCapacity(pending.count)
+                newIdentities.removeAll(keepingCapacity: true)
+                sequence = lastSequence
+                var commit = CommitState()
+                for item in pending {
+                    let outcome = try recordOne(item, stamp: stamp, sequence: &sequence, commit: &commit,
+                                                newIdentities: &newIdentities, transaction: transaction)
+                    outcomes.append(outcome)
+                }
+                try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
+                for (key, entry) in commit.aggregates {
+                    entry.state.encode(into: &valueBuffer)
+                    _ = try transaction.put(store.usage, key: key, value: valueBuffer)
+                }
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            store.logger.error("group commit failed", metadata: ["error": "\(error)", "events": "\(pending.count)"])
+            throw StoreError(.unavailable, "the store cannot take writes: \(error)")
+        }
+        lastStamp = stamp
+        lastSequence = sequence
+        for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
+        return outcomes
+    }
+
+    /// What one commit has seen so far.
+    private struct CommitState {
+        /// Identities accepted in this commit, with their fingerprints.
+        var identities: [Hash128: Hash128] = [:]
+        /// Aggregates touched in this commit, by usage key, already merged with what LMDB held.
+        var aggregates: [[UInt8]: (state: AggregateState, aggregation: Aggregation)] = [:]
+        /// The last period looked up, since consecutive events almost always share it.
+        var lastPeriod: PeriodInterval?
+    }
+
+    private func recordOne(
+        _ item: PendingEvent, stamp: UInt64, sequence: inout UInt64, commit: inout CommitState,
+        newIdentities: inout [(identity: Hash128, fingerprint: Hash128, sequence: UInt64)],
+        transaction: borrowing WriteTransaction
+    ) throws -> RecordOutcome {
+        let event = item.event
+        let identity = store.hashKeys.identity(customer: event.customer, id: event.id)
+        let contentStart = EventCodec.encode(event, receivedAt: item.receivedAt, into: &eventBuffer)
+        let fingerprint = eventBuffer.withUnsafeBytes { store.hashKeys.hash(UnsafeRawBufferPointer(rebasing: $0[contentStart...])) }
+
+        if let earlier = commit.identities[identity] {
+            return earlier == fingerprint ? .duplicate : .rejected(Self.conflict(event))
+        }
+        if let stored = try storedFingerprint(of: identity, transaction: transaction) {
+            return stored == fingerprint ? .duplicate : .rejected(Self.conflict(event))
+        }
+
+        if let meter = meters[event.meter], meter.matches(event) {
+            let time = event.time ?? item.receivedAt
+            let period: PeriodInterval
+            if let last = commit.lastPeriod, last.start <= time, time < last.end {
+                period = last
+            } else {
+                period = store.configuration.billingPeriod.interval(containing: time)
+                commit.lastPeriod = period
+            }
+            let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
+            UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
+                          hashKeys: store.hashKeys, into: &keyBuffer)
+            var state: AggregateState
+            if let touched = commit.aggregates[keyBuffer] {
+                state = touched.state
+            } else if let stored = try transaction.get(store.usage, key: keyBuffer) {
+                guard let decoded = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
+                    throw StoreError(.incompatible, "the usage record of customer '\(event.customer)', meter '\(meter.code)' is damaged")
+                }
+                state = decoded
+            } else {
+                state = AggregateState()
+                state.group = group
+            }
+            do {
+                try state.fold(event.value, time: time.nanosecondsSinceEpoch, aggregation: meter.aggregation)
+            } catch {
+                return .rejected(IngestError(
+                    code: .invalidValue,
+                    message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
+                    field: "value"))
+            }
+            if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
+                if try isFirstUniqueValue(value.text, usageKey: keyBuffer, transaction: transaction) {
+                    state.quantity = (try? state.quantity.adding(1)) ?? state.quantity
+                }
+            }
+            commit.aggregates[keyBuffer] = (state, meter.aggregation)
+        }
+
+        sequence += 1
+        keyBuffer.removeAll(keepingCapacity: true)
+        keyBuffer.appendBigEndian(sequence)
+        _ = try transaction.put(store.events, key: keyBuffer, value: eventBuffer, flags: .append)
+        commit.identities[identity] = fingerprint
+        newIdentities.append((identity, fingerprint, sequence))
+        return .accepted
+    }
+
+    /// The fingerprint stored for `identity`, or nil when the store has never seen it.
+    private func storedFingerprint(of identity: Hash128, transaction: borrowing WriteTransaction) throws -> Hash128? {
+        var found: Hash128?
+        var lookupError: (any Error)?
+        _ = index.firstStamp(for: identity) { stamp in
+            keyBuffer.removeAll(keepingCapacity: true)
+            keyBuffer.appendBigEndian(stamp)
+            identity.append(to: &keyBuffer)
+            do {
+                if let value = try transaction.get(store.identities, key: keyBuffer) {
+                    found = value.withUnsafeBytes { Hash128(loading: $0, at: 0) }
+                    return true
+                }
+            } catch {
+                lookupError = error
+                return true
+            }
+            return false
+        }
+        if let lookupError { throw lookupError }
+        return found
+    }
+
+    /// Remembers a unique-count value; true when it was not seen before in this aggregate.
+    private func isFirstUniqueValue(_ text: String, usageKey: [UInt8], transaction: borrowing WriteTransaction) throws -> Bool {
+        var key: [UInt8] = []
+        key.reserveCapacity(32)
+        store.hashKeys.hash(usageKey).append(to: &key)
+        var text = text
+        text.withUTF8 { store.hashKeys.hash(UnsafeRawBufferPointer($0)) }.append(to: &key)
+        return try transaction.put(store.uniqueValues, key: key, value: [], flags: .noOverwrite) == .stored
+    }
+
+    /// Appends this commit's identities under its stamp, sorted, so they form one run at the B-tree's edge.
+    private func writeIdentities(_ identities: [(identity: Hash128, fingerprint: Hash128, sequence: UInt64)],
+                                 stamp: UInt64, transaction: borrowing WriteTransaction) throws {
+        let sorted = identities.sorted { ($0.identity.high, $0.identity.low) < ($1.identity.high, $1.identity.low) }
+        for entry in sorted {
+            keyBuffer.removeAll(keepingCapacity: true)
+            keyBuffer.appendBigEndian(stamp)
+            entry.identity.append(to: &keyBuffer)
+            valueBuffer.removeAll(keepingCapacity: true)
+            entry.fingerprint.append(to: &valueBuffer)
+            valueBuffer.appendBigEndian(entry.sequence)
+            _ = try transaction.put(store.identities, key: keyBuffer, value: valueBuffer, flags: .append)
+        }
+    }
+
+    private static func conflict(_ event: UsageEvent) -> IngestError {
+        IngestError(
+            code: .idempotencyConflict,
+            message: "an event with id '\(event.id)' for customer '\(event.customer)' was already recorded with different content (meter, value, time or properties); send a new id for a new event, or resend the original unchanged",
+            field: "id")
+    }
+
+    /// Adds `count` random identities spread over the `days` before now, without events or usage.
+    ///
+    /// For benchmarks only: it builds a store that remembers many identities (`tally bench ingest
+    /// --identities-prefill`) far faster than ingesting events would.
+    public func insertSyntheticIdentities(count: Int, overDays days: Int = 30, progress: (Int) -> Void = { _ in }) throws(StoreError) {
+        guard count > 0 else { return }
+        var generator = SystemRandomNumberGenerator()
+        let now = UInt64(Timestamp.now().nanosecondsSinceEpoch / 1_000_000)
+        let span = UInt64(max(1, days)) * 86_400_000
+        let commits = max(1, count / 8192)
+        var firstStamp = now > span ? now - span : 1
+        if firstStamp <= lastStamp { firstStamp = lastStamp + 1 }
+        let step = max(1, (now - min(now, firstStamp)) / UInt64(commits))
+        var written = 0
+        var stamp = firstStamp
+        let chunk = 1_000_000
+        while written < count {
+            let thisChunk = min(chunk, count - written)
+            var batch: [(UInt64, Hash128)] = []
+            batch.reserveCapacity(thisChunk)
+            var perStamp: [Hash128] = []
+            var produced = 0
+            while produced < thisChunk {
+                let size = min(8192, thisChunk - produced)
+                perStamp.removeAll(keepingCapacity: true)
+                for _ in 0..<size { perStamp.append(Hash128(high: generator.next(), low: generator.next())) }
+                perStamp.sort { ($0.high, $0.low) < ($1.high, $1.low) }
+                for identity in perStamp { batch.append((stamp, identity)) }
+                stamp += step
+                produced += size
+            }
+            do {
+                try store.environment.write { transaction in
+                    for (entryStamp, identity) in batch {
+                        keyBuffer.removeAll(keepingCapacity: true)
+                        keyBuffer.appendBigEndian(entryStamp)
+                        identity.append(to: &keyBuffer)
+                        valueBuffer.removeAll(keepingCapacity: true)
+                        Hash128(high: identity.low, low: identity.high).append(to: &valueBuffer)
+                        valueBuffer.appendBigEndian(UInt64(0))
+                        _ = try transaction.put(store.identities, key: keyBuffer, value: valueBuffer, flags: .append)
+                    }
+                }
+            } catch {
+                throw StoreError(.unavailable, "cannot prefill identities: \(error)")
+            }
+            for (entryStamp, identity) in batch { index.insert(identity, stamp: entryStamp) }
+            lastStamp = max(lastStamp, stamp)
+            written += thisChunk
+            progress(written)
+        }
+    }
+}
+
+extension Meter {
+    /// Whether `event` passes the meter's property filter (equality on every filtered property).
+    func matches(_ event: UsageEvent) -> Bool {
+        for (key, expected) in filter {
+            guard let value = event.property(key), value.text == expected else { return false }
+        }
+        return true
+    }
+}

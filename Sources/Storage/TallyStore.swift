@@ -1,0 +1,269 @@
+import Foundation
+public import LMDB
+public import Logging
+public import Metering
+
+/// An error of the store, with a stable code and a message that says what to do.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A stable error code.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The store cannot take writes now (disk full, I/O error); nothing was recorded.
+        public static let unavailable = Code(rawValue: "unavailable")
+        /// Another process holds the store for writing.
+        public static let locked = Code(rawValue: "locked")
+        /// There is no store at the path.
+        public static let notFound = Code(rawValue: "not_found")
+        /// The store was written by an incompatible version of tally, or is damaged.
+        public static let incompatible = Code(rawValue: "incompatible")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// An event read from a line, waiting for its group commit.
+public struct PendingEvent: Sendable {
+    public var event: UsageEvent
+    public var receivedAt: Timestamp
+
+    public init(event: UsageEvent, receivedAt: Timestamp) {
+        self.event = event
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What a group commit did with one event.
+public enum RecordOutcome: Sendable, Hashable {
+    /// Counted: its identity, the event and its aggregates are durable.
+    case accepted
+    /// Its identity was stored before with the same content: counted nothing.
+    case duplicate
+    /// Counted nothing, for the reason given (`idempotency_conflict`, `invalid_value`, `unavailable`).
+    case rejected(IngestError)
+}
+
+/// One aggregate of a customer's usage in a period.
+public struct UsageRecord: Sendable, Hashable {
+    public var meter: String
+    /// The group-by values, in the meter's `group_by` order; empty without `group_by`.
+    public var group: [GroupValue]
+    public var quantity: ExactDecimal
+    /// How many events were counted into it.
+    public var eventCount: UInt64
+}
+
+/// What a store holds, for `tally` commands, tests and benchmarks.
+public struct StoreStatistics: Sendable, Hashable {
+    public var identities: Int
+    public var events: Int
+    public var aggregates: Int
+    public var mapSize: Int
+}
+
+/// A Tally store: one LMDB environment holding identities, events and usage aggregates.
+///
+/// Reading is safe from any thread and from other processes while a daemon writes. Writing goes
+/// through the single `StoreWriter` of the one process that opened the store with
+/// `Access.readWrite`; a lock file keeps a second writer out.
+public final class TallyStore: @unchecked Sendable {
+    /// How a process uses the store.
+    public enum Access: Sendable {
+        /// Read only; works while a daemon writes.
+        case readOnly
+        /// The one writer; creates the store when it does not exist.
+        case readWrite
+    }
+
+    /// What the store must know of the configuration to aggregate usage.
+    public struct Configuration: Sendable {
+        public var meters: [Meter]
+        public var billingPeriod: BillingPeriod
+        public var initialMapSize: Int
+
+        public init(meters: [Meter], billingPeriod: BillingPeriod, initialMapSize: Int = 1 << 30) {
+            self.meters = meters
+            self.billingPeriod = billingPeriod
+            self.initialMapSize = initialMapSize
+        }
+    }
+
+    public let path: String
+    public let configuration: Configuration
+    let environment: Environment
+    let meta: Database
+    let identities: Database
+    let events: Database
+    let usage: Database
+    let uniqueValues: Database
+    let hashKeys: HashKeys
+    let logger: Logger
+    private let lockDescriptor: Int32?
+
+    /// Opens (or, with `.readWrite`, creates) the store at `path`.
+    public init(path: String, configuration: Configuration, access: Access, logger: Logger) throws(StoreError) {
+        self.path = path
+        self.configuration = configuration
+        self.logger = logger
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if access == .readOnly, !exists || !FileManager.default.fileExists(atPath: path + "/data.mdb") {
+            throw StoreError(.notFound, "there is no tally store at '\(path)': start `tally serve` to create it, or pass --store with the right path")
+        }
+        if exists, !isDirectory.boolValue {
+            throw StoreError(.notFound, "'\(path)' is a file, not a store directory: pass --store with a directory path")
+        }
+        if access == .readWrite {
+            lockDescriptor = try Self.lockForWriting(path)
+        } else {
+            lockDescriptor = nil
+        }
+        do {
+            environment = try Environment(
+                path: path,
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: access == .readOnly)
+            )
+            let create = access == .readWrite
+            meta = try environment.openDatabase(DatabaseName.meta, create: create)
+            identities = try environment.openDatabase(DatabaseName.identities, create: create)
+            events = try environment.openDatabase(DatabaseName.events, create: create)
+            usage = try environment.openDatabase(DatabaseName.usage, create: create)
+            uniqueValues = try environment.openDatabase(DatabaseName.uniqueValues, create: create)
+            hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
+        } catch let error as StoreError {
+            if let lockDescriptor { close(lockDescriptor) }
+            throw error
+        } catch {
+            if let lockDescriptor { close(lockDescriptor) }
+            throw StoreError(.unavailable, "cannot open the store at '\(path)': \(error)")
+        }
+    }
+
+    deinit {
+        if let lockDescriptor { close(lockDescriptor) }
+    }
+
+    private static func lockForWriting(_ path: String) throws(StoreError) -> Int32 {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.unavailable, "cannot create the store directory '\(path)': \(error.localizedDescription)")
+        }
+        let lockPath = path + "/tally.lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw StoreError(.unavailable, "cannot open '\(lockPath)': \(String(cString: strerror(errno))); check the directory's permissions")
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            close(descriptor)
+            throw StoreError(.locked, "another process (a running `tally serve`?) is writing to the store at '\(path)': stop it, or pass --store with another path")
+        }
+        return descriptor
+    }
+
+    private static func loadOrCreateHashKeys(_ environment: Environment, meta: Database, create: Bool, path: String) throws -> HashKeys {
+        let stored: (format: [UInt8]?, key: [UInt8]?) = try environment.read { transaction in
+            (try transaction.get(meta, key: MetaKey.format), try transaction.get(meta, key: MetaKey.hashKey))
+        }
+        if let format = stored.format, let key = stored.key, key.count == 32 {
+            let version = format.withUnsafeBytes { $0.loadBigEndianUInt32(at: 0) }
+            guard format.count == 4, version == currentStoreFormat else {
+                throw StoreError(.incompatible, "the store at '\(path)' has format \(version), but this tally reads format \(currentStoreFormat): use the tally version that wrote it, or export and re-ingest")
+            }
+            return key.withUnsafeBytes { bytes in
+                HashKeys(first: (bytes.loadBigEndianUInt64(at: 0), bytes.loadBigEndianUInt64(at: 8)),
+                         second: (bytes.loadBigEndianUInt64(at: 16), bytes.loadBigEndianUInt64(at: 24)))
+            }
+        }
+        guard create else {
+            throw StoreError(.incompatible, "the store at '\(path)' is not initialised: start `tally serve` on it once")
+        }
+        var generator = SystemRandomNumberGenerator()
+        let keys = HashKeys(first: (generator.next(), generator.next()), second: (generator.next(), generator.next()))
+        var keyBytes: [UInt8] = []
+        keyBytes.appendBigEndian(keys.first.0)
+        keyBytes.appendBigEndian(keys.first.1)
+        keyBytes.appendBigEndian(keys.second.0)
+        keyBytes.appendBigEndian(keys.second.1)
+        var formatBytes: [UInt8] = []
+        formatBytes.appendBigEndian(currentStoreFormat)
+        try environment.write { transaction in
+            _ = try transaction.put(meta, key: MetaKey.format, value: formatBytes)
+            _ = try transaction.put(meta, key: MetaKey.hashKey, value: keyBytes)
+        }
+        return keys
+    }
+
+    // MARK: Reading
+
+    /// The aggregates of `customer` in the period that starts at `periodStart`, by meter then group.
+    public func usage(customer: String, periodStart: Timestamp) throws(StoreError) -> [UsageRecord] {
+        var prefix: [UInt8] = []
+        UsageKey.prefix(customer: customer, periodStart: periodStart, into: &prefix)
+        return try readStore("read usage") { transaction in
+            var records: [UsageRecord] = []
+            try transaction.forEach(usage, prefix: prefix) { key, value in
+                guard let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) else {
+                    throw StoreError(.incompatible, "a usage record of customer '\(customer)' is damaged")
+                }
+                records.append(UsageRecord(meter: meter, group: state.group, quantity: state.quantity, eventCount: state.eventCount))
+            }
+            return records
+        }
+    }
+
+    /// Every period start for which `customer` has usage, oldest first.
+    public func periodsWithUsage(customer: String) throws(StoreError) -> [Timestamp] {
+        let prefix = UsageKey.prefix(customer: customer)
+        return try readStore("read usage") { transaction in
+            var starts: [Timestamp] = []
+            try transaction.forEach(usage, prefix: prefix) { key, _ in
+                if let start = UsageKey.periodStart(in: key), starts.last != start { starts.append(start) }
+            }
+            return starts
+        }
+    }
+
+    /// The stored event at `sequence`, or nil.
+    public func event(sequence: UInt64) throws(StoreError) -> StoredEvent? {
+        var key: [UInt8] = []
+        key.appendBigEndian(sequence)
+        return try readStore("read an event") { transaction in
+            try transaction.get(events, key: key).flatMap { bytes in
+                bytes.withUnsafeBytes { EventCodec.decode($0, sequence: sequence) }
+            }
+        }
+    }
+
+    /// Counts of what the store holds.
+    public func statistics() throws(StoreError) -> StoreStatistics {
+        try readStore("read statistics") { _ in
+            StoreStatistics(
+                identities: try environment.statistics(identities).entries,
+                events: try environment.statistics(events).entries,
+                aggregates: try environment.statistics(usage).entries,
+                mapSize: environment.mapSize
+            )
+        }
+    }
+
+    func readStore<T>(_ what: String, _ body: (borrowing ReadTransaction) throws -> T) throws(StoreError) -> T {
+        do {
+            return try environment.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.unavailable, "cannot \(what) from the store at '\(path)': \(error)")
+        }
+    }
+}

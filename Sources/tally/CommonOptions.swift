@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metering
+import Storage
+
+/// Options shared by every command that reads the config or touches the store or the daemon.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The config file.", valueName: "file"))
+    var config: String = "config/tally.yaml"
+
+    @Option(name: .long, help: ArgumentHelp("The store directory (overrides store.path).", valueName: "path"))
+    var store: String?
+
+    @Option(name: .long, help: ArgumentHelp("The ingest socket (overrides ingest.socket).", valueName: "path"))
+    var socket: String?
+
+    /// Loads the config, applies the overrides, or fails with every problem listed.
+    func loadConfig() throws -> TallyConfig {
+        var config: TallyConfig
+        do {
+            config = try ConfigLoader.load(path: self.config)
+        } catch {
+            throw CommandFailure("the config has problems:\n\(error.description)\nFix them (`tally check-config \(self.config)` lists them again) and retry.")
+        }
+        if let store { config.store.path = store }
+        if let socket { config.ingest.socket = socket }
+        return config
+    }
+
+    /// Opens the store for reading: works while `tally serve` writes to it.
+    func openStoreForReading(_ config: TallyConfig) throws -> TallyStore {
+        try TallyStore(
+            path: config.store.path,
+            configuration: .init(meters: config.meters, billingPeriod: config.billing.period),
+            access: .readOnly,
+            logger: Logger(label: "tally.store"))
+    }
+}
+
+/// A command failed for a reason the user can act on; ArgumentParser prints the message and exits 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
+
+/// Sets up logging on standard error for the executable (libraries only take a `Logger`).
+enum LoggingSetup {
+    static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+
+/// Writes JSON with keys in the documented order and decimals as strings.
+struct JSONWriter {
+    private(set) var output = ""
+
+    mutating func raw(_ text: String) { output += text }
+
+    mutating func string(_ text: String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case let c where c.value < 0x20: output += String(format: "\\u%04x", c.value)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output += "\""
+    }
+
+    mutating func key(_ name: String) {
+        string(name)
+        output += ":"
+    }
+}
+
+/// Writes to standard error (progress, warnings).
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
