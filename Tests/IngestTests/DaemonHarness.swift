@@ -64,7 +64,7 @@ final class DaemonHarness: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.tallyBinary)
         process.arguments = ["serve", "--config", configPath, "--store", storePath, "--socket", socketPath] + extraArguments
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardError = log
@@ -122,13 +122,13 @@ final class DaemonHarness: @unchecked Sendable {
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let outputPath = directory + "/out-\(UUID().uuidString.prefix(8)).txt"
         let errorPath = directory + "/err-\(UUID().uuidString.prefix(8)).txt"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
         if let standardInput {
             let inputPath = directory + "/in-\(UUID().uuidString.prefix(8)).txt"
-            FileManager.default.createFile(atPath: inputPath, contents: standardInput)
+            _ = FileManager.default.createFile(atPath: inputPath, contents: standardInput)
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputPath))
         }
         try process.run()

@@ -57,7 +57,7 @@ struct DaemonRecoveryTests {
         lines.reserveCapacity(total)
         var expectedTokens = [Int](repeating: 0, count: customers)
         for index in 0..<total {
-            let customer = index % customers
+            let customer = (index / 2) % customers
             if index % 2 == 0 {
                 lines.append(Array(eventLine(id: "k\(index)", customer: "cus_\(customer)").utf8))
             } else {
@@ -73,10 +73,11 @@ struct DaemonRecoveryTests {
         let sender = LineSender(socketPath: daemon.socketPath, options: .init(
             windowLines: 16_384, reconnectAttempts: 60, initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500)))
         let finished = DispatchSemaphore(value: 0)
+        let allLines = lines
         nonisolated(unsafe) var firstRun: Result<LineSender.Summary, ClientError>?
         Thread.detachNewThread {
             firstRun = Result { () throws(ClientError) -> LineSender.Summary in
-                try sender.run(lines: lines.lazy.map { ArraySlice($0) }) { outcome in
+                try sender.run(lines: allLines.lazy.map { ArraySlice($0) }) { outcome in
                     state.record(outcome, killAfter: killAfter, pid: firstProcess.processIdentifier)
                 }
             }
@@ -114,7 +115,7 @@ struct DaemonRecoveryTests {
         for customer in 0..<customers {
             let records = try store.usage(customer: "cus_\(customer)", periodStart: period.start)
             calls += Int(records.first { $0.meter == "api_calls" }?.quantity.description ?? "0") ?? 0
-            let tokens = records.first { $0.meter == "tokens" }?.quantity
+            let tokens = records.first { $0.meter == "tokens" }?.quantity ?? 0
             #expect(tokens == ExactDecimal(expectedTokens[customer]), "cus_\(customer)")
         }
         #expect(calls == total / 2)
@@ -122,7 +123,7 @@ struct DaemonRecoveryTests {
     }
 }
 
-/// Shared between the sender's reader thread and the test.
+/// Shared between the thread running the sender (which calls `onResponse`) and the test.
 final class CrashState: @unchecked Sendable {
     private let lock = NSLock()
     private var accepted = 0
