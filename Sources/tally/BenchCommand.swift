@@ -9,6 +9,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print the figures BENCHMARKS.md records.",
+        discussion: """
+            Example:
+              tally bench ingest --events 1000000 --identities-prefill 1000000
+            """,
         subcommands: [IngestBench.self]
     )
 }
@@ -35,15 +39,17 @@ struct IngestBench: ParsableCommand {
     @Option(name: .long, help: "ingest.commit_max_events for the run.") var commitMaxEvents = 8192
     @Option(name: .long, help: ArgumentHelp("Where to put the temporary store (default: the system's temporary directory).", valueName: "dir"))
     var directory: String?
+    @Option(name: .long, help: "Lines the client keeps unanswered (default: 2 × commit-max-events).") var window: Int?
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
 
     func validate() throws {
-        guard events > 0, customers > 0, meters > 0, identitiesPrefill >= 0 else {
-            throw ValidationError("--events, --customers and --meters must be at least 1, --identities-prefill at least 0")
+        guard events > 0, customers > 0, meters > 0, identitiesPrefill >= 0, (window ?? 1) > 0 else {
+            throw ValidationError("--events, --customers, --meters and --window must be at least 1, --identities-prefill at least 0")
         }
     }
 
     func run() throws {
+        LoggingSetup.bootstrap(level: .warning)
         let base = directory ?? FileManager.default.temporaryDirectory.path
         let work = base + "/tally-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -89,7 +95,7 @@ struct IngestBench: ParsableCommand {
 
         var latencies: [UInt64] = []
         latencies.reserveCapacity(events)
-        let sender = LineSender(socketPath: socketPath, options: .init(windowLines: 4 * commitMaxEvents))
+        let sender = LineSender(socketPath: socketPath, options: .init(windowLines: window ?? 2 * commitMaxEvents))
         let summary = try sender.run(lines: lines.lazy.map { ArraySlice($0) }) { outcome in
             latencies.append(outcome.latencyNanoseconds)
         }
