@@ -54,6 +54,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var readHeld = false
     private var draining = false
     private var inputClosed = false
+    private var closing = false
+    private var lastWrite: EventLoopFuture<Void>?
 
     init(parser: EventLineParser, writer: GroupCommitWriter, limits: ConnectionLimits, logger: Logger) {
         self.parser = parser
@@ -203,15 +205,23 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             unansweredLines -= first.lines.count
         }
         if let output {
-            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+            lastWrite = context.writeAndFlush(wrapOutboundOut(output))
         }
         resumeReadingIfPossible()
         closeIfDone()
     }
 
+    /// Closes once the producer is done (or the daemon stops) and every answer has reached the socket.
     private func closeIfDone() {
-        guard let context, inputClosed || draining, pending.isEmpty else { return }
-        context.close(promise: nil)
+        guard let context, inputClosed || draining, pending.isEmpty, !closing else { return }
+        closing = true
+        // close() would drop answers still queued in the channel: close after the last write completes.
+        let channel = context.channel
+        if let lastWrite {
+            lastWrite.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Backpressure
@@ -252,6 +262,11 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         channelCloseFuture
     }
     private var channelCloseFuture: EventLoopFuture<Void>!
+
+    /// Closes now, answered or not: for a peer that stopped reading its answers during shutdown.
+    func forceClose() {
+        context?.close(promise: nil)
+    }
 
     /// Stops reading; closes the connection once every line already read is answered.
     func drain() {

@@ -30,11 +30,14 @@ public final class IngestServer: Sendable {
         public var socketPath: String
         public var socketMode: UInt32
         public var limits: ConnectionLimits
+        /// How long shutdown waits for a connection's answers to reach a peer that is not reading.
+        public var drainTimeout: TimeAmount
 
-        public init(socketPath: String, socketMode: UInt32, limits: ConnectionLimits) {
+        public init(socketPath: String, socketMode: UInt32, limits: ConnectionLimits, drainTimeout: TimeAmount = .seconds(10)) {
             self.socketPath = socketPath
             self.socketMode = socketMode
             self.limits = limits
+            self.drainTimeout = drainTimeout
         }
     }
 
@@ -99,12 +102,16 @@ public final class IngestServer: Sendable {
             unlink(settings.socketPath)
         }
         let open = connections.withLockedValue { $0.values.map { $0 } }
+        let drainTimeout = settings.drainTimeout
         var closing: [EventLoopFuture<Void>] = []
         for handler in open {
             let promise = handler.eventLoop.makePromise(of: Void.self)
             handler.eventLoop.execute {
                 handler.value.drain()
                 handler.value.closeFuture.cascade(to: promise)
+                // Every line read is committed by now or soon; a peer that does not read its
+                // answers must not hold the shutdown forever.
+                handler.eventLoop.scheduleTask(in: drainTimeout) { handler.value.forceClose() }
             }
             closing.append(promise.futureResult)
         }

@@ -43,10 +43,14 @@ public struct TallyConfig: Sendable, Hashable {
 public struct StoreSettings: Sendable, Hashable {
     /// `store.path`: the LMDB environment directory (default `data`).
     public var path: String
+    /// `store.max_size`: the most the store may grow to, in bytes (default: no limit but the disk).
+    /// Past it, writes are answered `unavailable` until the limit is raised.
+    public var maxSizeBytes: Int?
 
     /// Creates store settings.
-    public init(path: String = "data") {
+    public init(path: String = "data", maxSizeBytes: Int? = nil) {
         self.path = path
+        self.maxSizeBytes = maxSizeBytes
     }
 }
 

@@ -170,7 +170,7 @@ private final class ConfigReader {
     var problems: [ConfigProblem] = []
 
     private static let topLevelKeys = ["store", "ingest", "billing", "meters"] + ConfigLoader.ignoredSectionNames
-    private static let storeKeys = ["path"]
+    private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
         "socket", "socket_mode", "commit_max_events", "commit_max_delay", "dedup_window", "max_future_skew",
         "max_line_bytes",
@@ -216,8 +216,18 @@ private final class ConfigReader {
     private func readStore(_ node: Node, path: String) -> StoreSettings {
         var settings = StoreSettings()
         guard sectionIsMapping(node, path: path, example: "store: { path: data }") else { return settings }
-        forEachEntry(of: node, path: path, known: Self.storeKeys) { _, value, path in
-            if let text = nonEmptyText(value, path: path, example: "path: data") { settings.path = text }
+        forEachEntry(of: node, path: path, known: Self.storeKeys) { key, value, path in
+            if key == "max_size" {
+                guard let text = nonEmptyText(value, path: path, example: "max_size: 64GiB") else { return }
+                if let bytes = ConfigLoader.byteSize(text), bytes >= 1 << 20 {
+                    settings.maxSizeBytes = bytes
+                } else {
+                    report(value, path, "\"\(text)\" is not a size of at least 1MiB; write a whole number of "
+                        + "bytes or one with a unit (KiB, MiB, GiB, TiB), e.g. max_size: 64GiB")
+                }
+            } else if let text = nonEmptyText(value, path: path, example: "path: data") {
+                settings.path = text
+            }
         }
         return settings
     }
@@ -634,4 +644,17 @@ private func editDistance(_ lhs: String, _ rhs: String) -> Int {
         }
     }
     return table[a.count][b.count]
+}
+
+extension ConfigLoader {
+    /// Parses `64GiB`, `512MiB`, `1048576`: bytes, or a whole number with a binary unit.
+    static func byteSize(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        for (suffix, multiplier) in units where text.hasSuffix(suffix) {
+            guard let number = Int(text.dropLast(suffix.count)), number >= 0 else { return nil }
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: multiplier)
+            return overflow ? nil : bytes
+        }
+        return Int(text).flatMap { $0 >= 0 ? $0 : nil }
+    }
 }

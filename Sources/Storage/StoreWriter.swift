@@ -80,6 +80,9 @@ public final class StoreWriter: @unchecked Sendable {
             }
         } catch let error as StoreError {
             throw error
+        } catch let error as LMDBError where error.code == .mapFull {
+            store.logger.error("group commit failed: the store is full", metadata: ["events": "\(pending.count)"])
+            throw StoreError(.unavailable, "the store reached store.max_size (\(store.configuration.maximumSize ?? 0) bytes): raise store.max_size and restart, or move old events out")
         } catch {
             store.logger.error("group commit failed", metadata: ["error": "\(error)", "events": "\(pending.count)"])
             throw StoreError(.unavailable, "the store cannot take writes: \(error)")

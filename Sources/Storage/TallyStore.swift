@@ -90,11 +90,14 @@ public final class TallyStore: @unchecked Sendable {
         public var meters: [Meter]
         public var billingPeriod: BillingPeriod
         public var initialMapSize: Int
+        /// The most the store may grow to (`store.max_size`); nil for no limit but the disk.
+        public var maximumSize: Int?
 
-        public init(meters: [Meter], billingPeriod: BillingPeriod, initialMapSize: Int = 1 << 30) {
+        public init(meters: [Meter], billingPeriod: BillingPeriod, initialMapSize: Int = 1 << 30, maximumSize: Int? = nil) {
             self.meters = meters
             self.billingPeriod = billingPeriod
-            self.initialMapSize = initialMapSize
+            self.initialMapSize = maximumSize.map { min($0, initialMapSize) } ?? initialMapSize
+            self.maximumSize = maximumSize
         }
     }
 
@@ -131,7 +134,8 @@ public final class TallyStore: @unchecked Sendable {
         do {
             environment = try Environment(
                 path: path,
-                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: access == .readOnly)
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: access == .readOnly,
+                               maxMapSize: configuration.maximumSize)
             )
             let create = access == .readWrite
             meta = try environment.openDatabase(DatabaseName.meta, create: create)

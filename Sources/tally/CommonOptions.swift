@@ -32,7 +32,7 @@ struct StoreOptions: ParsableArguments {
     func openStoreForReading(_ config: TallyConfig) throws -> TallyStore {
         try TallyStore(
             path: config.store.path,
-            configuration: .init(meters: config.meters, billingPeriod: config.billing.period),
+            configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
             access: .readOnly,
             logger: Logger(label: "tally.store"))
     }

@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             store = try TallyStore(
                 path: config.store.path,
-                configuration: .init(meters: config.meters, billingPeriod: config.billing.period),
+                configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
                 access: .readWrite,
                 logger: Logger(label: "tally.store"))
         } catch {

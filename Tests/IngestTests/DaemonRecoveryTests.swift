@@ -155,3 +155,121 @@ final class DuplicateCounter: @unchecked Sendable {
         }
     }
 }
+
+/// A store that cannot take writes answers `unavailable`, records nothing of those events, and
+/// loses nothing already acknowledged.
+@Suite("Store full")
+struct StoreFullTests {
+    @Test("past store.max_size lines are answered unavailable; after raising it, a resend completes the stream")
+    func unavailableWhenFull() throws {
+        let small = DaemonHarness.defaultConfig.replacingOccurrences(of: "  path: data", with: "  path: data\n  max_size: 1MiB")
+        let daemon = try DaemonHarness(config: small)
+        try daemon.start()
+        let padding = String(repeating: "p", count: 2000)
+        let lines = (0..<3000).map {
+            eventLine(id: "full-\($0)", extra: #","properties":{"pad":"\#(padding)\#($0)"}"#)
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        let responses = try daemon.exchange(text)
+        #expect(responses.count == lines.count)
+        let accepted = responses.filter { $0 == acceptedLine }.count
+        let unavailable = responses.filter { rejectionCode($0) == "unavailable" }.count
+        #expect(accepted > 0)
+        #expect(unavailable > 0)
+        #expect(accepted + unavailable == lines.count)
+        let message = try IngestResponse.parse(try #require(responses.first { rejectionCode($0) == "unavailable" })).message ?? ""
+        #expect(message.contains("max_size"))
+        // Only the accepted events count; the daemon is still up and answers.
+        #expect(try daemon.usage(customer: "cus_1").quantity("api_calls") == String(accepted))
+        #expect(daemon.terminate() == 0)
+
+        // Room again: resending everything records exactly the missing events.
+        try DaemonHarness.defaultConfig.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        try daemon.start()
+        let replay = try daemon.exchange(text)
+        #expect(replay.filter { $0 == duplicateLine }.count == accepted)
+        #expect(replay.filter { $0 == acceptedLine }.count == unavailable)
+        #expect(try daemon.usage(customer: "cus_1").quantity("api_calls") == String(lines.count))
+        #expect(daemon.terminate() == 0)
+    }
+}
+
+/// `tally send` and `tally check-config` as a user runs them.
+@Suite("Commands")
+struct CommandTests {
+    @Test("tally send: summary, rejects file, exit status 1 on rejects and 2 without a daemon")
+    func send() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start()
+        let input = [eventLine(id: "s1"), "", "{bad", eventLine(id: "s1"), eventLine(id: "s2", meter: "nope"), eventLine(id: "s3")]
+            .joined(separator: "\n") + "\n"
+        let inputPath = daemon.directory + "/input.ndjson"
+        try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
+        let rejectsPath = daemon.directory + "/rejects.ndjson"
+        let result = try daemon.tally(["send", inputPath, "--socket", daemon.socketPath, "--rejects", rejectsPath])
+        #expect(result.status == 1)
+        #expect(result.output.contains("5 events: 2 accepted, 1 duplicate, 2 rejected"))
+        #expect(result.output.contains("rejected invalid_json: 1"))
+        #expect(result.output.contains("rejected unknown_meter: 1"))
+        let rejects = try String(contentsOfFile: rejectsPath, encoding: .utf8).split(separator: "\n")
+        #expect(rejects.count == 2)
+        struct Reject: Decodable {
+            struct Reason: Decodable { var code: String; var message: String }
+            var line: Int
+            var error: Reason
+            var input: String
+        }
+        let first = try JSONDecoder().decode(Reject.self, from: Data(rejects[0].utf8))
+        #expect(first.line == 3 && first.error.code == "invalid_json" && first.input == "{bad")
+        let second = try JSONDecoder().decode(Reject.self, from: Data(rejects[1].utf8))
+        #expect(second.line == 5 && second.error.code == "unknown_meter")
+
+        // From stdin, all good: exit 0, JSON summary.
+        let clean = try daemon.tally(["send", "--socket", daemon.socketPath, "--json"],
+                                     standardInput: Data((eventLine(id: "s4") + "\n" + eventLine(id: "s1") + "\n").utf8))
+        #expect(clean.status == 0)
+        #expect(clean.output.contains(#"{"accepted":1,"duplicate":1,"rejected":0,"rejected_by_code":{}"#))
+        #expect(daemon.terminate() == 0)
+
+        // No daemon: exit 2 and a hint.
+        let down = try daemon.tally(["send", inputPath, "--socket", daemon.socketPath])
+        #expect(down.status == 2)
+        #expect(down.error.contains("tally serve"))
+    }
+
+    @Test("check-config lists every mistake with its line; serve refuses a bad config the same way")
+    func badConfig() throws {
+        let daemon = try DaemonHarness(config: """
+            ingest:
+              commit_max_event: 10
+              max_line_bytes: 12
+            meters:
+              - { code: api_calls, aggregation: total }
+            """)
+        let check = try daemon.tally(["check-config", daemon.configPath])
+        #expect(check.status == 1)
+        #expect(check.error.contains("tally.yaml:2:"))
+        #expect(check.error.contains("commit_max_events"))
+        #expect(check.error.contains("tally.yaml:3:"))
+        #expect(check.error.contains("tally.yaml:5:"))
+        let serve = try daemon.tally(["serve", "--config", daemon.configPath, "--store", daemon.storePath, "--socket", daemon.socketPath])
+        #expect(serve.status != 0)
+        #expect(serve.error.contains("tally.yaml:5:"))
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+
+        let good = try DaemonHarness.run(["check-config", "config/tally.yaml"], in: FileManager.default.currentDirectoryPath)
+        #expect(good.status == 0)
+        #expect(good.output.contains("OK"))
+    }
+
+    @Test("usage rejects a malformed period with a hint, and a missing store with what to do")
+    func usageErrors() throws {
+        let daemon = try DaemonHarness()
+        let missing = try daemon.tally(["usage", "--config", daemon.configPath, "--store", daemon.storePath, "--customer", "c"])
+        #expect(missing.status != 0)
+        #expect(missing.error.contains("tally serve"))
+        let badPeriod = try daemon.tally(["usage", "--config", daemon.configPath, "--customer", "c", "--period", "2026-13"])
+        #expect(badPeriod.status != 0)
+        #expect(badPeriod.error.contains("YYYY-MM"))
+    }
+}

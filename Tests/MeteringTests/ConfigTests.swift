@@ -267,7 +267,7 @@ private func load(_ yaml: String) throws -> TallyConfig {
         let problem = try #require(onlyProblem("store:\n  colour: blue\nmeters: [{ code: a, aggregation: sum }]"))
         #expect(problem.line == 2)
         #expect(problem.path == "store.colour")
-        #expect(problem.message == #"unknown key "colour"; the keys allowed in store are path"#)
+        #expect(problem.message == #"unknown key "colour"; the keys allowed in store are path, max_size"#)
     }
 
     @Test func unknownTopLevelSection() throws {
