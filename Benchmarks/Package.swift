@@ -10,16 +10,18 @@ let package = Package(
         // `name:` pins the identity to "tally" whatever the checkout's folder is called (a plain
         // `.package(path: "..")` takes its identity from the folder name, "main" here).
         .package(name: "tally", path: ".."),
-        // Only the MallocInterposer trait: that drops the default RuntimeInterposer trait, and with it
-        // the swift-runtime-interposer dependency that package-benchmark adds on Linux with Swift 6.3.
-        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        // ordo-one/benchmark (formerly package-benchmark; the old URL still resolves but warns). Only the
+        // MallocInterposer trait: that drops the default RuntimeInterposer trait, and with it the
+        // swift-runtime-interposer dependency it adds on Linux with Swift 6.3, which is not mirrored here
+        // (it only serves retain/release metrics, which these benchmarks do not use).
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
             name: "IngestBenchmarks",
             dependencies: [
-                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Metering", package: "tally"),
                 .product(name: "Storage", package: "tally"),
                 .product(name: "Logging", package: "swift-log"),
@@ -30,7 +32,7 @@ let package = Package(
                 .enableUpcomingFeature("ExistentialAny"),
                 .enableUpcomingFeature("InternalImportsByDefault"),
             ],
-            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
 )

@@ -11,6 +11,8 @@ import LMDB
 // | `events`        | event sequence u64 BE                                      | the event, `EventCodec` format 1 |
 // | `usage`         | len u8 ‖ customer ‖ period start i64 (ordered) ‖ len u8 ‖ meter ‖ { u32 len ‖ group value } | `AggregateState` |
 // | `unique_values` | usage-key hash 16 B ‖ property-value hash 16 B              | empty |
+// | `customers`     | customer                                                    | plan assignments: { i64 from ns ‖ u8 len ‖ plan } sorted by from |
+// | `closed_periods`| period start i64 (ordered)                                  | i64 end ns ‖ i64 closed-at ns ‖ u8 len ‖ label |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -30,6 +32,8 @@ enum DatabaseName {
     static let events = "events"
     static let usage = "usage"
     static let uniqueValues = "unique_values"
+    static let customers = "customers"
+    static let closedPeriods = "closed_periods"
 }
 
 /// Keys of the `meta` database.

@@ -99,8 +99,9 @@ public final class StoreWriter: @unchecked Sendable {
         var identities: [Hash128: Hash128] = [:]
         /// Aggregates touched in this commit, by usage key, already merged with what LMDB held.
         var aggregates: [[UInt8]: (state: AggregateState, aggregation: Aggregation)] = [:]
-        /// The last period looked up, since consecutive events almost always share it.
+        /// The last period looked up, since consecutive events almost always share it, and whether it is closed.
         var lastPeriod: PeriodInterval?
+        var lastPeriodClosed = false
     }
 
     private func recordOne(
@@ -120,15 +121,23 @@ public final class StoreWriter: @unchecked Sendable {
             return stored == fingerprint ? .duplicate : .rejected(Self.conflict(event))
         }
 
+        let time = event.time ?? item.receivedAt
+        if commit.lastPeriod.map({ !($0.start <= time && time < $0.end) }) ?? true {
+            let period = store.configuration.billingPeriod.interval(containing: time)
+            commit.lastPeriod = period
+            var periodKey: [UInt8] = []
+            periodKey.appendOrdered(period.start.nanosecondsSinceEpoch)
+            commit.lastPeriodClosed = try transaction.get(store.closedPeriods, key: periodKey) != nil
+        }
+        let period = commit.lastPeriod!
+        if commit.lastPeriodClosed {
+            return .rejected(IngestError(
+                code: .periodClosed,
+                message: "the billing period \(period.label) of this event's time is closed: events for it are no longer counted; send it with a time in an open period, or correct the period's statement by hand",
+                field: "time"))
+        }
+
         if let meter = meters[event.meter], meter.matches(event) {
-            let time = event.time ?? item.receivedAt
-            let period: PeriodInterval
-            if let last = commit.lastPeriod, last.start <= time, time < last.end {
-                period = last
-            } else {
-                period = store.configuration.billingPeriod.interval(containing: time)
-                commit.lastPeriod = period
-            }
             let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
             UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                           hashKeys: store.hashKeys, into: &keyBuffer)

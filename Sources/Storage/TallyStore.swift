@@ -83,6 +83,9 @@ public final class TallyStore: @unchecked Sendable {
         case readOnly
         /// The one writer; creates the store when it does not exist.
         case readWrite
+        /// Reads, and writes settings (customers' plans, closed periods) beside a running daemon.
+        /// LMDB serializes these short transactions with the daemon's; the store must exist.
+        case settings
     }
 
     /// What the store must know of the configuration to aggregate usage.
@@ -109,6 +112,8 @@ public final class TallyStore: @unchecked Sendable {
     let events: Database
     let usage: Database
     let uniqueValues: Database
+    let customers: Database
+    let closedPeriods: Database
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -120,7 +125,7 @@ public final class TallyStore: @unchecked Sendable {
         self.logger = logger
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        if access == .readOnly, !exists || !FileManager.default.fileExists(atPath: path + "/data.mdb") {
+        if access != .readWrite, !exists || !FileManager.default.fileExists(atPath: path + "/data.mdb") {
             throw StoreError(.notFound, "there is no tally store at '\(path)': start `tally serve` to create it, or pass --store with the right path")
         }
         if exists, !isDirectory.boolValue {
@@ -137,12 +142,14 @@ public final class TallyStore: @unchecked Sendable {
                 options: .init(mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: access == .readOnly,
                                maxMapSize: configuration.maximumSize)
             )
-            let create = access == .readWrite
+            let create = access != .readOnly
             meta = try environment.openDatabase(DatabaseName.meta, create: create)
             identities = try environment.openDatabase(DatabaseName.identities, create: create)
             events = try environment.openDatabase(DatabaseName.events, create: create)
             usage = try environment.openDatabase(DatabaseName.usage, create: create)
             uniqueValues = try environment.openDatabase(DatabaseName.uniqueValues, create: create)
+            customers = try environment.openDatabase(DatabaseName.customers, create: create)
+            closedPeriods = try environment.openDatabase(DatabaseName.closedPeriods, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }

@@ -29,11 +29,16 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the store for reading: works while `tally serve` writes to it.
-    func openStoreForReading(_ config: TallyConfig) throws -> TallyStore {
+    func openStoreForReading(_ config: TallyConfig) throws(StoreError) -> TallyStore {
+        try openStore(config, access: .readOnly)
+    }
+
+    /// Opens the store: `.readOnly` and `.settings` work while `tally serve` runs.
+    func openStore(_ config: TallyConfig, access: TallyStore.Access) throws(StoreError) -> TallyStore {
         try TallyStore(
             path: config.store.path,
             configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
-            access: .readOnly,
+            access: access,
             logger: Logger(label: "tally.store"))
     }
 }

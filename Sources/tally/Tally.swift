@@ -14,6 +14,7 @@ struct Tally: AsyncParsableCommand {
             ServeCommand.self,
             SendCommand.self,
             UsageCommand.self,
+            PeriodCommand.self,
             CheckConfigCommand.self,
             BenchCommand.self,
         ]

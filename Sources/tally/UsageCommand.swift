@@ -29,19 +29,11 @@ struct UsageCommand: ParsableCommand {
 
     func run() throws {
         let config = try options.loadConfig()
-        let interval: PeriodInterval
-        if let period {
-            guard let parsed = config.billing.period.interval(label: period) else {
-                throw CommandFailure("'\(period)' is not a period: write YYYY-MM (2026-11), YYYY-MM-DD (2026-11-22) or YYYY (2026)")
-            }
-            interval = parsed
-        } else {
-            interval = config.billing.period.interval(containing: .now())
-        }
+        let interval = try period.map { try resolvePeriod($0, config: config) } ?? config.billing.period.interval(containing: .now())
         let records: [UsageRecord]
         do {
             records = try options.openStoreForReading(config).usage(customer: customer, periodStart: interval.start)
-        } catch let error as StoreError {
+        } catch {
             throw CommandFailure(error.message)
         }
         let rows = Self.rows(config: config, records: records)
