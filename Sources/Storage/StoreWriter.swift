@@ -296,3 +296,42 @@ extension Meter {
         return true
     }
 }
+
+extension StoreWriter {
+    /// Writes `customers` × `meters.count` usage aggregates for the period starting at `periodStart`,
+    /// quantities 1…`maximumQuantity`, without events or identities.
+    ///
+    /// For benchmarks only (`tally bench rate`): it builds a store with a million usage rows in
+    /// seconds, where ingesting the events would take minutes.
+    public func insertSyntheticUsage(customers: Int, meters: [String], periodStart: Timestamp, maximumQuantity: Int = 1_000_000) throws(StoreError) {
+        var generator = SystemRandomNumberGenerator()
+        var rows: [([UInt8], [UInt8])] = []
+        rows.reserveCapacity(customers * meters.count)
+        var key: [UInt8] = []
+        var value: [UInt8] = []
+        for customer in 0..<customers {
+            for meter in meters {
+                UsageKey.make(customer: "cus_\(customer)", periodStart: periodStart, meter: meter, group: [],
+                              hashKeys: store.hashKeys, into: &key)
+                var state = AggregateState()
+                let quantity = 1 + Int(generator.next() % UInt64(maximumQuantity))
+                state.eventCount = UInt64(quantity)
+                state.quantity = ExactDecimal(quantity)
+                state.encode(into: &value)
+                rows.append((key, value))
+            }
+        }
+        rows.sort { $0.0.lexicographicallyPrecedes($1.0) }
+        do {
+            for chunk in stride(from: 0, to: rows.count, by: 100_000) {
+                try store.environment.write { transaction in
+                    for (key, value) in rows[chunk..<min(rows.count, chunk + 100_000)] {
+                        _ = try transaction.put(store.usage, key: key, value: value)
+                    }
+                }
+            }
+        } catch {
+            throw StoreError(.unavailable, "cannot write synthetic usage: \(error)")
+        }
+    }
+}

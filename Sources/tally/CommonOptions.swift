@@ -61,34 +61,6 @@ enum LoggingSetup {
 }
 
 
-/// Writes JSON with keys in the documented order and decimals as strings.
-struct JSONWriter {
-    private(set) var output = ""
-
-    mutating func raw(_ text: String) { output += text }
-
-    mutating func string(_ text: String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case let c where c.value < 0x20: output += String(format: "\\u%04x", c.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
-    }
-
-    mutating func key(_ name: String) {
-        string(name)
-        output += ":"
-    }
-}
-
 /// Writes to standard error (progress, warnings).
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -1,0 +1,151 @@
+public import Metering
+public import Rating
+public import Storage
+
+/// The output formats of `tally rate` and `tally estimate`. Every number is a decimal string.
+public enum StatementFormat {
+    /// A money amount with exactly the currency's minor digits ("39.00", JPY "1235").
+    static func money(_ amount: ExactDecimal, _ currency: Currency?) -> String {
+        currency.map { amount.formatted(minimumScale: $0.minorUnits) } ?? amount.description
+    }
+
+    static func group(_ group: [GroupValue], into writer: inout JSONWriter) {
+        writer.raw("{")
+        for (index, entry) in group.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.key(entry.property)
+            writer.string(entry.value)
+        }
+        writer.raw("}")
+    }
+
+    static func period(_ period: PeriodInterval, into writer: inout JSONWriter) {
+        writer.raw("{"); writer.key("label"); writer.string(period.label)
+        writer.raw(","); writer.key("start"); writer.string(period.start.rfc3339)
+        writer.raw(","); writer.key("end"); writer.string(period.end.rfc3339)
+        writer.raw("}")
+    }
+
+    /// One statement as one line of JSON:
+    /// `{"customer","period":{"label","start","end"},"plan","currency","lines":[{"meter","group","aggregation",
+    /// "quantity","model","tiers":[{"tier","quantity","unit_amount","flat_amount","amount"}],"exact_amount","amount"}],
+    /// "totals":[{"currency","exact_amount","amount"}]}`.
+    public static func json(_ statement: Statement) -> String {
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("customer"); writer.string(statement.customer)
+        writer.raw(","); writer.key("period"); period(statement.period, into: &writer)
+        writer.raw(","); writer.key("plan")
+        if let plan = statement.plan { writer.string(plan) } else { writer.raw("null") }
+        writer.raw(","); writer.key("currency")
+        if let currency = statement.currency { writer.string(currency.code) } else { writer.raw("null") }
+        writer.raw(","); writer.key("lines"); writer.raw("[")
+        for (index, line) in statement.lines.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("meter"); writer.string(line.meter)
+            writer.raw(","); writer.key("group"); group(line.group, into: &writer)
+            writer.raw(","); writer.key("aggregation"); writer.string(line.aggregation)
+            writer.raw(","); writer.key("quantity"); writer.string(line.quantity.description)
+            writer.raw(","); writer.key("model"); writer.string(line.model)
+            writer.raw(","); writer.key("tiers"); writer.raw("[")
+            for (tierIndex, tier) in (line.rating?.lines ?? []).enumerated() {
+                if tierIndex > 0 { writer.raw(",") }
+                writer.raw("{"); writer.key("tier"); writer.raw(tier.tier.map(String.init) ?? "null")
+                writer.raw(","); writer.key("quantity"); writer.string(tier.quantity.description)
+                writer.raw(","); writer.key("unit_amount"); writer.string(tier.unitAmount.description)
+                writer.raw(","); writer.key("flat_amount"); writer.string(tier.flatAmount.description)
+                writer.raw(","); writer.key("amount"); writer.string(tier.amount.description)
+                writer.raw("}")
+            }
+            writer.raw("],"); writer.key("exact_amount"); writer.string(line.exactAmount.description)
+            writer.raw(","); writer.key("amount"); writer.string(money(line.amount, statement.currency))
+            writer.raw("}")
+        }
+        writer.raw("],"); writer.key("totals"); writer.raw("[")
+        if let currency = statement.currency {
+            writer.raw("{"); writer.key("currency"); writer.string(currency.code)
+            writer.raw(","); writer.key("exact_amount"); writer.string(statement.exactTotal.description)
+            writer.raw(","); writer.key("amount"); writer.string(money(statement.total, currency))
+            writer.raw("}")
+        }
+        writer.raw("]}")
+        return writer.output
+    }
+
+    /// The CSV header of statement lines.
+    public static let csvHeader = "customer,period,plan,currency,meter,group,aggregation,quantity,model,exact_amount,amount"
+
+    /// One CSV row per statement line (RFC 4180 quoting).
+    public static func csv(_ statement: Statement) -> String {
+        var text = ""
+        for line in statement.lines {
+            let group = line.group.map { "\($0.property)=\($0.value)" }.joined(separator: ";")
+            let fields = [statement.customer, statement.period.label, statement.plan ?? "", statement.currency?.code ?? "",
+                          line.meter, group, line.aggregation, line.quantity.description, line.model,
+                          line.exactAmount.description, money(line.amount, statement.currency)]
+            text += fields.map(csvField).joined(separator: ",") + "\n"
+        }
+        return text
+    }
+
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// The run's summary as JSON: `{"period":{"label","start","end"},"closed","customers","lines","usage_rows","totals":[{"currency","exact_amount","amount"}]}`.
+    public static func json(_ summary: RatingRunSummary) -> String {
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("period"); period(summary.period, into: &writer)
+        writer.raw(","); writer.key("closed"); writer.raw(summary.closed ? "true" : "false")
+        writer.raw(","); writer.key("customers"); writer.raw(String(summary.customers))
+        writer.raw(","); writer.key("lines"); writer.raw(String(summary.lines))
+        writer.raw(","); writer.key("usage_rows"); writer.raw(String(summary.usageRows))
+        writer.raw(","); writer.key("totals"); writer.raw("[")
+        for (index, total) in summary.totals.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("currency"); writer.string(total.currency)
+            writer.raw(","); writer.key("exact_amount"); writer.string(total.exactAmount.description)
+            writer.raw(","); writer.key("amount"); writer.string(money(total.amount, Currency.named(total.currency)))
+            writer.raw("}")
+        }
+        writer.raw("]}")
+        return writer.output
+    }
+
+    /// The summary as CSV: a header and one row per currency.
+    public static func csv(_ summary: RatingRunSummary) -> String {
+        var text = "period,closed,customers,lines,currency,exact_amount,amount\n"
+        for total in summary.totals {
+            text += [summary.period.label, summary.closed ? "true" : "false", String(summary.customers), String(summary.lines),
+                     total.currency, total.exactAmount.description, money(total.amount, Currency.named(total.currency))]
+                .joined(separator: ",") + "\n"
+        }
+        return text
+    }
+
+    /// `tally estimate --json`: `{"customer","period":{"start","end"},"currency","lines":[{"meter","group","quantity",
+    /// "amount","projected_amount"}],"total","projected_total"}`.
+    public static func json(_ estimate: Estimate) -> String {
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("customer"); writer.string(estimate.customer)
+        writer.raw(","); writer.key("period"); writer.raw("{")
+        writer.key("start"); writer.string(estimate.period.start.rfc3339)
+        writer.raw(","); writer.key("end"); writer.string(estimate.period.end.rfc3339)
+        writer.raw("},"); writer.key("currency")
+        if let currency = estimate.currency { writer.string(currency.code) } else { writer.raw("null") }
+        writer.raw(","); writer.key("lines"); writer.raw("[")
+        for (index, line) in estimate.lines.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("meter"); writer.string(line.meter)
+            writer.raw(","); writer.key("group"); group(line.group, into: &writer)
+            writer.raw(","); writer.key("quantity"); writer.string(line.quantity.description)
+            writer.raw(","); writer.key("amount"); writer.string(money(line.amount, estimate.currency))
+            writer.raw(","); writer.key("projected_amount"); writer.string(money(line.projectedAmount, estimate.currency))
+            writer.raw("}")
+        }
+        writer.raw("],"); writer.key("total"); writer.string(money(estimate.total, estimate.currency))
+        writer.raw(","); writer.key("projected_total"); writer.string(money(estimate.projectedTotal, estimate.currency))
+        writer.raw("}")
+        return writer.output
+    }
+}

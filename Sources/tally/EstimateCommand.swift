@@ -1,0 +1,65 @@
+import ArgumentParser
+import Billing
+import Metering
+import Storage
+
+struct EstimateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "estimate",
+        abstract: "What a customer's current period costs so far, and where it is heading.",
+        discussion: """
+            Reads the store directly (it works while `tally serve` runs) and reflects every
+            acknowledged event. Per meter and group: quantity, amount so far, and the amount projected
+            to the period's end (sums and counts at their run rate; max, min, latest and unique counts
+            as they stand).
+
+            Examples:
+              tally estimate --customer cus_42
+              tally estimate --customer cus_42 --json
+            """
+    )
+
+    @OptionGroup var options: StoreOptions
+
+    @Option(name: .long, help: "The customer id.")
+    var customer: String
+
+    @Flag(name: .long, help: "Print JSON: {customer, period:{start,end}, currency, lines:[{meter, group, quantity, amount, projected_amount}], total, projected_total}.")
+    var json = false
+
+    func run() throws {
+        let config = try options.loadConfig()
+        let estimate: Estimate
+        do {
+            let store = try options.openStore(config, access: .readOnly)
+            estimate = try Estimator(config: config, resolver: try PlanResolver(config: config, store: store))
+                .estimate(customer: customer, store: store)
+        } catch let error as StoreError {
+            throw CommandFailure(error.message)
+        }
+        if json {
+            print(StatementFormat.json(estimate))
+            return
+        }
+        let currency = estimate.currency?.code ?? "(no plan)"
+        print("customer \(customer), period \(estimate.period.label), plan \(estimate.plan ?? "none"), currency \(currency)")
+        let money = { (amount: ExactDecimal) in estimate.currency.map { amount.formatted(minimumScale: $0.minorUnits) } ?? amount.description }
+        var table = [["METER", "GROUP", "QUANTITY", "AMOUNT", "PROJECTED"]]
+        for line in estimate.lines {
+            table.append([line.meter, line.group.map { "\($0.property)=\($0.value)" }.joined(separator: ","),
+                          line.quantity.description, money(line.amount), money(line.projectedAmount)])
+        }
+        table.append(["total", "", "", money(estimate.total), money(estimate.projectedTotal)])
+        printTable(table)
+    }
+}
+
+/// Prints rows as left-aligned columns.
+func printTable(_ table: [[String]]) {
+    guard let width = table.first?.count else { return }
+    let widths = (0..<width).map { column in table.map { $0[column].count }.max() ?? 0 }
+    for row in table {
+        print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingTrailingSpaces())
+    }
+}
