@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "Ingest", targets: ["Ingest"]),
         .library(name: "IngestClient", targets: ["IngestClient"]),
         .library(name: "Zstd", targets: ["Zstd"]),
+        .library(name: "Billing", targets: ["Billing"]),
+        .library(name: "Rating", targets: ["Rating"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // C libraries, reached through module maps and one shim header each (the GRDB way).
@@ -60,13 +63,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // 6. Billing: estimates and batch rating runs over the store's usage.
+        .target(
+            name: "Billing",
+            dependencies: ["Storage", "Metering", "Rating"],
+            swiftSettings: strictSettings
+        ),
         // The producer side of the socket protocol: `tally send` and `tally bench`.
         .target(name: "IngestClient", dependencies: [], swiftSettings: strictSettings),
+        // Rating: price × quantity → amount with a breakdown. Pure functions, no I/O.
+        .target(name: "Rating", dependencies: ["Metering"], swiftSettings: strictSettings),
         // The `tally` command on top.
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Ingest", "IngestClient", "Storage", "Metering", "LMDB",
+                "Ingest", "IngestClient", "Billing", "Rating", "Storage", "Metering", "LMDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -77,6 +88,11 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: strictSettings),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "RatingTests",
+            dependencies: ["Rating", "Metering", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "IngestTests",

@@ -44,7 +44,7 @@ public struct Estimator: Sendable {
         let plan = resolver.plan(for: customer, in: period)
         let statement = try builder.statement(customer: customer, period: period, plan: plan, usage: usage)
         let ratio = Self.runRate(period: period, now: now)
-        var lines: [Line] = []
+        var lines: [Estimate.Line] = []
         var projectedTotal: ExactDecimal = 0
         for line in statement.lines {
             var projected = line.amount
@@ -56,7 +56,7 @@ public struct Estimator: Sendable {
                                              currency: statement.currency).amount
             }
             projectedTotal = try projectedTotal.adding(projected)
-            lines.append(Line(meter: line.meter, group: line.group, quantity: line.quantity, amount: line.amount, projectedAmount: projected))
+            lines.append(Estimate.Line(meter: line.meter, group: line.group, quantity: line.quantity, amount: line.amount, projectedAmount: projected))
         }
         return Estimate(customer: customer, period: period, plan: plan?.code, currency: statement.currency, lines: lines,
                         total: statement.total, projectedTotal: projectedTotal)

@@ -14,7 +14,13 @@ public struct TallyConfig: Sendable, Hashable {
     public var billing: BillingSettings
     /// `meters:`: every meter events may name, in file order.
     public var meters: [Meter]
-    /// Top-level sections this build reads but does not use yet (`plans`, `customers`, …), in file
+    /// `plans:`: the plans, in file order (codes unique, every price naming a configured meter).
+    public var plans: [Plan]
+    /// `default_plan:`: the code of the plan for customers not listed in `customers`, or nil.
+    public var defaultPlan: String?
+    /// `customers:`: customers with an explicit plan, in file order (ids unique).
+    public var customers: [CustomerPlanAssignment]
+    /// Top-level sections this build reads but does not use yet (`limits`, `alerts`, `http`), in file
     /// order. They are accepted without validation.
     public var ignoredSections: [String]
 
@@ -24,18 +30,36 @@ public struct TallyConfig: Sendable, Hashable {
         ingest: IngestSettings = IngestSettings(),
         billing: BillingSettings = BillingSettings(),
         meters: [Meter],
+        plans: [Plan] = [],
+        defaultPlan: String? = nil,
+        customers: [CustomerPlanAssignment] = [],
         ignoredSections: [String] = []
     ) {
         self.store = store
         self.ingest = ingest
         self.billing = billing
         self.meters = meters
+        self.plans = plans
+        self.defaultPlan = defaultPlan
+        self.customers = customers
         self.ignoredSections = ignoredSections
     }
 
     /// The meter with this code, or nil. A linear scan: hot paths should build their own table.
     public func meter(_ code: String) -> Meter? {
         meters.first { $0.code == code }
+    }
+
+    /// The plan with this code, or nil.
+    public func plan(_ code: String) -> Plan? {
+        plans.first { $0.code == code }
+    }
+
+    /// The plan a customer is on: its entry in `customers`, else `default_plan`, else nil (the
+    /// customer's usage is counted but not priced).
+    public func plan(forCustomer customer: String) -> Plan? {
+        let code = customers.first { $0.customer == customer }?.plan ?? defaultPlan
+        return code.flatMap { plan($0) }
     }
 }
 

@@ -12,10 +12,11 @@ import Yams
 /// ```
 /// Loading reports every problem it finds, each with its line and what to write instead. Unknown keys
 /// are errors (with a "did you mean" for near misses), except inside the sections this build does
-/// not use yet (`ConfigLoader.ignoredSectionNames`), which are accepted as they are.
+/// not use yet (`ConfigLoader.ignoredSectionNames`), which are accepted as they are. `plans`,
+/// `default_plan` and `customers` are read and checked against the meters (see `PriceReader.swift`).
 public enum ConfigLoader {
     /// Top-level sections accepted without validation and listed in `TallyConfig.ignoredSections`.
-    public static let ignoredSectionNames = ["plans", "default_plan", "customers", "limits", "alerts", "http"]
+    public static let ignoredSectionNames = ["limits", "alerts", "http"]
 
     /// Reads and validates the config file at `path`.
     ///
@@ -67,7 +68,7 @@ public enum ConfigLoader {
         return config
     }
 
-    private static func syntaxProblem(_ error: any Error, yaml: String) -> ConfigProblem {
+    static func syntaxProblem(_ error: any Error, yaml: String) -> ConfigProblem {
         let advice = "; check the indentation and the quoting on this line and the one before it"
         guard let error = error as? YamlError else {
             return ConfigProblem(path: "", message: "the file is not valid YAML: \(error)")
@@ -166,10 +167,12 @@ public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
 // MARK: - The reader
 
 /// Walks the YAML tree once, collecting every problem instead of stopping at the first.
-private final class ConfigReader {
+/// Plans, prices and customers are read in `PriceReader.swift`.
+final class ConfigReader {
     var problems: [ConfigProblem] = []
 
-    private static let topLevelKeys = ["store", "ingest", "billing", "meters"] + ConfigLoader.ignoredSectionNames
+    private static let topLevelKeys = ["store", "ingest", "billing", "meters", "plans", "default_plan", "customers"]
+        + ConfigLoader.ignoredSectionNames
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
         "socket", "socket_mode", "commit_max_events", "commit_max_delay", "dedup_window", "max_future_skew",
@@ -186,6 +189,7 @@ private final class ConfigReader {
         var billing = BillingSettings()
         var meters: [Meter]?
         var ignored = [String]()
+        var pricing = PricingSections()
 
         guard let root, !isNull(root) else {
             report(nil, "meters", "the config file is empty; it needs at least a meters: list, \(Self.meterExample)")
@@ -201,14 +205,24 @@ private final class ConfigReader {
             case "store": store = readStore(value, path: path)
             case "ingest": ingest = readIngest(value, path: path)
             case "billing": billing = readBilling(value, path: path)
-            case "meters": meters = readMeters(value, path: path)
+            case "meters":
+                meters = readMeters(value, path: path)
+                pricing.declaredMeterCodes = declaredCodes(value)
+            case "plans": pricing.plans = (value, path)
+            case "default_plan": pricing.defaultPlan = (value, path)
+            case "customers": pricing.customers = (value, path)
             default: ignored.append(key)
             }
         }
         if meters == nil {
             report(nil, "meters", "the config defines no meters; add a meters: list, \(Self.meterExample)")
         }
-        return TallyConfig(store: store, ingest: ingest, billing: billing, meters: meters ?? [], ignoredSections: ignored)
+        // Plans are read after the meters, wherever they stand in the file: prices name meters.
+        let priced = readPricing(pricing, meters: meters ?? [])
+        return TallyConfig(
+            store: store, ingest: ingest, billing: billing, meters: meters ?? [],
+            plans: priced.plans, defaultPlan: priced.defaultPlan, customers: priced.customers,
+            ignoredSections: ignored)
     }
 
     // MARK: Sections
@@ -509,7 +523,7 @@ private final class ConfigReader {
         return nanoseconds
     }
 
-    private func choice(_ node: Node, path: String, from names: [String], what: String) -> String? {
+    func choice(_ node: Node, path: String, from names: [String], what: String) -> String? {
         let options = names.joined(separator: ", ")
         guard let text = scalarText(node, path: path, expected: "one of \(options)", example: names[0]) else {
             return nil
@@ -522,7 +536,7 @@ private final class ConfigReader {
         return text
     }
 
-    private func nonEmptyText(_ node: Node, path: String, example: String) -> String? {
+    func nonEmptyText(_ node: Node, path: String, example: String) -> String? {
         guard let text = scalarText(node, path: path, expected: "a single value", example: example) else { return nil }
         guard !text.isEmpty else {
             report(node, path, "the value is empty; write one, e.g. \(example)")
@@ -532,7 +546,7 @@ private final class ConfigReader {
     }
 
     /// The text of a scalar, or a problem saying what was expected instead of a list, a mapping or nothing.
-    private func scalarText(_ node: Node, path: String, expected: String, example: String) -> String? {
+    func scalarText(_ node: Node, path: String, expected: String, example: String) -> String? {
         if isNull(node) {
             report(node, path, "this key has no value; write \(expected), e.g. \(example), or remove the key "
                 + "to use the default")
@@ -557,7 +571,7 @@ private final class ConfigReader {
     }
 
     /// Visits each entry of a mapping with a known key; reports keys that are unknown or not names.
-    private func forEachEntry(of node: Node, path: String, known: [String], _ visit: (String, Node, String) -> Void) {
+    func forEachEntry(of node: Node, path: String, known: [String], _ visit: (String, Node, String) -> Void) {
         guard let mapping = node.mapping else { return }
         for (keyNode, value) in mapping {
             guard let key = keyNode.scalar?.string, !isNull(keyNode) else {
@@ -575,7 +589,7 @@ private final class ConfigReader {
         }
     }
 
-    private func report(_ node: Node?, _ path: String, _ message: String) {
+    func report(_ node: Node?, _ path: String, _ message: String) {
         let mark = node?.mark
         problems.append(ConfigProblem(line: mark?.line, column: mark?.column, path: path, message: message))
     }
@@ -583,12 +597,12 @@ private final class ConfigReader {
 
 // MARK: - Helpers
 
-private func isNull(_ node: Node) -> Bool {
+func isNull(_ node: Node) -> Bool {
     guard let scalar = node.scalar, scalar.style == .plain else { return false }
     return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
 }
 
-private func describe(_ node: Node) -> String {
+func describe(_ node: Node) -> String {
     switch node {
     case .mapping: return "a mapping"
     case .sequence: return "a list"
@@ -616,7 +630,7 @@ private func suggestedCode(_ text: String) -> String {
 }
 
 /// The candidate within a small edit distance of `text` (typos, a missing letter, swapped letters).
-private func closest(to text: String, among candidates: [String]) -> String? {
+func closest(to text: String, among candidates: [String]) -> String? {
     let limit = min(3, max(1, text.count / 3))
     var best: (name: String, distance: Int)?
     for candidate in candidates {

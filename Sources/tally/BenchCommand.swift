@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
             Example:
               tally bench ingest --events 1000000 --identities-prefill 1000000
             """,
-        subcommands: [IngestBench.self]
+        subcommands: [IngestBench.self, RateBench.self]
     )
 }
 

@@ -76,7 +76,7 @@ struct CustomersCommand: ParsableCommand {
                         : plan == nil ? "none" : "default_plan"
                     rows.append((customer, plan?.code, source))
                 }
-            } catch let error as StoreError {
+            } catch {
                 throw CommandFailure(error.message)
             }
             if json {

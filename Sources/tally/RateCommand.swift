@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import Foundation
 import Metering
+import Rating
 import Storage
 
 struct RateCommand: ParsableCommand {
@@ -66,7 +67,8 @@ struct RateCommand: ParsableCommand {
         if out != nil {
             print("rated \(summary.customers) customers, \(summary.lines) lines for period \(interval.label) into \(out!)")
             for total in summary.totals {
-                print("  \(total.currency): \(total.amount) (exact \(total.exactAmount))")
+                let amount = Currency.named(total.currency)?.formatted(total.amount) ?? total.amount.description
+                print("  \(total.currency): \(amount) (exact \(total.exactAmount))")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Billing
 import Foundation
 import IngestClient
 import Metering

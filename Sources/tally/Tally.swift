@@ -13,7 +13,11 @@ struct Tally: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             SendCommand.self,
+            QuoteCommand.self,
             UsageCommand.self,
+            EstimateCommand.self,
+            RateCommand.self,
+            CustomersCommand.self,
             PeriodCommand.self,
             CheckConfigCommand.self,
             BenchCommand.self,

@@ -102,7 +102,10 @@ private func load(_ yaml: String) throws -> TallyConfig {
             Meter(code: "tokens", aggregation: .sum, filter: ["billable": "true"], groupBy: ["model"]),
             Meter(code: "active_users", aggregation: .uniqueCount, property: "user_id"),
         ])
-        #expect(config.ignoredSections == ["plans", "default_plan", "customers", "limits", "alerts", "http"])
+        #expect(config.ignoredSections == ["limits", "alerts", "http"])
+        #expect(config.plans.map(\.code) == ["starter"])
+        #expect(config.defaultPlan == "starter")
+        #expect(config.customers == [CustomerPlanAssignment(customer: "cus_42", plan: "starter")])
     }
 
     @Test func metersAreFoundByCode() throws {
@@ -236,9 +239,9 @@ private func load(_ yaml: String) throws -> TallyConfig {
         let config = try load("""
             meters: [{ code: api_calls, aggregation: count }]
             http: 42
-            plans: [{ anything: [goes, here], nested: { deeply: true } }]
+            limits: [{ anything: [goes, here], nested: { deeply: true } }]
             """)
-        #expect(config.ignoredSections == ["http", "plans"])
+        #expect(config.ignoredSections == ["http", "limits"])
     }
 
     @Test func anchoredPeriodsAreRead() throws {
