@@ -61,6 +61,13 @@ public struct UsageRecord: Sendable, Hashable {
     public var quantity: ExactDecimal
     /// How many events were counted into it.
     public var eventCount: UInt64
+
+    public init(meter: String, group: [GroupValue], quantity: ExactDecimal, eventCount: UInt64) {
+        self.meter = meter
+        self.group = group
+        self.quantity = quantity
+        self.eventCount = eventCount
+    }
 }
 
 /// What a store holds, for `tally` commands, tests and benchmarks.
