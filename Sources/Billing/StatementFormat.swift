@@ -31,6 +31,11 @@ public enum StatementFormat {
     /// "quantity","model","tiers":[{"tier","quantity","unit_amount","flat_amount","amount"}],"exact_amount","amount"}],
     /// "totals":[{"currency","exact_amount","amount"}]}`.
     public static func json(_ statement: Statement) -> String {
+        String(decoding: jsonBytes(statement), as: UTF8.self)
+    }
+
+    /// ``json(_:)-(Statement)`` as UTF-8 bytes, for writing a run's statements without copies.
+    public static func jsonBytes(_ statement: Statement) -> [UInt8] {
         var writer = JSONWriter()
         writer.raw("{"); writer.key("customer"); writer.string(statement.customer)
         writer.raw(","); writer.key("period"); period(statement.period, into: &writer)
@@ -68,7 +73,7 @@ public enum StatementFormat {
             writer.raw("}")
         }
         writer.raw("]}")
-        return writer.output
+        return writer.bytes
     }
 
     /// The CSV header of statement lines.
