@@ -24,6 +24,10 @@ struct CheckConfigCommand: ParsableCommand {
             print("\(file): OK")
             print("  meters: \(meters)")
             print("  billing period: \(config.billing.period.kind.rawValue), rounding \(config.billing.rounding.rawValue)")
+            if !config.plans.isEmpty {
+                let plans = config.plans.map { "\($0.code) (\($0.currency), \($0.prices.count) prices)" }.joined(separator: ", ")
+                print("  plans: \(plans); default plan: \(config.defaultPlan ?? "none")")
+            }
             print("  store: \(config.store.path), socket: \(config.ingest.socket)")
             for section in config.ignoredSections {
                 print("  note: '\(section)' is read but not used by this version of tally")
