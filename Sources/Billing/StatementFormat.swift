@@ -51,17 +51,8 @@ public enum StatementFormat {
             writer.raw(","); writer.key("aggregation"); writer.string(line.aggregation)
             writer.raw(","); writer.key("quantity"); writer.string(line.quantity.description)
             writer.raw(","); writer.key("model"); writer.string(line.model)
-            writer.raw(","); writer.key("tiers"); writer.raw("[")
-            for (tierIndex, tier) in (line.rating?.lines ?? []).enumerated() {
-                if tierIndex > 0 { writer.raw(",") }
-                writer.raw("{"); writer.key("tier"); writer.raw(tier.tier.map(String.init) ?? "null")
-                writer.raw(","); writer.key("quantity"); writer.string(tier.quantity.description)
-                writer.raw(","); writer.key("unit_amount"); writer.string(tier.unitAmount.description)
-                writer.raw(","); writer.key("flat_amount"); writer.string(tier.flatAmount.description)
-                writer.raw(","); writer.key("amount"); writer.string(tier.amount.description)
-                writer.raw("}")
-            }
-            writer.raw("],"); writer.key("exact_amount"); writer.string(line.exactAmount.description)
+            writer.raw(","); writer.key("tiers"); RatingJSON.lines(line.rating?.lines ?? [], into: &writer)
+            writer.raw(","); writer.key("exact_amount"); writer.string(line.exactAmount.description)
             writer.raw(","); writer.key("amount"); writer.string(money(line.amount, statement.currency))
             writer.raw("}")
         }

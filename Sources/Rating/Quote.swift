@@ -102,15 +102,14 @@ public struct Quote: Sendable, Hashable {
     /// `amount` has exactly the currency's decimals ("39.00", JPY "1235"); the other figures are
     /// canonical exact decimals ("39", "6.5").
     public var json: String {
-        var out = "{\"quantity\":\"\(quantity)\",\"currency\":\"\(jsonEscaped(currency.code))\","
-        out += "\"amount\":\"\(currency.formatted(amount))\",\"exact_amount\":\"\(rating.exactAmount)\",\"lines\":["
-        for (index, line) in rating.lines.enumerated() {
-            if index > 0 { out += "," }
-            out += "{\"tier\":\(line.tier.map(String.init) ?? "null"),\"quantity\":\"\(line.quantity)\","
-            out += "\"unit_amount\":\"\(line.unitAmount)\",\"flat_amount\":\"\(line.flatAmount)\","
-            out += "\"amount\":\"\(line.amount)\"}"
-        }
-        return out + "]}"
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("quantity"); writer.string(quantity.description)
+        writer.raw(","); writer.key("currency"); writer.string(currency.code)
+        writer.raw(","); writer.key("amount"); writer.string(currency.formatted(amount))
+        writer.raw(","); writer.key("exact_amount"); writer.string(rating.exactAmount.description)
+        writer.raw(","); writer.key("lines"); RatingJSON.lines(rating.lines, into: &writer)
+        writer.raw("}")
+        return writer.output
     }
 }
 
@@ -158,18 +157,21 @@ public struct QuoteError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// JSON string content for `text` (quotes, backslashes and control characters escaped).
-private func jsonEscaped(_ text: String) -> String {
-    var out = ""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case let control where control.value < 0x20:
-            let hex = String(control.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
+/// The JSON of rating lines, shared by `tally quote` and statements:
+/// `[{"tier","quantity","unit_amount","flat_amount","amount"}]`, `tier` a number or null, every
+/// figure a canonical decimal string.
+public enum RatingJSON {
+    public static func lines(_ lines: [RatingLine], into writer: inout JSONWriter) {
+        writer.raw("[")
+        for (index, line) in lines.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("tier"); writer.raw(line.tier.map(String.init) ?? "null")
+            writer.raw(","); writer.key("quantity"); writer.string(line.quantity.description)
+            writer.raw(","); writer.key("unit_amount"); writer.string(line.unitAmount.description)
+            writer.raw(","); writer.key("flat_amount"); writer.string(line.flatAmount.description)
+            writer.raw(","); writer.key("amount"); writer.string(line.amount.description)
+            writer.raw("}")
         }
+        writer.raw("]")
     }
-    return out
 }

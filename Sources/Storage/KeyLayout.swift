@@ -10,7 +10,7 @@ import LMDB
 // | `identities`    | commit stamp u64 BE ‖ identity hash 16 B                   | fingerprint 16 B ‖ event sequence u64 BE |
 // | `events`        | event sequence u64 BE                                      | the event, `EventCodec` format 1 |
 // | `usage`         | len u8 ‖ customer ‖ period start i64 (ordered) ‖ len u8 ‖ meter ‖ { u32 len ‖ group value } | `AggregateState` |
-// | `unique_values` | usage-key hash 16 B ‖ property-value hash 16 B              | empty |
+// | `unique_values` | usage-key hash 16 B ‖ property value (or 0xFF ‖ its hash 16 B when too long) | empty |
 // | `customers`     | customer                                                    | plan assignments: { i64 from ns ‖ u8 len ‖ plan } sorted by from |
 // | `closed_periods`| period start i64 (ordered)                                  | i64 end ns ‖ i64 closed-at ns ‖ u8 len ‖ label |
 //

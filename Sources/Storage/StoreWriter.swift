@@ -202,12 +202,22 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     /// Remembers a unique-count value; true when it was not seen before in this aggregate.
+    ///
+    /// The value itself is in the key (exact); only a value too long for an LMDB key is hashed,
+    /// behind a 0xFF marker that no UTF-8 text starts with.
     private func isFirstUniqueValue(_ text: String, usageKey: [UInt8], transaction: borrowing WriteTransaction) throws -> Bool {
         var key: [UInt8] = []
-        key.reserveCapacity(32)
+        key.reserveCapacity(64)
         store.hashKeys.hash(usageKey).append(to: &key)
         var text = text
-        text.withUTF8 { store.hashKeys.hash(UnsafeRawBufferPointer($0)) }.append(to: &key)
+        text.withUTF8 { value in
+            if key.count + value.count <= UsageKey.maximumKeySize, value.first != 0xFF {
+                key.append(contentsOf: value)
+            } else {
+                key.append(0xFF)
+                store.hashKeys.hash(UnsafeRawBufferPointer(value)).append(to: &key)
+            }
+        }
         return try transaction.put(store.uniqueValues, key: key, value: [], flags: .noOverwrite) == .stored
     }
 

@@ -7,6 +7,7 @@ struct CustomersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "customers",
         abstract: "Assign plans to customers and list customers with their plans.",
+        discussion: "Examples:\n  tally customers set-plan cus_42 starter\n  tally customers list",
         subcommands: [SetPlan.self, List.self]
     )
 

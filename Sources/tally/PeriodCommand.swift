@@ -6,6 +6,7 @@ struct PeriodCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "period",
         abstract: "Close billing periods, so that late events for them are answered period_closed.",
+        discussion: "Examples:\n  tally period close 2026-11\n  tally period list",
         subcommands: [Close.self, List.self]
     )
 
