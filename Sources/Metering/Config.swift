@@ -20,6 +20,12 @@ public struct TallyConfig: Sendable, Hashable {
     public var defaultPlan: String?
     /// `customers:`: customers with an explicit plan, in file order (ids unique).
     public var customers: [CustomerPlanAssignment]
+    /// `limits:`: usage limits per customer or per plan, in file order (ids unique).
+    public var limits: [UsageLimit]
+    /// `alerts:`: the alert log and webhooks.
+    public var alerts: AlertSettings
+    /// `http:`: the HTTP API's address and keys.
+    public var http: HTTPSettings
     /// Top-level sections this build reads but does not use yet (`limits`, `alerts`, `http`), in file
     /// order. They are accepted without validation.
     public var ignoredSections: [String]
@@ -33,6 +39,9 @@ public struct TallyConfig: Sendable, Hashable {
         plans: [Plan] = [],
         defaultPlan: String? = nil,
         customers: [CustomerPlanAssignment] = [],
+        limits: [UsageLimit] = [],
+        alerts: AlertSettings = AlertSettings(),
+        http: HTTPSettings = HTTPSettings(),
         ignoredSections: [String] = []
     ) {
         self.store = store
@@ -42,6 +51,9 @@ public struct TallyConfig: Sendable, Hashable {
         self.plans = plans
         self.defaultPlan = defaultPlan
         self.customers = customers
+        self.limits = limits
+        self.alerts = alerts
+        self.http = http
         self.ignoredSections = ignoredSections
     }
 
