@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "IngestClient", targets: ["IngestClient"]),
         .library(name: "Zstd", targets: ["Zstd"]),
         .library(name: "Billing", targets: ["Billing"]),
+        .library(name: "Limits", targets: ["Limits"]),
         .library(name: "Rating", targets: ["Rating"]),
     ],
     dependencies: [
@@ -69,6 +70,12 @@ let package = Package(
             dependencies: ["Storage", "Metering", "Rating"],
             swiftSettings: strictSettings
         ),
+        // 7. Limits: which limits apply, and their evaluation inside each group commit.
+        .target(
+            name: "Limits",
+            dependencies: ["Billing", "Rating", "Storage", "Metering"],
+            swiftSettings: strictSettings
+        ),
         // The producer side of the socket protocol: `tally send` and `tally bench`.
         .target(name: "IngestClient", dependencies: [], swiftSettings: strictSettings),
         // Rating: price × quantity → amount with a breakdown. Pure functions, no I/O.
@@ -77,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Ingest", "IngestClient", "Billing", "Rating", "Storage", "Metering", "LMDB",
+                "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -133,6 +133,16 @@ struct ByteReader {
         uint64().map { Int64(bitPattern: $0) }
     }
 
+    mutating func orderedInt64() -> Int64? {
+        uint64().map { Int64(bitPattern: $0 ^ (1 << 63)) }
+    }
+
+    mutating func uint32() -> UInt32? {
+        guard offset + 4 <= bytes.count else { return nil }
+        defer { offset += 4 }
+        return bytes.loadBigEndianUInt32(at: offset)
+    }
+
     mutating func shortString() -> String? {
         guard let length = byte().map(Int.init), offset + length <= bytes.count else { return nil }
         defer { offset += length }

@@ -1,4 +1,5 @@
 import LMDB
+import Metering
 
 // The LMDB key layout of a Tally store, written down once, next to the code that owns it.
 //
@@ -13,6 +14,10 @@ import LMDB
 // | `unique_values` | usage-key hash 16 B ‖ property value (or 0xFF ‖ its hash 16 B when too long) | empty |
 // | `customers`     | customer                                                    | plan assignments: { i64 from ns ‖ u8 len ‖ plan } sorted by from |
 // | `closed_periods`| period start i64 (ordered)                                  | i64 end ns ‖ i64 closed-at ns ‖ u8 len ‖ label |
+// | `limits`        | limit id                                                    | `LimitCodec`: scope, meter, value, action, steps |
+// | `fired`         | period start i64 ‖ u8 len ‖ customer ‖ u8 len ‖ limit id ‖ u16 step | alert sequence u64 |
+// | `alerts`        | alert sequence u64 BE                                       | `Alert` fields (the durable outbox) |
+// | `delivery_cursors` | sink name (`log`, `webhook:<url>`)                       | last delivered alert sequence u64 |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -34,6 +39,10 @@ enum DatabaseName {
     static let uniqueValues = "unique_values"
     static let customers = "customers"
     static let closedPeriods = "closed_periods"
+    static let limits = "limits"
+    static let fired = "fired"
+    static let alerts = "alerts"
+    static let deliveryCursors = "delivery_cursors"
 }
 
 /// Keys of the `meta` database.
@@ -42,6 +51,8 @@ enum MetaKey {
     static let format: [UInt8] = Array("format".utf8)
     /// Four random u64 keys for the SipHash identity and fingerprint hashes, chosen when the store is created.
     static let hashKey: [UInt8] = Array("hash_key".utf8)
+    /// Bumped whenever limits or plan assignments change, so the writer reloads them (u64).
+    static let settingsVersion: [UInt8] = Array("settings_version".utf8)
 }
 
 /// The store format this build writes and reads.
@@ -62,6 +73,15 @@ extension Array where Element == UInt8 {
     @inline(__always)
     mutating func appendOrdered(_ value: Int64) {
         appendBigEndian(UInt64(bitPattern: value) ^ (1 << 63))
+    }
+
+    /// Appends the 17-byte form of a decimal.
+    mutating func appendDecimal(_ value: ExactDecimal) {
+        let start = count
+        append(contentsOf: repeatElement(0, count: ExactDecimal.encodedSize))
+        withUnsafeMutableBytes { bytes in
+            value.encode(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<(start + ExactDecimal.encodedSize)]))
+        }
     }
 
     /// Appends a string of any length behind its u32 length.

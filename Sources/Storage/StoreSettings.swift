@@ -34,6 +34,7 @@ extension TallyStore {
             assignments.append(PlanAssignment(from: from, plan: plan))
             assignments.sort { $0.from < $1.from }
             try transaction.put(customers, key: key, value: Self.encodeAssignments(assignments))
+            try Self.bumpSettingsVersion(transaction, meta)
         }
     }
 

@@ -121,6 +121,10 @@ public final class TallyStore: @unchecked Sendable {
     let uniqueValues: Database
     let customers: Database
     let closedPeriods: Database
+    let limits: Database
+    let fired: Database
+    let alerts: Database
+    let deliveryCursors: Database
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -146,7 +150,7 @@ public final class TallyStore: @unchecked Sendable {
         do {
             environment = try Environment(
                 path: path,
-                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: access == .readOnly,
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 16, readOnly: access == .readOnly,
                                maxMapSize: configuration.maximumSize)
             )
             let create = access != .readOnly
@@ -157,6 +161,10 @@ public final class TallyStore: @unchecked Sendable {
             uniqueValues = try environment.openDatabase(DatabaseName.uniqueValues, create: create)
             customers = try environment.openDatabase(DatabaseName.customers, create: create)
             closedPeriods = try environment.openDatabase(DatabaseName.closedPeriods, create: create)
+            limits = try environment.openDatabase(DatabaseName.limits, create: create)
+            fired = try environment.openDatabase(DatabaseName.fired, create: create)
+            alerts = try environment.openDatabase(DatabaseName.alerts, create: create)
+            deliveryCursors = try environment.openDatabase(DatabaseName.deliveryCursors, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }
