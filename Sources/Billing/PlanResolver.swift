@@ -14,10 +14,15 @@ public struct PlanResolver: Sendable {
 
     /// Loads the stored assignments once, for a whole rating run.
     public init(config: TallyConfig, store: TallyStore) throws(StoreError) {
-        self.config = config
         var stored: [String: [PlanAssignment]] = [:]
         for entry in try store.allPlanAssignments() { stored[entry.customer] = entry.assignments }
-        self.stored = stored
+        self.init(config: config, storedAssignments: stored)
+    }
+
+    /// Uses assignments already read (by the ingest writer, inside its transaction).
+    public init(config: TallyConfig, storedAssignments: [String: [PlanAssignment]]) {
+        self.config = config
+        stored = storedAssignments
         plansByCode = Dictionary(config.plans.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
         configured = Dictionary(config.customers.map { ($0.customer, $0.plan) }, uniquingKeysWith: { first, _ in first })
     }

@@ -19,6 +19,8 @@ public final class IngestBatch: @unchecked Sendable {
     public let events: [PendingEvent]
     /// One outcome per event once the batch has been committed.
     public internal(set) var outcomes: [RecordOutcome] = []
+    /// Customers past a `disable` limit after the commit: their answers carry `"blocked":true`.
+    public internal(set) var blockedCustomers: Set<String> = []
     /// Who gets the outcomes.
     public let sink: any IngestBatchSink
     /// The connection's own tag for this batch.
@@ -31,11 +33,13 @@ public final class IngestBatch: @unchecked Sendable {
     }
 }
 
-/// Measurements of one group commit, for logs and metrics.
+/// Measurements of one group commit, for logs, metrics and the alert dispatcher.
 public struct GroupCommitReport: Sendable {
     public var events: Int
     public var accepted: Int
     public var durationNanoseconds: UInt64
+    /// Alerts the commit fired (already durable in the store's outbox).
+    public var alertsFired: [Alert]
 }
 
 /// The dedicated OS thread that owns every LMDB write transaction and closes group commits.
@@ -144,8 +148,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
         pending.reserveCapacity(batches.reduce(0) { $0 + $1.events.count })
         for batch in batches { pending.append(contentsOf: batch.events) }
         var outcomes: [RecordOutcome]
+        var summary = CommitSummary()
         do {
             outcomes = try writer.record(pending)
+            summary = writer.lastCommit
         } catch {
             logger.error("group commit failed; answering its events unavailable", metadata: ["error": "\(error.message)"])
             let unavailable = IngestError(
@@ -157,6 +163,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var offset = 0
         for batch in batches {
             batch.outcomes = Array(outcomes[offset..<(offset + batch.events.count)])
+            batch.blockedCustomers = summary.blockedCustomers
             offset += batch.events.count
         }
         // One hand-back per connection per commit, in submission order.
@@ -172,7 +179,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
             list[0].sink.batchesCompleted(list)
         }
         let accepted = outcomes.reduce(0) { $1 == .accepted ? $0 + 1 : $0 }
-        onCommit(GroupCommitReport(events: pending.count, accepted: accepted, durationNanoseconds: monotonicNanoseconds() - started))
+        onCommit(GroupCommitReport(events: pending.count, accepted: accepted, durationNanoseconds: monotonicNanoseconds() - started,
+                                   alertsFired: summary.alertsFired))
     }
 }
 

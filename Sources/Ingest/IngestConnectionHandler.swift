@@ -37,6 +37,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         var tag: UInt64
         var lines: [Line]
         var outcomes: [RecordOutcome]?
+        /// Per event: whether its customer is past a `disable` limit.
+        var blocked: [Bool] = []
     }
 
     private let parser: EventLineParser
@@ -183,6 +185,9 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         for batch in batches {
             if let index = pending.firstIndex(where: { $0.tag == batch.tag }) {
                 pending[index].outcomes = batch.outcomes
+                if !batch.blockedCustomers.isEmpty {
+                    pending[index].blocked = batch.events.map { batch.blockedCustomers.contains($0.event.customer) }
+                }
             }
         }
         flushAnswered()
@@ -195,11 +200,15 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         while let first = pending.first, let outcomes = first.outcomes {
             pending.removeFirst()
             if output == nil { output = context.channel.allocator.buffer(capacity: first.lines.count * 24) }
-            var next = outcomes.makeIterator()
+            var eventIndex = 0
             for line in first.lines {
                 switch line {
-                case .event: ResponseEncoder.append(next.next()!, to: &output!)
-                case .rejected(let error): ResponseEncoder.append(error, to: &output!)
+                case .event:
+                    let blocked = eventIndex < first.blocked.count && first.blocked[eventIndex]
+                    ResponseEncoder.append(outcomes[eventIndex], blocked: blocked, to: &output!)
+                    eventIndex += 1
+                case .rejected(let error):
+                    ResponseEncoder.append(error, blocked: false, to: &output!)
                 }
             }
             unansweredLines -= first.lines.count

@@ -14,22 +14,33 @@ public final class IngestDaemon: Service, Sendable {
     private let socketPath: String
     private let logger: Logger
     private let ready: @Sendable () -> Void
+    private let makeLimitEvaluator: @Sendable () -> (any LimitEvaluator)?
+    private let onAlerts: @Sendable ([Alert]) -> Void
 
     /// - Parameters:
     ///   - store: the store, opened `.readWrite`.
     ///   - socketPath: where to listen (the config's `ingest.socket` or `--socket`).
     ///   - ready: called once the socket accepts connections.
-    public init(config: TallyConfig, store: TallyStore, socketPath: String, logger: Logger, ready: @escaping @Sendable () -> Void = {}) {
+    ///   - makeLimitEvaluator: creates the writer's limit evaluator (on the writer's side); nil: no limits.
+    ///   - onAlerts: called after a commit that fired alerts (they are durable in the outbox).
+    public init(config: TallyConfig, store: TallyStore, socketPath: String, logger: Logger,
+                makeLimitEvaluator: @escaping @Sendable () -> (any LimitEvaluator)? = { nil },
+                onAlerts: @escaping @Sendable ([Alert]) -> Void = { _ in },
+                ready: @escaping @Sendable () -> Void = {}) {
         self.config = config
         self.store = store
         self.socketPath = socketPath
         self.logger = logger
+        self.makeLimitEvaluator = makeLimitEvaluator
+        self.onAlerts = onAlerts
         self.ready = ready
     }
 
     public func run() async throws {
         let storeWriter = try StoreWriter(store: store)
+        storeWriter.limitEvaluator = makeLimitEvaluator()
         let logger = self.logger
+        let onAlerts = self.onAlerts
         let writer = GroupCommitWriter(
             writer: storeWriter,
             maximumEvents: config.ingest.commitMaxEvents,
@@ -38,6 +49,13 @@ public final class IngestDaemon: Service, Sendable {
             onCommit: { report in
                 logger.trace("group commit", metadata: ["events": "\(report.events)", "accepted": "\(report.accepted)",
                                                         "micros": "\(report.durationNanoseconds / 1000)"])
+                if !report.alertsFired.isEmpty {
+                    for alert in report.alertsFired {
+                        logger.info("alert fired", metadata: ["id": "\(alert.id)", "customer": "\(alert.customer)",
+                                                              "limit": "\(alert.limitID)", "percent": "\(alert.percent)"])
+                    }
+                    onAlerts(report.alertsFired)
+                }
             })
         let parser = EventLineParser(
             meterCodes: Set(config.meters.map(\.code)),

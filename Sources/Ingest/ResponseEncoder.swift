@@ -6,18 +6,20 @@ import Storage
 enum ResponseEncoder {
     static let accepted = Array(#"{"status":"accepted"}"#.utf8) + [UInt8(ascii: "\n")]
     static let duplicate = Array(#"{"status":"duplicate"}"#.utf8) + [UInt8(ascii: "\n")]
+    static let acceptedBlocked = Array(#"{"status":"accepted","blocked":true}"#.utf8) + [UInt8(ascii: "\n")]
+    static let duplicateBlocked = Array(#"{"status":"duplicate","blocked":true}"#.utf8) + [UInt8(ascii: "\n")]
 
-    /// Appends the response for an event's outcome.
-    static func append(_ outcome: RecordOutcome, to buffer: inout ByteBuffer) {
+    /// Appends the response for an event's outcome; `blocked` adds `"blocked":true`.
+    static func append(_ outcome: RecordOutcome, blocked: Bool = false, to buffer: inout ByteBuffer) {
         switch outcome {
-        case .accepted: buffer.writeBytes(accepted)
-        case .duplicate: buffer.writeBytes(duplicate)
-        case .rejected(let error): append(error, to: &buffer)
+        case .accepted: buffer.writeBytes(blocked ? acceptedBlocked : accepted)
+        case .duplicate: buffer.writeBytes(blocked ? duplicateBlocked : duplicate)
+        case .rejected(let error): append(error, blocked: blocked, to: &buffer)
         }
     }
 
     /// Appends a `rejected` response.
-    static func append(_ error: IngestError, to buffer: inout ByteBuffer) {
+    static func append(_ error: IngestError, blocked: Bool = false, to buffer: inout ByteBuffer) {
         buffer.writeString(#"{"status":"rejected","error":{"code":""#)
         buffer.writeString(error.code.rawValue)
         buffer.writeString(#"","message":""#)
@@ -28,7 +30,7 @@ enum ResponseEncoder {
             appendEscaped(field, to: &buffer)
             buffer.writeString("\"")
         }
-        buffer.writeString("}}\n")
+        buffer.writeString(blocked ? "},\"blocked\":true}\n" : "}}\n")
     }
 
     /// Appends `text` as the inside of a JSON string.

@@ -241,3 +241,33 @@ enum LimitCodec {
             action: action == 1 ? .disable : .warning, notifyAt: steps)
     }
 }
+
+/// Appending to the outbox outside the ingest writer.
+extension TallyStore {
+    /// Appends `newAlerts` to the `alerts` outbox with the next sequences, in one write transaction,
+    /// and returns the sequences they got (their own `sequence` fields are ignored). For tools and
+    /// tests; the ingest writer records alerts inside its group commit.
+    ///
+    /// ```swift
+    /// let sequences = try store.recordAlerts([alert])   // e.g. [42]
+    /// ```
+    @discardableResult
+    public func recordAlerts(_ newAlerts: [Alert]) throws(StoreError) -> [UInt64] {
+        guard !newAlerts.isEmpty else { return [] }
+        return try writeStore("record alerts") { transaction in
+            let last = try transaction.withCursor(alerts) { cursor in
+                try cursor.last().map { $0.key.loadBigEndianUInt64(at: 0) } ?? 0
+            }
+            var sequences: [UInt64] = []
+            sequences.reserveCapacity(newAlerts.count)
+            for (offset, alert) in newAlerts.enumerated() {
+                let sequence = last + UInt64(offset) + 1
+                var key: [UInt8] = []
+                key.appendBigEndian(sequence)
+                _ = try transaction.put(alerts, key: key, value: alert.encode(), flags: .append)
+                sequences.append(sequence)
+            }
+            return sequences
+        }
+    }
+}

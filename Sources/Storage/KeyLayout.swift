@@ -15,7 +15,7 @@ import Metering
 // | `customers`     | customer                                                    | plan assignments: { i64 from ns ‖ u8 len ‖ plan } sorted by from |
 // | `closed_periods`| period start i64 (ordered)                                  | i64 end ns ‖ i64 closed-at ns ‖ u8 len ‖ label |
 // | `limits`        | limit id                                                    | `LimitCodec`: scope, meter, value, action, steps |
-// | `fired`         | period start i64 ‖ u8 len ‖ customer ‖ u8 len ‖ limit id ‖ u16 step | alert sequence u64 |
+// | `fired`         | period start i64 ‖ u8 len ‖ customer ‖ u8 len ‖ limit id ‖ u16 step ‖ 17 B limit value | alert sequence u64 |
 // | `alerts`        | alert sequence u64 BE                                       | `Alert` fields (the durable outbox) |
 // | `delivery_cursors` | sink name (`log`, `webhook:<url>`)                       | last delivered alert sequence u64 |
 //

@@ -20,11 +20,18 @@ public final class StoreWriter: @unchecked Sendable {
     private var keyBuffer: [UInt8] = []
     private var valueBuffer: [UInt8] = []
 
+    /// Evaluates usage limits inside each group commit; nil: no limits.
+    public var limitEvaluator: (any LimitEvaluator)?
+    /// What the last successful `record` fired and blocked.
+    public private(set) var lastCommit = CommitSummary()
+    private var knownSettingsVersion: UInt64?
+    private var lastAlertSequence: UInt64
+
     /// Opens the writer side of `store` and loads the identity index from it.
     public init(store: TallyStore) throws(StoreError) {
         self.store = store
         meters = Dictionary(store.configuration.meters.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
-        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64) = try store.readStore("load identities") { transaction in
+        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64, alert: UInt64) = try store.readStore("load identities") { transaction in
             let count = try store.environment.statistics(store.identities).entries
             let index = IdentityIndex(minimumCapacity: count + 1024)
             var stamp: UInt64 = 0
@@ -36,8 +43,13 @@ public final class StoreWriter: @unchecked Sendable {
             try transaction.withCursor(store.events) { cursor in
                 if let last = try cursor.last() { sequence = last.key.loadBigEndianUInt64(at: 0) }
             }
-            return (index, stamp, sequence)
+            var alert: UInt64 = 0
+            try transaction.withCursor(store.alerts) { cursor in
+                if let last = try cursor.last() { alert = last.key.loadBigEndianUInt64(at: 0) }
+            }
+            return (index, stamp, sequence, alert)
         }
+        lastAlertSequence = loaded.alert
         index = loaded.index
         lastStamp = loaded.stamp
         lastSequence = loaded.sequence
@@ -49,6 +61,16 @@ public final class StoreWriter: @unchecked Sendable {
     /// How many identities the store remembers.
     public var identityCount: Int { index.count }
 
+    var currentSettingsVersion: UInt64? { knownSettingsVersion }
+    var currentAlertSequence: UInt64 { lastAlertSequence }
+
+    /// Applies what a committed transaction's limit evaluation produced.
+    func commitLimits(_ result: LimitCommitResult) {
+        if let version = result.settingsVersion { knownSettingsVersion = version }
+        lastAlertSequence += UInt64(result.alerts.count)
+        lastCommit = CommitSummary(blockedCustomers: result.blocked, alertsFired: result.alerts)
+    }
+
     /// Records `pending` in one transaction and returns one outcome per event, in order.
     ///
     /// Throws only when the store cannot take the commit at all (a full disk, an I/O error): then
@@ -59,6 +81,7 @@ public final class StoreWriter: @unchecked Sendable {
         var outcomes: [RecordOutcome] = []
         var newIdentities: [(identity: Hash128, fingerprint: Hash128, sequence: UInt64)] = []
         var sequence = lastSequence
+        var limits = LimitCommitResult()
         do {
             try store.environment.write { transaction in
                 // The body may run again after the map grows: start from scratch each time.
@@ -77,6 +100,7 @@ public final class StoreWriter: @unchecked Sendable {
                     entry.state.encode(into: &valueBuffer)
                     _ = try transaction.put(store.usage, key: key, value: valueBuffer)
                 }
+                limits = try evaluateLimits(touched: commit.touched, transaction: transaction)
             }
         } catch let error as StoreError {
             throw error
@@ -90,6 +114,7 @@ public final class StoreWriter: @unchecked Sendable {
         lastStamp = stamp
         lastSequence = sequence
         for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
+        commitLimits(limits)
         return outcomes
     }
 
@@ -102,6 +127,8 @@ public final class StoreWriter: @unchecked Sendable {
         /// The last period looked up, since consecutive events almost always share it, and whether it is closed.
         var lastPeriod: PeriodInterval?
         var lastPeriodClosed = false
+        /// Customers with an event accepted in this commit, with the period it counted in.
+        var touched: [TouchedCustomer: PeriodInterval] = [:]
     }
 
     private func recordOne(
@@ -174,6 +201,7 @@ public final class StoreWriter: @unchecked Sendable {
         keyBuffer.appendBigEndian(sequence)
         _ = try transaction.put(store.events, key: keyBuffer, value: eventBuffer, flags: .append)
         commit.identities[identity] = fingerprint
+        commit.touched[TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)] = period
         newIdentities.append((identity, fingerprint, sequence))
         return .accepted
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ingest
+import Limits
 import Logging
 import Metering
 import ServiceLifecycle
@@ -48,7 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.message)
         }
-        let daemon = IngestDaemon(config: config, store: store, socketPath: config.ingest.socket, logger: logger)
+        let daemon = IngestDaemon(
+            config: config, store: store, socketPath: config.ingest.socket, logger: logger,
+            makeLimitEvaluator: { CommitLimitEvaluator(config: config) })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: daemon)],
             gracefulShutdownSignals: [.sigterm, .sigint],

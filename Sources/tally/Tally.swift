@@ -18,6 +18,8 @@ struct Tally: AsyncParsableCommand {
             EstimateCommand.self,
             RateCommand.self,
             CustomersCommand.self,
+            LimitsCommand.self,
+            AlertsCommand.self,
             PeriodCommand.self,
             CheckConfigCommand.self,
             BenchCommand.self,

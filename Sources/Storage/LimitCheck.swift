@@ -1,0 +1,125 @@
+import LMDB
+public import Metering
+
+/// Decides what a customer's usage counts against its limits; the store does the bookkeeping.
+///
+/// Implemented above the store (the `Limits` module, which can rate amounts) and called by the
+/// `StoreWriter` on its thread, inside the group commit's write transaction, so that an alert's
+/// fired state commits with the usage that crossed it, or not at all.
+public protocol LimitEvaluator: AnyObject {
+    /// Whether any limit exists at all; when not, commits skip evaluation after the settings check.
+    var hasLimits: Bool { get }
+    /// Stored limits or plan assignments changed (or the writer starts): take the new ones.
+    func reload(storedLimits: [UsageLimit], planAssignments: [String: [PlanAssignment]])
+    /// The limits that apply to `customer` in `period`; empty skips the customer cheaply.
+    func limits(for customer: String, in period: PeriodInterval) -> [UsageLimit]
+    /// What `usage` (the customer's whole period so far) counts against `limit`: the period's amount,
+    /// or the limited meter's quantity summed over its groups.
+    func used(by limit: UsageLimit, customer: String, period: PeriodInterval, usage: [UsageRecord]) -> ExactDecimal
+}
+
+/// What a group commit fired and blocked, for answers (`"blocked":true`), metrics and the dispatcher.
+public struct CommitSummary: Sendable {
+    /// Customers past a `disable` limit after this commit.
+    public var blockedCustomers: Set<String> = []
+    /// Alerts this commit fired (already in the store's outbox).
+    public var alertsFired: [Alert] = []
+
+    public init(blockedCustomers: Set<String> = [], alertsFired: [Alert] = []) {
+        self.blockedCustomers = blockedCustomers
+        self.alertsFired = alertsFired
+    }
+}
+
+struct TouchedCustomer: Hashable {
+    var customer: String
+    var periodStart: Int64
+}
+
+struct LimitCommitResult {
+    var blocked: Set<String> = []
+    var alerts: [Alert] = []
+    var settingsVersion: UInt64?
+}
+
+extension StoreWriter {
+    /// Evaluates every touched customer's limits and records each newly crossed step: a `fired`
+    /// key (so the step never fires again this period) and an alert in the outbox.
+    func evaluateLimits(touched: [TouchedCustomer: PeriodInterval], transaction: borrowing WriteTransaction) throws -> LimitCommitResult {
+        guard let evaluator = limitEvaluator, !touched.isEmpty else { return LimitCommitResult() }
+        var result = LimitCommitResult()
+        let version = try transaction.get(store.meta, key: MetaKey.settingsVersion).map { bytes in
+            bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) }
+        } ?? 0
+        if version != currentSettingsVersion {
+            var assignments: [String: [PlanAssignment]] = [:]
+            try transaction.forEach(store.customers, prefix: []) { key, value in
+                assignments[String(decoding: key, as: UTF8.self)] = TallyStore.decodeAssignments(Array(value))
+            }
+            evaluator.reload(storedLimits: try TallyStore.readLimits(transaction, store.limits), planAssignments: assignments)
+            result.settingsVersion = version
+        }
+        guard evaluator.hasLimits else { return result }
+        let firedAt = Timestamp.now()
+        var sequence = currentAlertSequence
+        // Customers in a stable order, so that alert sequences do not depend on hashing.
+        for entry in touched.sorted(by: { ($0.key.customer, $0.key.periodStart) < ($1.key.customer, $1.key.periodStart) }) {
+            let customer = entry.key.customer
+            let period = entry.value
+            let limits = evaluator.limits(for: customer, in: period)
+            guard !limits.isEmpty else { continue }
+            var prefix: [UInt8] = []
+            UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
+            var usage: [UsageRecord] = []
+            try transaction.forEach(store.usage, prefix: prefix) { key, value in
+                if let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) {
+                    usage.append(UsageRecord(meter: meter, group: state.group, quantity: state.quantity, eventCount: state.eventCount))
+                }
+            }
+            for limit in limits {
+                let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
+                let value = limit.threshold.value
+                if limit.action == .disable, used >= value { result.blocked.insert(customer) }
+                for step in limit.notifyAt {
+                    let threshold = (try? value.multiplied(by: ExactDecimal(step)).divided(by: 100, scale: 12, rounding: .ceiling)) ?? value
+                    guard used >= threshold else { break }
+                    let firedKey = Self.firedKey(period: period, customer: customer, limit: limit, step: step)
+                    sequence += 1
+                    var sequenceBytes: [UInt8] = []
+                    sequenceBytes.appendBigEndian(sequence)
+                    guard try transaction.put(store.fired, key: firedKey, value: sequenceBytes, flags: .noOverwrite) == .stored else {
+                        sequence -= 1
+                        continue
+                    }
+                    let alert = Alert(
+                        sequence: sequence, id: alertID(customer: customer, limit: limit, period: period, step: step),
+                        customer: customer, limitID: limit.id, meter: limit.threshold.meter, used: used, limit: value,
+                        percent: step, action: limit.action, periodStart: period.start, resetsAt: period.end, firedAt: firedAt)
+                    try transaction.put(store.alerts, key: sequenceBytes, value: alert.encode(), flags: .append)
+                    result.alerts.append(alert)
+                }
+            }
+        }
+        return result
+    }
+
+    /// A changed limit value re-arms its steps: the value is part of the key.
+    static func firedKey(period: PeriodInterval, customer: String, limit: UsageLimit, step: Int) -> [UInt8] {
+        var key: [UInt8] = []
+        key.appendOrdered(period.start.nanosecondsSinceEpoch)
+        key.appendShortString(customer)
+        key.appendShortString(limit.id)
+        key.append(UInt8(truncatingIfNeeded: step >> 8))
+        key.append(UInt8(truncatingIfNeeded: step))
+        key.appendDecimal(limit.threshold.value)
+        return key
+    }
+
+    /// `alt_` and 16 hex digits of a keyed hash of (customer, limit, period, step): the same
+    /// crossing always gets the same id, so a receiver can deduplicate redeliveries.
+    func alertID(customer: String, limit: UsageLimit, period: PeriodInterval, step: Int) -> String {
+        let hash = store.hashKeys.hash(Self.firedKey(period: period, customer: customer, limit: limit, step: step))
+        let hex = String(hash.high, radix: 16)
+        return "alt_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
