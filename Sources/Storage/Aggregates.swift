@@ -21,11 +21,7 @@ struct AggregateState: Equatable {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(Self.format)
         buffer.appendBigEndian(eventCount)
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: ExactDecimal.encodedSize))
-        buffer.withUnsafeMutableBytes { bytes in
-            quantity.encode(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<(start + ExactDecimal.encodedSize)]))
-        }
+        buffer.appendDecimal(quantity)
         buffer.appendBigEndian(UInt64(bitPattern: latestTime))
         buffer.append(UInt8(truncatingIfNeeded: group.count))
         for entry in group {

@@ -36,7 +36,7 @@ enum EventCodec {
         buffer.appendShortString(event.id)
         let contentStart = buffer.count
         buffer.appendShortString(event.meter)
-        appendDecimal(event.value, to: &buffer)
+        buffer.appendDecimal(event.value)
         if let time = event.time {
             buffer.append(1)
             buffer.appendBigEndian(UInt64(bitPattern: time.nanosecondsSinceEpoch))
@@ -56,21 +56,12 @@ enum EventCodec {
                 }
             case .number(let number):
                 buffer.append(1)
-                appendDecimal(number, to: &buffer)
+                buffer.appendDecimal(number)
             case .bool(let flag):
                 buffer.append(flag ? 3 : 2)
             }
         }
         return contentStart
-    }
-
-    @inline(__always)
-    private static func appendDecimal(_ value: ExactDecimal, to buffer: inout [UInt8]) {
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: ExactDecimal.encodedSize))
-        buffer.withUnsafeMutableBytes { bytes in
-            value.encode(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start..<(start + ExactDecimal.encodedSize)]))
-        }
     }
 
     /// Decodes an event written by `encode`; nil when the bytes are not a format-1 event.

@@ -41,6 +41,7 @@ struct IngestBench: ParsableCommand {
     var directory: String?
     @Option(name: .long, help: "Lines the client keeps unanswered (default: 2 × commit-max-events).") var window: Int?
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
+    @Flag(help: "Put an amount limit (50/80/100% steps) on every customer, through a priced default plan.") var limits = false
 
     func validate() throws {
         guard events > 0, customers > 0, meters > 0, identitiesPrefill >= 0, (window ?? 1) > 0 else {
@@ -61,16 +62,26 @@ struct IngestBench: ParsableCommand {
         for index in 0..<meters {
             meterLines += "  - { code: m\(index), aggregation: \(index == 0 ? "count" : "sum") }\n"
         }
-        try """
+        var yaml = """
             ingest:
               commit_max_events: \(commitMaxEvents)
               commit_max_delay: 2ms
             meters:
             \(meterLines)
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+            """
+        if limits {
+            yaml += "plans:\n  - code: bench\n    currency: USD\n    prices:\n"
+            for index in 0..<meters {
+                yaml += "      - { meter: m\(index), model: per_unit, unit_amount: \"0.001\" }\n"
+            }
+            yaml += "default_plan: bench\n"
+            yaml += "limits:\n  - { plan: bench, amount: \"1000000\", action: warning, notify_at: [50, 80, 100] }\n"
+        }
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(path: configPath)
 
-        print("tally bench ingest: \(events) events, \(customers) customers, \(meters) meters, \(identitiesPrefill) identities prefilled")
+        print("tally bench ingest: \(events) events, \(customers) customers, \(meters) meters, \(identitiesPrefill) identities prefilled"
+              + (limits ? ", an amount limit on every customer" : ""))
         if identitiesPrefill > 0 {
             let started = Date()
             try prefill(config: config, storePath: storePath)
