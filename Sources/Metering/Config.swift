@@ -26,8 +26,8 @@ public struct TallyConfig: Sendable, Hashable {
     public var alerts: AlertSettings
     /// `http:`: the HTTP API's address and keys.
     public var http: HTTPSettings
-    /// Top-level sections this build reads but does not use yet (`limits`, `alerts`, `http`), in file
-    /// order. They are accepted without validation.
+    /// Top-level sections this build reads but does not use yet, in file order (none at present:
+    /// kept so that a future section can be accepted before it is used).
     public var ignoredSections: [String]
 
     /// Creates a configuration; every part but the meters has defaults.

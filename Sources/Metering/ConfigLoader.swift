@@ -11,12 +11,13 @@ import Yams
 /// }
 /// ```
 /// Loading reports every problem it finds, each with its line and what to write instead. Unknown keys
-/// are errors (with a "did you mean" for near misses), except inside the sections this build does
-/// not use yet (`ConfigLoader.ignoredSectionNames`), which are accepted as they are. `plans`,
-/// `default_plan` and `customers` are read and checked against the meters (see `PriceReader.swift`).
+/// are errors (with a "did you mean" for near misses). `plans`, `default_plan` and `customers` are
+/// read and checked against the meters (see `PriceReader.swift`); `limits` against the meters and
+/// plans, and `alerts` and `http` on their own (see `LimitsReader.swift`).
 public enum ConfigLoader {
     /// Top-level sections accepted without validation and listed in `TallyConfig.ignoredSections`.
-    public static let ignoredSectionNames = ["limits", "alerts", "http"]
+    /// Empty: this build reads and validates every section it accepts.
+    public static let ignoredSectionNames: [String] = []
 
     /// Reads and validates the config file at `path`.
     ///
@@ -167,12 +168,14 @@ public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
 // MARK: - The reader
 
 /// Walks the YAML tree once, collecting every problem instead of stopping at the first.
-/// Plans, prices and customers are read in `PriceReader.swift`.
+/// Plans, prices and customers are read in `PriceReader.swift`; limits, alerts and http in
+/// `LimitsReader.swift`.
 final class ConfigReader {
     var problems: [ConfigProblem] = []
 
-    private static let topLevelKeys = ["store", "ingest", "billing", "meters", "plans", "default_plan", "customers"]
-        + ConfigLoader.ignoredSectionNames
+    private static let topLevelKeys = [
+        "store", "ingest", "billing", "meters", "plans", "default_plan", "customers", "limits", "alerts", "http",
+    ] + ConfigLoader.ignoredSectionNames
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
         "socket", "socket_mode", "commit_max_events", "commit_max_delay", "dedup_window", "max_future_skew",
@@ -190,6 +193,9 @@ final class ConfigReader {
         var meters: [Meter]?
         var ignored = [String]()
         var pricing = PricingSections()
+        var limitsSection: (node: Node, path: String)?
+        var alerts = AlertSettings()
+        var http = HTTPSettings()
 
         guard let root, !isNull(root) else {
             report(nil, "meters", "the config file is empty; it needs at least a meters: list, \(Self.meterExample)")
@@ -211,6 +217,9 @@ final class ConfigReader {
             case "plans": pricing.plans = (value, path)
             case "default_plan": pricing.defaultPlan = (value, path)
             case "customers": pricing.customers = (value, path)
+            case "limits": limitsSection = (value, path)
+            case "alerts": alerts = readAlerts(value, path: path)
+            case "http": http = readHTTP(value, path: path)
             default: ignored.append(key)
             }
         }
@@ -219,10 +228,18 @@ final class ConfigReader {
         }
         // Plans are read after the meters, wherever they stand in the file: prices name meters.
         let priced = readPricing(pricing, meters: meters ?? [])
+        // Limits are read after the plans, wherever they stand in the file: they name plans and meters.
+        var limits = [UsageLimit]()
+        if let (node, path) = limitsSection {
+            let context = LimitContext(
+                meterCodes: (meters ?? []).map(\.code), declaredMeterCodes: pricing.declaredMeterCodes,
+                declaredPlanCodes: writtenCodes(pricing.plans?.node))
+            limits = readLimits(node, path: path, context: context)
+        }
         return TallyConfig(
             store: store, ingest: ingest, billing: billing, meters: meters ?? [],
             plans: priced.plans, defaultPlan: priced.defaultPlan, customers: priced.customers,
-            ignoredSections: ignored)
+            limits: limits, alerts: alerts, http: http, ignoredSections: ignored)
     }
 
     // MARK: Sections
@@ -561,7 +578,7 @@ final class ConfigReader {
 
     // MARK: Structure
 
-    private func sectionIsMapping(_ node: Node, path: String, example: String) -> Bool {
+    func sectionIsMapping(_ node: Node, path: String, example: String) -> Bool {
         if isNull(node) { return false }  // An empty section means: all defaults.
         guard case .mapping = node else {
             report(node, path, "\(path) must be a mapping of settings, e.g. \(example); found \(describe(node))")

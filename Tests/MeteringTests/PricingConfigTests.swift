@@ -81,7 +81,7 @@ private func planConfig(_ prices: String) -> String {
         ])
         #expect(config.defaultPlan == "starter")
         #expect(config.customers == [CustomerPlanAssignment(customer: "cus_42", plan: "starter")])
-        #expect(config.ignoredSections == ["limits"])
+        #expect(config.ignoredSections.isEmpty)
         #expect(config.plan("starter")?.price(forMeter: "storage_gb")?.model.name == "per_unit")
         #expect(config.plan("starter")?.price(forMeter: "nope") == nil)
         #expect(config.plan("nope") == nil)

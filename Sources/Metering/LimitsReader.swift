@@ -1,0 +1,610 @@
+import Foundation
+import Yams
+
+/// What a limit may name: the meters and plans of the config, read before the limits.
+struct LimitContext {
+    /// The codes of the valid meters, in file order.
+    var meterCodes: [String]
+    /// Every `code` written under `meters:`, valid or not, so a limit naming a meter that is itself
+    /// wrong is not reported a second time.
+    var declaredMeterCodes: Set<String>
+    /// Every `code` written under `plans:`, valid or not, in file order.
+    var declaredPlanCodes: [String]
+}
+
+// MARK: - Limits
+
+extension ConfigReader {
+    private static let limitKeys = ["id", "customer", "plan", "amount", "meter", "quantity", "action", "notify_at"]
+    private static let alertKeys = ["log", "webhooks"]
+    private static let webhookKeys = ["url", "secret_env"]
+    private static let httpKeys = ["listen", "api_keys_sha256"]
+    private static let limitExample = "e.g. - { customer: cus_42, amount: \"500\", action: warning }"
+    private static let notifyAtExample = "notify_at: [50, 80, 100]"
+    private static let webhookExample = "url: \"https://hooks.example.com/tally\""
+    private static let listenExample = "listen: 127.0.0.1:8080"
+    private static let digestAdvice = "list the SHA-256 digest of each key (64 hexadecimal characters), not the key "
+        + "itself; printf %s \"$KEY\" | sha256sum prints it"
+    /// The longest limit id written in the config.
+    static let maxLimitIDLength = 128
+    /// The range of a `notify_at` step, in percent.
+    static let notifyAtRange = 1...1000
+
+    /// The `code` scalars of a `plans:` (or `meters:`) list, valid or not, in file order, each once.
+    func writtenCodes(_ node: Node?) -> [String] {
+        guard case let .sequence(items) = node else { return [] }
+        var codes = [String]()
+        for code in items.compactMap({ $0["code"]?.scalar?.string }) where !codes.contains(code) {
+            codes.append(code)
+        }
+        return codes
+    }
+
+    /// Reads `limits:`: the valid limits in file order; ids are unique.
+    func readLimits(_ node: Node, path: String, context: LimitContext) -> [UsageLimit] {
+        if isNull(node) { return [] }
+        guard case let .sequence(items) = node else {
+            report(node, path, "limits must be a list of limits, \(Self.limitExample); found \(describe(node))")
+            return []
+        }
+        var limits = [UsageLimit]()
+        var firstUse = [String: (index: Int, line: Int?)]()
+        var uses = [String: Int]()
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let limit = readLimit(item, path: itemPath, context: context) else { continue }
+            uses[limit.id, default: 0] += 1
+            if let first = firstUse[limit.id] {
+                let whereFirst = first.line.map { " (line \($0))" } ?? ""
+                if let idNode = item["id"] {
+                    report(idNode, "\(itemPath).id", "the limit id \"\(limit.id)\" is already used by "
+                        + "\(path)[\(first.index)]\(whereFirst); give each limit its own id")
+                } else {
+                    let suggestion = sanitizedLimitID(limit.id, suffix: "-\(uses[limit.id] ?? 2)")
+                    report(item, itemPath, "this limit's id would be \"\(limit.id)\" (from its \(ownerWord(limit.scope)) "
+                        + "and \(limit.threshold.meter == nil ? "amount" : "meter")), which \(path)[\(first.index)]"
+                        + "\(whereFirst) already has; limits on the same target need ids of their own: "
+                        + "add one, e.g. id: \(suggestion)")
+                }
+                continue
+            }
+            firstUse[limit.id] = (index, (item["id"] ?? item).mark?.line)
+            limits.append(limit)
+        }
+        return limits
+    }
+
+    private func readLimit(_ node: Node, path: String, context: LimitContext) -> UsageLimit? {
+        guard case .mapping = node else {
+            report(node, path, "each limit is a mapping, \(Self.limitExample); found \(describe(node))")
+            return nil
+        }
+        var id: String?
+        var customer: String?
+        var plan: String?
+        var amount: ExactDecimal?
+        var meter: String?
+        var quantity: ExactDecimal?
+        var action: UsageLimit.Action?
+        var notifyAt = [100]
+        var valid = true
+
+        forEachEntry(of: node, path: path, known: Self.limitKeys) { key, value, path in
+            switch key {
+            case "id":
+                guard let text = nonEmptyText(value, path: path, example: "id: big-spender") else { valid = false; return }
+                if isLimitID(text) {
+                    id = text
+                } else {
+                    valid = false
+                    report(value, path, "the limit id \"\(text)\" may use only letters, digits, _, -, . and : "
+                        + "(1 to \(Self.maxLimitIDLength) of them), e.g. id: \(sanitizedLimitID(text, suffix: ""))")
+                }
+            case "customer":
+                guard let text = nonEmptyText(value, path: path, example: "customer: cus_42") else { valid = false; return }
+                if text.utf8.count > EventLineParser.maxIdentifierBytes {
+                    valid = false
+                    report(value, path, "the customer id is \(text.utf8.count) bytes long; ids are 1 to "
+                        + "\(EventLineParser.maxIdentifierBytes) bytes of UTF-8, as events send them")
+                } else {
+                    customer = text
+                }
+            case "plan":
+                plan = limitPlan(value, path: path, context: context)
+                if plan == nil { valid = false }
+            case "amount":
+                amount = limitValue(value, path: path, what: "amount", example: "amount: \"500\"")
+                if amount == nil { valid = false }
+            case "meter":
+                meter = limitMeter(value, path: path, context: context)
+                if meter == nil { valid = false }
+            case "quantity":
+                quantity = limitValue(value, path: path, what: "quantity", example: "quantity: 1000000")
+                if quantity == nil { valid = false }
+            case "action":
+                let names = UsageLimit.Action.allCases.map(\.rawValue)
+                if let name = choice(value, path: path, from: names, what: "limit action") {
+                    action = UsageLimit.Action(rawValue: name)
+                } else {
+                    valid = false
+                }
+            default: // notify_at
+                if let steps = readNotifyAt(value, path: path) { notifyAt = steps } else { valid = false }
+            }
+        }
+
+        // A missing key already reported as a near-miss typo ("acton") is not reported again.
+        let unknownKeys = (node.mapping.map { Array($0.keys) } ?? []).compactMap(\.scalar?.string)
+            .filter { !Self.limitKeys.contains($0) }
+        func isMissing(_ key: String) -> Bool {
+            node[key] == nil && !unknownKeys.contains { closest(to: $0, among: [key]) != nil }
+        }
+        let example = context.meterCodes.first ?? "api_calls"
+
+        // Who: exactly one of customer and plan.
+        if let planNode = node["plan"], node["customer"] != nil {
+            report(planNode, "\(path).plan", "a limit applies to one customer or to every customer on a plan, not "
+                + "both; remove customer or plan (a customer's own limit overrides its plan's limit on the same target)")
+            valid = false
+        } else if isMissing("customer"), isMissing("plan") {
+            report(node, path, "this limit applies to nobody; add customer: cus_42 (one customer) or plan: starter "
+                + "(every customer on the plan)")
+            valid = false
+        }
+
+        // What: exactly one of amount and meter + quantity.
+        if let amountNode = node["amount"], node["meter"] != nil || node["quantity"] != nil {
+            let others = ["meter", "quantity"].filter { node[$0] != nil }.joined(separator: " and ")
+            report(amountNode, "\(path).amount", "a limit is on the period's amount or on one meter's quantity, not "
+                + "both; remove amount or \(others) (write a second limit for the other)")
+            valid = false
+        } else if node["amount"] == nil {
+            let meterMissing = isMissing("meter"), quantityMissing = isMissing("quantity")
+            if meterMissing, quantityMissing, isMissing("amount") {
+                report(node, path, "this limit has no threshold; add amount: \"500\" (the period's amount, in the "
+                    + "plan's currency), or a meter and its quantity: meter: \(example), quantity: 1000000")
+                valid = false
+            } else if node["meter"] != nil, quantityMissing {
+                report(node, path, "this limit names a meter but no quantity; add the quantity the limit allows, "
+                    + "e.g. quantity: 1000000")
+                valid = false
+            } else if node["quantity"] != nil, meterMissing {
+                report(node, path, "this limit has a quantity but no meter; add the meter it counts, e.g. meter: \(example)")
+                valid = false
+            }
+        }
+
+        if isMissing("action") {
+            report(node, path, "this limit has no action; add action: warning (alerts only) or action: disable "
+                + "(alerts, and the customer's events are blocked from 100% until the period resets)")
+            valid = false
+        }
+
+        guard valid, let action else { return nil }
+        let scope: UsageLimit.Scope
+        if let customer {
+            scope = .customer(customer)
+        } else if let plan {
+            scope = .plan(plan)
+        } else {
+            return nil
+        }
+        let threshold: UsageLimit.Threshold
+        if let amount {
+            threshold = .amount(amount)
+        } else if let meter, let quantity {
+            threshold = .quantity(meter: meter, quantity)
+        } else {
+            return nil
+        }
+        return UsageLimit(
+            id: id ?? UsageLimit.derivedID(scope: scope, threshold: threshold),
+            scope: scope, threshold: threshold, action: action, notifyAt: notifyAt)
+    }
+
+    /// A limit's `plan`: it must name a plan written under `plans:`.
+    private func limitPlan(_ node: Node, path: String, context: LimitContext) -> String? {
+        guard let code = nonEmptyText(node, path: path, example: "plan: starter") else { return nil }
+        let plans = context.declaredPlanCodes
+        guard plans.contains(code) else {
+            if plans.isEmpty {
+                report(node, path, "there is no plan \"\(code)\": the config defines no plans; add it under plans:, "
+                    + "or limit one customer instead, e.g. customer: cus_42")
+            } else {
+                let guess = closest(to: code, among: plans).map { "did you mean \"\($0)\"? " } ?? ""
+                report(node, path, "there is no plan \"\(code)\"; \(guess)use one of the plans defined under plans: "
+                    + plans.joined(separator: ", "))
+            }
+            return nil
+        }
+        return code
+    }
+
+    /// A limit's `meter`: it must be a configured meter. A meter written under `meters:` with
+    /// problems of its own gives nil without a second report.
+    private func limitMeter(_ node: Node, path: String, context: LimitContext) -> String? {
+        guard let code = nonEmptyText(node, path: path, example: "meter: api_calls") else { return nil }
+        if context.meterCodes.contains(code) { return code }
+        if !context.declaredMeterCodes.contains(code) {
+            let names = context.meterCodes
+            let guess = closest(to: code, among: names).map { "did you mean \"\($0)\"? " } ?? ""
+            let known = names.isEmpty ? "define it under meters: first" : "the meters are \(names.joined(separator: ", "))"
+            report(node, path, "unknown meter \"\(code)\"; \(guess)\(known)")
+        }
+        return nil
+    }
+
+    /// A limit's `amount` or `quantity`: a decimal string or a YAML/JSON number, read exactly from
+    /// its text; above 0, below 10^18, at most 12 decimal places.
+    private func limitValue(_ node: Node, path: String, what: String, example: String) -> ExactDecimal? {
+        if isNull(node) {
+            report(node, path, "this key has no value; write a decimal above 0, e.g. \(example)")
+            return nil
+        }
+        guard let text = node.scalar?.string else {
+            report(node, path, "expected a decimal above 0, e.g. \(example); found \(describe(node))")
+            return nil
+        }
+        guard let value = ExactDecimal(text) else {
+            var hint = ""
+            if text.contains(",") {
+                hint = ", with . as the decimal point and no digit grouping"
+            } else if text.contains("_") {
+                hint = " without digit separators"
+            } else if text.hasPrefix(".") || text.hasPrefix("-.") {
+                hint = " with a digit before the point (0.5, not .5)"
+            } else if text.hasPrefix("+") {
+                hint = " without a + sign"
+            }
+            report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction\(hint), "
+                + "e.g. \(example)")
+            return nil
+        }
+        if value.isNegative || value.isZero {
+            report(node, path, "\(text) is not above 0; a limit's \(what) must be above 0, e.g. \(example) "
+                + "(remove the limit to have none)")
+            return nil
+        }
+        if value.scale > Self.maxPriceFractionalDigits {
+            let rounded = value.rounded(scale: Self.maxPriceFractionalDigits, rule: .halfAwayFromZero)
+            report(node, path, "\(text) has \(value.scale) decimal places; at most \(Self.maxPriceFractionalDigits) "
+                + "are allowed: round it, e.g. to \(rounded)")
+            return nil
+        }
+        if value >= Self.priceValueLimit {
+            report(node, path, "\(text) is too large; a limit's \(what) must be below 10^18")
+            return nil
+        }
+        return value
+    }
+
+    /// `notify_at`: whole percents from 1 to 1000, strictly increasing.
+    private func readNotifyAt(_ node: Node, path: String) -> [Int]? {
+        let range = Self.notifyAtRange
+        let defaultAdvice = "or remove notify_at for the default [100]"
+        if isNull(node) {
+            report(node, path, "notify_at has no value; list the percents that fire an alert, "
+                + "e.g. \(Self.notifyAtExample), \(defaultAdvice)")
+            return nil
+        }
+        guard case let .sequence(items) = node else {
+            let hint = node.scalar.map { "notify_at: [\($0.string)]" } ?? Self.notifyAtExample
+            report(node, path, "notify_at must be a list of percents, e.g. \(hint); found \(describe(node))")
+            return nil
+        }
+        guard !items.isEmpty else {
+            report(node, path, "notify_at is empty; list at least one percent, e.g. \(Self.notifyAtExample), "
+                + defaultAdvice)
+            return nil
+        }
+        var steps = [Int]()
+        var valid = true
+        var previous: Int?
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            let bounds = "a whole percent from \(range.lowerBound) to \(range.upperBound)"
+            guard let text = item.scalar?.string, !isNull(item) else {
+                report(item, itemPath, "each step is \(bounds), e.g. \(Self.notifyAtExample); found \(describe(item))")
+                valid = false
+                continue
+            }
+            let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+            let isWhole = !digits.isEmpty && digits.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard isWhole, let percent = Int(text), range.contains(percent) else {
+                let what = isWhole ? "out of range" : "not a whole number"
+                let hint = text.hasSuffix("%") ? " (write \(text.dropLast()), without %)" : ""
+                report(item, itemPath, "\(text) is \(what); each step is \(bounds)\(hint), e.g. \(Self.notifyAtExample)")
+                valid = false
+                continue
+            }
+            if let previous, percent <= previous {
+                report(item, itemPath, "\(percent) does not rise above the step before it (\(previous)); list each "
+                    + "percent once, in increasing order, e.g. \(Self.notifyAtExample)")
+                valid = false
+                continue
+            }
+            previous = percent
+            steps.append(percent)
+        }
+        return valid ? steps : nil
+    }
+
+    private func ownerWord(_ scope: UsageLimit.Scope) -> String {
+        switch scope {
+        case .customer: "customer"
+        case .plan: "plan"
+        }
+    }
+}
+
+// MARK: - Alerts
+
+extension ConfigReader {
+    /// Reads `alerts:`; an absent or empty section keeps the defaults (log `alerts.ndjson`, no webhooks).
+    func readAlerts(_ node: Node, path: String) -> AlertSettings {
+        var settings = AlertSettings()
+        guard sectionIsMapping(node, path: path, example: "alerts: { log: alerts.ndjson }") else { return settings }
+        forEachEntry(of: node, path: path, known: Self.alertKeys) { key, value, path in
+            if key == "log" {
+                if let log = readAlertLog(value, path: path) { settings.log = log }
+            } else {
+                settings.webhooks = readWebhooks(value, path: path)
+            }
+        }
+        return settings
+    }
+
+    /// `alerts.log`: a path, or `off` (returned as `.some(nil)`); nil when invalid.
+    private func readAlertLog(_ node: Node, path: String) -> String?? {
+        let advice = "write the alert log's path, e.g. log: alerts.ndjson, or log: off for no alert log"
+        if isNull(node) {
+            report(node, path, "log has no value; \(advice)")
+            return nil
+        }
+        guard let scalar = node.scalar else {
+            report(node, path, "log must be a single value; \(advice); found \(describe(node))")
+            return nil
+        }
+        let text = scalar.string
+        if text.lowercased() == "off" { return .some(nil) }
+        if text.isEmpty {
+            report(node, path, "the value is empty; \(advice)")
+            return nil
+        }
+        let switches = ["false", "no", "none", "disabled", "true", "yes", "on", "enabled"]
+        if scalar.style == .plain, switches.contains(text.lowercased()) {
+            report(node, path, "\"\(text)\" is taken for a switch, not a path; write log: off for no alert log, or the "
+                + "log's path, e.g. log: alerts.ndjson (quote a file really named so: log: \"\(text)\")")
+            return nil
+        }
+        return .some(text)
+    }
+
+    /// `alerts.webhooks`: the valid webhooks, in file order.
+    private func readWebhooks(_ node: Node, path: String) -> [WebhookSettings] {
+        let example = "webhooks: [{ \(Self.webhookExample), secret_env: TALLY_WEBHOOK_SECRET }]"
+        if isNull(node) { return [] }
+        guard case let .sequence(items) = node else {
+            report(node, path, "webhooks must be a list of webhooks, e.g. \(example); found \(describe(node))")
+            return []
+        }
+        var webhooks = [WebhookSettings]()
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard case .mapping = item else {
+                let hint = item.scalar.map { isNull(item) ? "" : " (here: - { url: \"\($0.string)\" })" } ?? ""
+                report(item, itemPath, "each webhook is a mapping, e.g. - { \(Self.webhookExample), secret_env: "
+                    + "TALLY_WEBHOOK_SECRET }\(hint); found \(describe(item))")
+                continue
+            }
+            var url: String?
+            var secret: String?
+            var valid = true
+            forEachEntry(of: item, path: itemPath, known: Self.webhookKeys) { key, value, path in
+                if key == "url" {
+                    url = webhookURL(value, path: path)
+                    if url == nil { valid = false }
+                } else {
+                    secret = secretEnvironmentVariable(value, path: path)
+                    if secret == nil { valid = false }
+                }
+            }
+            if item["url"] == nil {
+                report(item, itemPath, "this webhook has no url; add the address alerts are POSTed to, "
+                    + "e.g. \(Self.webhookExample)")
+                valid = false
+            }
+            guard valid, let url else { continue }
+            webhooks.append(WebhookSettings(url: url, secretEnvironmentVariable: secret))
+        }
+        return webhooks
+    }
+
+    /// A webhook `url`: `http://` or `https://`, then a host.
+    private func webhookURL(_ node: Node, path: String) -> String? {
+        guard let text = nonEmptyText(node, path: path, example: Self.webhookExample) else { return nil }
+        guard text.hasPrefix("http://") || text.hasPrefix("https://") else {
+            let hint = text.contains("://") ? "" : " (here: url: \"https://\(text)\")"
+            report(node, path, "\"\(text)\" is not an http or https URL; write it with its scheme, "
+                + "e.g. \(Self.webhookExample)\(hint)")
+            return nil
+        }
+        if text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) {
+            report(node, path, "\"\(text)\" contains a space or a control character; percent-encode it (a space is "
+                + "%20), e.g. \(Self.webhookExample)")
+            return nil
+        }
+        guard let components = URLComponents(string: text) else {
+            report(node, path, "\"\(text)\" is not a valid URL; percent-encode spaces and other special characters, "
+                + "e.g. \(Self.webhookExample)")
+            return nil
+        }
+        guard let host = components.host, !host.isEmpty else {
+            report(node, path, "\"\(text)\" has no host; write the server's name or address after the //, "
+                + "e.g. \(Self.webhookExample)")
+            return nil
+        }
+        if let port = components.port, !(1...65_535).contains(port) {
+            report(node, path, "\"\(text)\" has the port \(port); a port is a whole number from 1 to 65535, "
+                + "e.g. url: \"https://hooks.example.com:8443/tally\"")
+            return nil
+        }
+        return text
+    }
+
+    /// A webhook `secret_env`: an environment variable name. The value is never echoed: it may be
+    /// the secret itself, written here by mistake.
+    private func secretEnvironmentVariable(_ node: Node, path: String) -> String? {
+        let example = "secret_env: TALLY_WEBHOOK_SECRET"
+        guard let text = nonEmptyText(node, path: path, example: example) else { return nil }
+        guard isEnvironmentVariableName(text) else {
+            report(node, path, "secret_env is the name of the environment variable that holds the signing secret, "
+                + "not the secret itself; write a name of letters, digits and _ that does not start with a digit, "
+                + "e.g. \(example)")
+            return nil
+        }
+        return text
+    }
+}
+
+// MARK: - HTTP
+
+extension ConfigReader {
+    /// Reads `http:`; an absent or empty section keeps the defaults (no address, no keys).
+    func readHTTP(_ node: Node, path: String) -> HTTPSettings {
+        var settings = HTTPSettings()
+        guard sectionIsMapping(node, path: path, example: "http: { \(Self.listenExample) }") else { return settings }
+        forEachEntry(of: node, path: path, known: Self.httpKeys) { key, value, path in
+            if key == "listen" {
+                guard let text = nonEmptyText(value, path: path, example: Self.listenExample) else { return }
+                if let problem = listenProblem(text) {
+                    report(value, path, problem)
+                } else {
+                    settings.listen = text
+                }
+            } else {
+                settings.apiKeySHA256 = readAPIKeyDigests(value, path: path)
+            }
+        }
+        return settings
+    }
+
+    /// `http.api_keys_sha256`: lowercase hex digests, in file order. Entries are never echoed: a
+    /// wrong one may be a key written here instead of its digest.
+    private func readAPIKeyDigests(_ node: Node, path: String) -> [String] {
+        let example = "api_keys_sha256: [\"<64 hex characters>\"]"
+        if isNull(node) { return [] }
+        guard case let .sequence(items) = node else {
+            let found = node.scalar == nil ? describe(node) : "a single value"
+            report(node, path, "api_keys_sha256 must be a list of digests, e.g. \(example); found \(found); "
+                + Self.digestAdvice)
+            return []
+        }
+        var digests = [String]()
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let text = item.scalar?.string, !isNull(item) else {
+                let found = isNull(item) ? "no value" : describe(item)
+                report(item, itemPath, "expected a digest; found \(found); \(Self.digestAdvice)")
+                continue
+            }
+            guard text.utf8.count == 64, text.utf8.allSatisfy(isHexDigit) else {
+                let what = text.utf8.count == 64
+                    ? "has characters that are not hexadecimal (0-9, a-f)"
+                    : "is \(text.count) characters long, not 64"
+                report(item, itemPath, "this entry is not a SHA-256 digest: it \(what); \(Self.digestAdvice)")
+                continue
+            }
+            digests.append(text.lowercased())
+        }
+        return digests
+    }
+
+    /// Why `text` is not `HOST:PORT` (IPv6 in brackets), or nil when it is.
+    private func listenProblem(_ text: String) -> String? {
+        let shape = "write HOST:PORT, e.g. \(Self.listenExample) (0.0.0.0:8080 for every interface, [::1]:8080 for IPv6)"
+        if let scheme = text.range(of: "://") {
+            let address = text[scheme.upperBound...].prefix { $0 != "/" }
+            return "\"\(text)\" is a URL; listen takes HOST:PORT without a scheme, e.g. listen: "
+                + (address.isEmpty ? "127.0.0.1:8080" : address)
+        }
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                return "\"\(text)\" opens a [ it does not close; \(shape)"
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return "\"\(text)\" has no port; write it after the ], e.g. listen: [::1]:8080" }
+            port = rest.dropFirst()
+            let isIPv6 = host.contains(":") && host.utf8.allSatisfy { byte in
+                byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".") || isHexDigit(byte)
+            }
+            guard isIPv6 else { return "\"\(host)\" is not an IPv6 address; brackets hold one, e.g. listen: [::1]:8080" }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                let isNumber = !text.isEmpty && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+                return isNumber
+                    ? "\"\(text)\" has no host; write the address to listen on before the port, e.g. listen: 127.0.0.1:\(text)"
+                    : "\"\(text)\" has no port; \(shape)"
+            }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+            if host.contains(":") {
+                return "\"\(text)\" looks like an IPv6 address without brackets; write it as [ADDRESS]:PORT, "
+                    + "e.g. listen: [::1]:8080"
+            }
+            if host.isEmpty { return "\"\(text)\" has no host; \(shape)" }
+            let isHostName = host.utf8.allSatisfy { byte in
+                (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                    || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+            }
+            guard isHostName else { return "\"\(host)\" is not a host name or IP address; \(shape)" }
+        }
+        let isDigits = !port.isEmpty && port.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard isDigits, port.utf8.count <= 5, let number = Int(port), (1...65_535).contains(number) else {
+            let found = port.isEmpty ? "no port" : "the port \"\(port)\""
+            return "\"\(text)\" has \(found); a port is a whole number from 1 to 65535, e.g. \(Self.listenExample)"
+        }
+        return nil
+    }
+}
+
+// MARK: - Helpers
+
+/// A limit id written in the config: 1 to 128 ASCII letters, digits, `_`, `-`, `.` or `:`.
+private func isLimitID(_ text: String) -> Bool {
+    let bytes = text.utf8
+    return (1...ConfigReader.maxLimitIDLength).contains(bytes.count) && bytes.allSatisfy(isLimitIDByte)
+}
+
+private func isLimitIDByte(_ byte: UInt8) -> Bool {
+    (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+        || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+}
+
+/// A valid limit id close to `text`: other characters turned into `-`, shortened to fit `suffix`.
+private func sanitizedLimitID(_ text: String, suffix: String) -> String {
+    let mapped = text.unicodeScalars.map { scalar -> Character in
+        scalar.isASCII && isLimitIDByte(UInt8(scalar.value)) ? Character(scalar) : "-"
+    }
+    let base = String(mapped.prefix(ConfigReader.maxLimitIDLength - suffix.count))
+    return (base.isEmpty ? "big-spender" : base) + suffix
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+private func isEnvironmentVariableName(_ text: String) -> Bool {
+    guard let first = text.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
+    return text.utf8.allSatisfy { byte in
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
+    }
+}
+
+private func isHexDigit(_ byte: UInt8) -> Bool {
+    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
+        || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
+}
