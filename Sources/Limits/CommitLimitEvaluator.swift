@@ -1,4 +1,5 @@
 import Billing
+import Rating
 public import Metering
 public import Storage
 
@@ -9,7 +10,6 @@ public import Storage
 /// the meter's quantity summed over its groups. Used on the writer thread only.
 public final class CommitLimitEvaluator: LimitEvaluator {
     private let config: TallyConfig
-    private let builder: StatementBuilder
     private var policy: LimitPolicy
     private var resolver: PlanResolver
     /// The last amount computed, reused by the other limits of the same customer and period.
@@ -17,7 +17,6 @@ public final class CommitLimitEvaluator: LimitEvaluator {
 
     public init(config: TallyConfig) {
         self.config = config
-        builder = StatementBuilder(config: config)
         policy = LimitPolicy(config: config, storedLimits: [])
         resolver = PlanResolver(config: config, storedAssignments: [:])
     }
@@ -47,10 +46,57 @@ public final class CommitLimitEvaluator: LimitEvaluator {
             if let last = lastAmount, last.customer == customer, last.periodStart == period.start, last.usage == usage {
                 return last.amount
             }
-            let plan = resolver.plan(for: customer, in: period)
-            let amount = (try? builder.statement(customer: customer, period: period, plan: plan, usage: usage).total) ?? 0
+            let amount = resolver.plan(for: customer, in: period).map { amountSoFar(plan: $0, usage: usage) } ?? 0
             lastAmount = (customer, period.start, usage, amount)
             return amount
         }
+    }
+
+    /// The statement total of `usage` under `plan` (each line rounded once, as `StatementBuilder`
+    /// does it), computed without building the statement: this runs for every touched customer
+    /// of every group commit.
+    func amountSoFar(plan: Plan, usage: [UsageRecord]) -> ExactDecimal {
+        let table = priceTable(plan)
+        var total: ExactDecimal = 0
+        var pricedWithUsage = Set<String>()
+        for record in usage {
+            guard let price = table.prices[record.meter] else { continue }
+            pricedWithUsage.insert(record.meter)
+            let effective = record.group.isEmpty ? price
+                : price.price(forGroup: Dictionary(record.group.map { ($0.property, $0.value) }, uniquingKeysWith: { first, _ in first }))
+            guard let rating = try? Rater.rate(effective, quantity: record.quantity) else { continue }
+            let amount = table.currency.map { Rater.round(rating.exactAmount, currency: $0, mode: config.billing.rounding) } ?? rating.exactAmount
+            total = (try? total.adding(amount)) ?? total
+        }
+        for (meter, amount) in table.zeroQuantityAmounts where !pricedWithUsage.contains(meter) {
+            total = (try? total.adding(amount)) ?? total
+        }
+        return total
+    }
+
+    private struct PriceTable {
+        var prices: [String: Price]
+        var currency: Currency?
+        /// What each priced meter costs at quantity 0 (flat fees, first-tier flat amounts, minimums).
+        var zeroQuantityAmounts: [(String, ExactDecimal)]
+    }
+
+    private var priceTables: [String: PriceTable] = [:]
+
+    private func priceTable(_ plan: Plan) -> PriceTable {
+        if let table = priceTables[plan.code] { return table }
+        let currency = Currency.named(plan.currency)
+        var prices: [String: Price] = [:]
+        var zero: [(String, ExactDecimal)] = []
+        for price in plan.prices {
+            guard let meter = price.meter, prices[meter] == nil else { continue }
+            prices[meter] = price
+            if let rating = try? Rater.rate(price, quantity: 0), !rating.exactAmount.isZero {
+                zero.append((meter, currency.map { Rater.round(rating.exactAmount, currency: $0, mode: config.billing.rounding) } ?? rating.exactAmount))
+            }
+        }
+        let table = PriceTable(prices: prices, currency: currency, zeroQuantityAmounts: zero)
+        priceTables[plan.code] = table
+        return table
     }
 }

@@ -27,6 +27,7 @@ public struct LimitPolicy: Sendable {
     /// The limits that apply to `customer` on `plan` (nil: no plan).
     public func limits(for customer: String, plan: String?) -> [UsageLimit] {
         let own = byCustomer[customer] ?? []
+        if own.isEmpty { return plan.flatMap { byPlan[$0] } ?? [] }
         let targets = Set(own.map { $0.threshold.meter ?? "" })
         let defaults = plan.flatMap { byPlan[$0] }?.filter { !targets.contains($0.threshold.meter ?? "") } ?? []
         return own + defaults

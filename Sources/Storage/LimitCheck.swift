@@ -61,16 +61,16 @@ extension StoreWriter {
         }
         guard evaluator.hasLimits else { return result }
         let firedAt = Timestamp.now()
-        var sequence = currentAlertSequence
-        // Customers in a stable order, so that alert sequences do not depend on hashing.
-        for entry in touched.sorted(by: { ($0.key.customer, $0.key.periodStart) < ($1.key.customer, $1.key.periodStart) }) {
-            let customer = entry.key.customer
-            let period = entry.value
+        // Crossings are rare: find them first, then write them in a stable order.
+        var crossings: [(customer: String, period: PeriodInterval, limit: UsageLimit, step: Int, used: ExactDecimal)] = []
+        var prefix: [UInt8] = []
+        var usage: [UsageRecord] = []
+        for (touchedCustomer, period) in touched {
+            let customer = touchedCustomer.customer
             let limits = evaluator.limits(for: customer, in: period)
             guard !limits.isEmpty else { continue }
-            var prefix: [UInt8] = []
             UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
-            var usage: [UsageRecord] = []
+            usage.removeAll(keepingCapacity: true)
             try transaction.forEach(store.usage, prefix: prefix) { key, value in
                 if let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) {
                     usage.append(UsageRecord(meter: meter, group: state.group, quantity: state.quantity, eventCount: state.eventCount))
@@ -83,22 +83,25 @@ extension StoreWriter {
                 for step in limit.notifyAt {
                     let threshold = (try? value.multiplied(by: ExactDecimal(step)).divided(by: 100, scale: 12, rounding: .ceiling)) ?? value
                     guard used >= threshold else { break }
-                    let firedKey = Self.firedKey(period: period, customer: customer, limit: limit, step: step)
-                    sequence += 1
-                    var sequenceBytes: [UInt8] = []
-                    sequenceBytes.appendBigEndian(sequence)
-                    guard try transaction.put(store.fired, key: firedKey, value: sequenceBytes, flags: .noOverwrite) == .stored else {
-                        sequence -= 1
-                        continue
-                    }
-                    let alert = Alert(
-                        sequence: sequence, id: alertID(customer: customer, limit: limit, period: period, step: step),
-                        customer: customer, limitID: limit.id, meter: limit.threshold.meter, used: used, limit: value,
-                        percent: step, action: limit.action, periodStart: period.start, resetsAt: period.end, firedAt: firedAt)
-                    try transaction.put(store.alerts, key: sequenceBytes, value: alert.encode(), flags: .append)
-                    result.alerts.append(alert)
+                    crossings.append((customer, period, limit, step, used))
                 }
             }
+        }
+        crossings.sort { ($0.customer, $0.period.start, $0.limit.id, $0.step) < ($1.customer, $1.period.start, $1.limit.id, $1.step) }
+        var sequence = currentAlertSequence
+        for crossing in crossings {
+            let firedKey = Self.firedKey(period: crossing.period, customer: crossing.customer, limit: crossing.limit, step: crossing.step)
+            var sequenceBytes: [UInt8] = []
+            sequenceBytes.appendBigEndian(sequence + 1)
+            guard try transaction.put(store.fired, key: firedKey, value: sequenceBytes, flags: .noOverwrite) == .stored else { continue }
+            sequence += 1
+            let alert = Alert(
+                sequence: sequence, id: alertID(customer: crossing.customer, limit: crossing.limit, period: crossing.period, step: crossing.step),
+                customer: crossing.customer, limitID: crossing.limit.id, meter: crossing.limit.threshold.meter, used: crossing.used,
+                limit: crossing.limit.threshold.value, percent: crossing.step, action: crossing.limit.action,
+                periodStart: crossing.period.start, resetsAt: crossing.period.end, firedAt: firedAt)
+            try transaction.put(store.alerts, key: sequenceBytes, value: alert.encode(), flags: .append)
+            result.alerts.append(alert)
         }
         return result
     }
