@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "Billing", targets: ["Billing"]),
         .library(name: "Limits", targets: ["Limits"]),
         .library(name: "Rating", targets: ["Rating"]),
+        .library(name: "HTTPAPI", targets: ["HTTPAPI"]),
+        .library(name: "AlertDelivery", targets: ["AlertDelivery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -30,6 +32,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries, reached through module maps and one shim header each (the GRDB way).
@@ -60,6 +67,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -80,11 +88,39 @@ let package = Package(
         .target(name: "IngestClient", dependencies: [], swiftSettings: strictSettings),
         // Rating: price × quantity → amount with a breakdown. Pure functions, no I/O.
         .target(name: "Rating", dependencies: ["Metering"], swiftSettings: strictSettings),
+        // The HTTP API (DESIGN §9): Hummingbird routes over the store and the group-commit writer.
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Ingest", "Limits", "Billing", "Storage", "Metering",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Alert delivery: the outbox to the NDJSON alert log and to webhooks, each from its own cursor.
+        .target(
+            name: "AlertDelivery",
+            dependencies: [
+                "Storage", "Metering",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The `tally` command on top.
         .executableTarget(
             name: "tally",
             dependencies: [
                 "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
+                "HTTPAPI", "AlertDelivery",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,6 +141,30 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: ["Ingest", "IngestClient", "Storage", "Metering", "tally"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: [
+                "HTTPAPI", "Billing", "Ingest", "Limits", "Storage", "Metering",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AlertDeliveryTests",
+            dependencies: [
+                "AlertDelivery", "Storage", "Metering",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

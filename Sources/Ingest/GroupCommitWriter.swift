@@ -53,6 +53,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let maximumDelayNanoseconds: UInt64
     private let logger: Logger
     private let onCommit: @Sendable (GroupCommitReport) -> Void
+    private let metrics = IngestMetrics()
 
     private let condition = NSCondition()
     private var queue: [IngestBatch] = []
@@ -179,6 +180,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             list[0].sink.batchesCompleted(list)
         }
         let accepted = outcomes.reduce(0) { $1 == .accepted ? $0 + 1 : $0 }
+        metrics.record(outcomes: outcomes, durationNanoseconds: monotonicNanoseconds() - started, alerts: summary.alertsFired.count)
         onCommit(GroupCommitReport(events: pending.count, accepted: accepted, durationNanoseconds: monotonicNanoseconds() - started,
                                    alertsFired: summary.alertsFired))
     }

@@ -45,6 +45,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private let writer: GroupCommitWriter
     private let limits: ConnectionLimits
     private let logger: Logger
+    private let metrics: IngestMetrics
     private var sink: ConnectionSink?
     private var context: ChannelHandlerContext?
 
@@ -59,7 +60,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var closing = false
     private var lastWrite: EventLoopFuture<Void>?
 
-    init(parser: EventLineParser, writer: GroupCommitWriter, limits: ConnectionLimits, logger: Logger) {
+    init(parser: EventLineParser, writer: GroupCommitWriter, limits: ConnectionLimits, logger: Logger, metrics: IngestMetrics) {
+        self.metrics = metrics
         self.parser = parser
         self.writer = writer
         self.limits = limits
@@ -136,12 +138,14 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             lines.append(.event)
             events.append(PendingEvent(event: event, receivedAt: receivedAt))
         case .failure(let error):
+            metrics.recordRejected(error.code)
             lines.append(.rejected(error))
         }
     }
 
     private func lineTooLong() -> IngestError {
-        IngestError(
+        metrics.recordRejected(.lineTooLong)
+        return IngestError(
             code: .lineTooLong,
             message: "the line is longer than max_line_bytes (\(limits.maximumLineBytes) bytes) and was skipped up to its newline; send smaller events or raise ingest.max_line_bytes",
             field: nil)

@@ -16,6 +16,7 @@ public final class IngestDaemon: Service, Sendable {
     private let ready: @Sendable () -> Void
     private let makeLimitEvaluator: @Sendable () -> (any LimitEvaluator)?
     private let onAlerts: @Sendable ([Alert]) -> Void
+    private let frontEnds: @Sendable (GroupCommitWriter, EventLineParser) -> [any Service]
 
     /// - Parameters:
     ///   - store: the store, opened `.readWrite`.
@@ -23,9 +24,12 @@ public final class IngestDaemon: Service, Sendable {
     ///   - ready: called once the socket accepts connections.
     ///   - makeLimitEvaluator: creates the writer's limit evaluator (on the writer's side); nil: no limits.
     ///   - onAlerts: called after a commit that fired alerts (they are durable in the outbox).
+    ///   - frontEnds: more services that feed the same writer (the HTTP API) or follow the store
+    ///     (the alert dispatcher); they start after the socket and stop before it.
     public init(config: TallyConfig, store: TallyStore, socketPath: String, logger: Logger,
                 makeLimitEvaluator: @escaping @Sendable () -> (any LimitEvaluator)? = { nil },
                 onAlerts: @escaping @Sendable ([Alert]) -> Void = { _ in },
+                frontEnds: @escaping @Sendable (GroupCommitWriter, EventLineParser) -> [any Service] = { _, _ in [] },
                 ready: @escaping @Sendable () -> Void = {}) {
         self.config = config
         self.store = store
@@ -33,6 +37,7 @@ public final class IngestDaemon: Service, Sendable {
         self.logger = logger
         self.makeLimitEvaluator = makeLimitEvaluator
         self.onAlerts = onAlerts
+        self.frontEnds = frontEnds
         self.ready = ready
     }
 
@@ -76,14 +81,38 @@ public final class IngestDaemon: Service, Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        let front = ServiceGroup(configuration: .init(services: frontEnds(writer, parser).map { .init(service: $0) }, logger: logger))
+        let frontTask = Task { try await front.run() }
         ready()
-        // Wait for SIGTERM/SIGINT (or cancellation), then drain in pipeline order.
-        try? await gracefulShutdown()
+        // Wait for SIGTERM/SIGINT (or cancellation), or a front end that failed; then drain in
+        // pipeline order: front ends first (they submit to the writer), the socket, the writer.
+        var frontError: (any Error)?
+        await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                try? await gracefulShutdown()
+                return nil
+            }
+            group.addTask {
+                do {
+                    // A group without services returns at once: then only a signal ends the daemon.
+                    try await frontTask.value
+                    try? await gracefulShutdown()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            frontError = await group.next() ?? nil
+            group.cancelAll()
+        }
         logger.info("shutting down: answering every line already read")
+        await front.triggerGracefulShutdown()
+        _ = try? await frontTask.value
         await server.shutdown()
         await Self.stop(writer)
         try? await group.shutdownGracefully()
         logger.info("stopped", metadata: ["identities": "\(storeWriter.identityCount)"])
+        if let frontError { throw frontError }
     }
 
     /// Stops the writer thread without blocking the cooperative pool.

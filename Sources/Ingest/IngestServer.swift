@@ -65,6 +65,7 @@ public final class IngestServer: Sendable {
         let writer = self.writer
         let logger = self.logger
         let connections = self.connections
+        let metrics = IngestMetrics()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -72,7 +73,7 @@ public final class IngestServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = IngestConnectionHandler(parser: parser, writer: writer, limits: settings.limits, logger: logger)
+                    let handler = IngestConnectionHandler(parser: parser, writer: writer, limits: settings.limits, logger: logger, metrics: metrics)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     let id = ObjectIdentifier(channel)
                     connections.withLockedValue { $0[id] = NIOLoopBound(handler, eventLoop: channel.eventLoop) }

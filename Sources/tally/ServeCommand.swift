@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import AlertDelivery
+import HTTPAPI
 import Ingest
+import Metrics
+import Prometheus
 import Limits
 import Logging
 import Metering
@@ -26,6 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: ArgumentHelp("Also serve the HTTP API on HOST:PORT (overrides http.listen).", valueName: "host:port"))
+    var http: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("'\(logLevel)' is not a log level: use trace, debug, info, notice, warning, error or critical")
@@ -49,11 +56,32 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.message)
         }
+        let address: HTTPListenAddress? = try (http ?? config.http.listen).map { listen in
+            guard let parsed = HTTPListenAddress(listen) else {
+                throw CommandFailure("'\(listen)' is not HOST:PORT: write e.g. 127.0.0.1:8080 or [::1]:8080")
+            }
+            return parsed
+        }
+        // One Prometheus registry for every swift-metrics instrument; the HTTP API serves it on /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let deliveries = Counter(label: "tally_alert_deliveries_total", dimensions: [("result", "delivered")])
+        let failures = Counter(label: "tally_alert_deliveries_total", dimensions: [("result", "failed")])
+        let dispatcher = AlertDispatcher(
+            store: store, settings: config.alerts, logger: Logger(label: "tally.alerts"),
+            onDelivery: { _, success in (success ? deliveries : failures).increment() })
         let daemon = IngestDaemon(
             config: config, store: store, socketPath: config.ingest.socket, logger: logger,
-            makeLimitEvaluator: { CommitLimitEvaluator(config: config) })
+            makeLimitEvaluator: { CommitLimitEvaluator(config: config) },
+            onAlerts: { _ in dispatcher.notify() },
+            frontEnds: { writer, parser in
+                guard let address else { return [] }
+                return [HTTPAPIServer(config: config, store: store, writer: writer, parser: parser, host: address.host,
+                                      port: address.port, logger: Logger(label: "tally.http"), metricsRegistry: registry)]
+            })
+        // Shut down last to first: the daemon (HTTP, socket, writer) first, then the dispatcher's last pass.
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: daemon)],
+            services: [.init(service: dispatcher), .init(service: daemon)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

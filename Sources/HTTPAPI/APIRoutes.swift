@@ -1,0 +1,217 @@
+import Billing
+import Foundation
+import Hummingbird
+import Ingest
+import Limits
+import Logging
+import Metering
+import Storage
+
+/// The routes of the HTTP API and what they share: the config, the store, the writer, the parser.
+struct APIRoutes: Sendable {
+    let config: TallyConfig
+    let store: TallyStore
+    let writer: GroupCommitWriter
+    let parser: EventLineParser
+    let logger: Logger
+    let metrics: APIMetrics
+
+    /// The most events one `POST /v1/events` may carry.
+    static let maximumEventsPerRequest = 1000
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in Response.json(#"{"status":"ok"}"#) }
+        router.get("/metrics") { _, _ in
+            let text = try metrics.scrape(store: store)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
+        }
+        router.post("/v1/events") { request, _ in try await postEvents(request) }
+        router.get("/v1/customers/:customer/usage") { request, context in
+            try usage(customer: try customerParameter(context), request: request)
+        }
+        router.get("/v1/customers/:customer/estimate") { _, context in
+            try estimate(customer: try customerParameter(context))
+        }
+        router.get("/v1/customers/:customer/limits") { _, context in
+            try listLimits(customer: try customerParameter(context))
+        }
+        router.post("/v1/customers/:customer/limits") { request, context in
+            try await addLimit(customer: try customerParameter(context), request: request)
+        }
+        router.delete("/v1/customers/:customer/limits/:limit") { _, context in
+            try removeLimit(customer: try customerParameter(context), id: try pathParameter(context, "limit", name: "limit id"))
+        }
+        router.get("/v1/customers/:customer/entitlements/:meter") { _, context in
+            try entitlement(customer: try customerParameter(context), meter: try pathParameter(context, "meter", name: "meter"))
+        }
+        router.get("/v1/alerts") { request, _ in try alerts(request) }
+    }
+
+    // MARK: Parameters
+
+    /// A path parameter, percent-decoded.
+    func pathParameter(_ context: BasicRequestContext, _ key: String, name: String) throws(HTTPAPIError) -> String {
+        guard let raw = context.parameters.get(key), let value = raw.removingPercentEncoding, !value.isEmpty else {
+            throw .badRequest(.invalidParameter, "the \(name) in the path is empty or not valid percent-encoded UTF-8")
+        }
+        return value
+    }
+
+    /// The `{customer}` path parameter: 1…255 bytes, as event `customer` fields are.
+    func customerParameter(_ context: BasicRequestContext) throws(HTTPAPIError) -> String {
+        let customer = try pathParameter(context, "customer", name: "customer id")
+        guard customer.utf8.count <= EventLineParser.maxIdentifierBytes else {
+            throw .badRequest(.invalidParameter, "the customer id is \(customer.utf8.count) bytes long; customer ids have at most \(EventLineParser.maxIdentifierBytes) bytes")
+        }
+        return customer
+    }
+
+    /// 404 unless Tally knows the customer: it has usage in some period, a plan assignment (config
+    /// or stored), or a limit of its own.
+    func requireKnown(_ customer: String) throws -> Void {
+        if config.customers.contains(where: { $0.customer == customer }) { return }
+        if config.limits.contains(where: { $0.scope == .customer(customer) }) { return }
+        if try !store.periodsWithUsage(customer: customer).isEmpty { return }
+        if try store.allPlanAssignments().contains(where: { $0.customer == customer }) { return }
+        if try store.storedLimits().contains(where: { $0.scope == .customer(customer) }) { return }
+        throw HTTPAPIError.notFound(.unknownCustomer,
+                                    "no customer \(quoted(customer)): Tally has no usage, plan or limit for it; check the id")
+    }
+
+    var currentPeriod: PeriodInterval { config.billing.period.interval(containing: .now()) }
+
+    // MARK: Usage and estimates
+
+    /// `GET /v1/customers/{id}/usage?period=2026-11`: as `tally usage --json`.
+    func usage(customer: String, request: Request) throws -> Response {
+        let period: PeriodInterval
+        if let label = request.uri.queryParameters["period"], !label.isEmpty {
+            guard let interval = config.billing.period.interval(label: String(label)) else {
+                throw HTTPAPIError.badRequest(.invalidParameter,
+                                              "period \(quoted(String(label))) is not a period: write YYYY-MM (2026-11), YYYY-MM-DD (2026-11-22) or YYYY (2026)")
+            }
+            period = interval
+        } else {
+            period = currentPeriod
+        }
+        try requireKnown(customer)
+        let records = try store.usage(customer: customer, periodStart: period.start)
+        return .json(UsageReport(config: config, customer: customer, period: period, records: records).json)
+    }
+
+    /// `GET /v1/customers/{id}/estimate`: as `tally estimate --json`.
+    func estimate(customer: String) throws -> Response {
+        try requireKnown(customer)
+        let estimator = Estimator(config: config, resolver: try PlanResolver(config: config, store: store))
+        let estimate: Estimate
+        do {
+            estimate = try estimator.estimate(customer: customer, store: store)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw HTTPAPIError(status: 500, code: .internalError, message: "cannot estimate \(quoted(customer)): \(error)")
+        }
+        return .json(StatementFormat.json(estimate))
+    }
+
+    // MARK: Entitlements
+
+    /// `GET /v1/customers/{id}/entitlements/{meter}`: `{"has_access","used","limit","remaining","resets_at"}`.
+    ///
+    /// `used` is the meter's quantity this period summed over its groups; `limit` the applicable
+    /// quantity limit on the meter (the lowest `disable` one, else the lowest one; null when none);
+    /// `has_access` is false once a `disable` limit on the meter or on the amount is reached, judged
+    /// exactly as ingest judges `"blocked":true`.
+    func entitlement(customer: String, meter: String) throws -> Response {
+        guard config.meter(meter) != nil else {
+            throw HTTPAPIError.notFound(.unknownMeter, "no meter \(quoted(meter)) in the config; use one of: \(config.meters.map(\.code).joined(separator: ", "))")
+        }
+        try requireKnown(customer)
+        let period = currentPeriod
+        let usage = try store.usage(customer: customer, periodStart: period.start)
+        let evaluator = try limitEvaluator()
+        let limits = evaluator.limits(for: customer, in: period)
+        var used: ExactDecimal = 0
+        for record in usage where record.meter == meter { used = try used.adding(record.quantity) }
+        let onMeter = limits.filter { $0.threshold.meter == meter }
+        let lowest = { (candidates: [UsageLimit]) in candidates.min { $0.threshold.value < $1.threshold.value } }
+        let applicable = lowest(onMeter.filter { $0.action == .disable }) ?? lowest(onMeter)
+        var hasAccess = true
+        for limit in limits where limit.action == .disable && (limit.threshold.meter == meter || limit.threshold.meter == nil) {
+            if evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value {
+                hasAccess = false
+            }
+        }
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
+        writer.raw(","); writer.key("used"); writer.string(used.description)
+        writer.raw(","); writer.key("limit")
+        if let applicable { writer.string(applicable.threshold.value.description) } else { writer.raw("null") }
+        writer.raw(","); writer.key("remaining")
+        if let applicable {
+            let remaining = try applicable.threshold.value.subtracting(used)
+            writer.string((remaining.isNegative ? ExactDecimal.zero : remaining).description)
+        } else {
+            writer.raw("null")
+        }
+        writer.raw(","); writer.key("resets_at"); writer.string(period.end.rfc3339)
+        writer.raw("}")
+        return .json(writer.output)
+    }
+
+    /// An evaluator loaded with the stored limits and plan assignments, as the ingest writer has it.
+    func limitEvaluator() throws(StoreError) -> CommitLimitEvaluator {
+        let evaluator = CommitLimitEvaluator(config: config)
+        var assignments: [String: [PlanAssignment]] = [:]
+        for entry in try store.allPlanAssignments() { assignments[entry.customer] = entry.assignments }
+        evaluator.reload(storedLimits: try store.storedLimits(), planAssignments: assignments)
+        return evaluator
+    }
+
+    // MARK: Alerts
+
+    /// `GET /v1/alerts?customer=&since=&limit=&page=`: fired alerts, newest first.
+    func alerts(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        let customer = query["customer"].flatMap { $0.isEmpty ? nil : String($0) }
+        var since: Timestamp?
+        if let text = query["since"], !text.isEmpty {
+            guard let timestamp = Timestamp.parseRFC3339(text) else {
+                throw HTTPAPIError.badRequest(.invalidParameter, "since \(quoted(String(text))) is not an RFC 3339 time; write it like 2026-11-22T10:00:00Z")
+            }
+            since = timestamp
+        }
+        let limit = try integerParameter(query["limit"], name: "limit", default: 50)
+        guard (1...100).contains(limit) else {
+            throw HTTPAPIError.unprocessable(.outOfRange, "limit is \(limit); ask for 1 to 100 alerts per page")
+        }
+        let page = try integerParameter(query["page"], name: "page", default: 1)
+        guard page >= 1 else { throw HTTPAPIError.unprocessable(.outOfRange, "page is \(page); pages count from 1") }
+        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: limit)
+        let found = overflow ? [] : try store.recentAlerts(customer: customer, since: since, offset: offset, limit: limit)
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("alerts"); writer.raw("[")
+        for (index, alert) in found.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw(alert.json)
+        }
+        writer.raw("],"); writer.key("page"); writer.raw(String(page))
+        writer.raw(","); writer.key("limit"); writer.raw(String(limit))
+        writer.raw("}")
+        return .json(writer.output)
+    }
+
+    func integerParameter(_ text: Substring?, name: String, default value: Int) throws(HTTPAPIError) -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard text.utf8.count <= 18, let number = Int(text) else {
+            throw .badRequest(.invalidParameter, "\(name) \(quoted(String(text))) is not a whole number")
+        }
+        return number
+    }
+}
+
+/// `"text"` for messages, cut to 64 characters.
+func quoted(_ text: String) -> String {
+    text.count <= 64 ? "\"\(text)\"" : "\"\(text.prefix(64))…\""
+}

@@ -1,0 +1,126 @@
+import Hummingbird
+import Ingest
+import Metering
+import Storage
+
+/// Resumes the waiting request once the group commit holding its batch is durable.
+final class CommitWaiter: IngestBatchSink {
+    private let continuation: CheckedContinuation<IngestBatch, Never>
+
+    init(_ continuation: CheckedContinuation<IngestBatch, Never>) {
+        self.continuation = continuation
+    }
+
+    /// The request submits one batch, so exactly one call carries it.
+    func batchesCompleted(_ batches: [IngestBatch]) {
+        continuation.resume(returning: batches[0])
+    }
+}
+
+extension APIRoutes {
+    /// `POST /v1/events`: a JSON array of at most 1000 events, answered per event, in order, with the
+    /// socket protocol's response objects, after the group commit holding them is durable.
+    func postEvents(_ request: Request) async throws -> Response {
+        var request = request
+        let maximumBytes = Self.maximumEventsPerRequest * (config.ingest.maxLineBytes + 2) + 2
+        let body = try await request.collectBody(upTo: maximumBytes)
+        let receivedAt = Timestamp.now()
+
+        /// Per element: rejected by the parser, or the index of its pending event.
+        enum Slot {
+            case rejected(IngestError)
+            case pending(Int)
+        }
+        let maximumLineBytes = config.ingest.maxLineBytes
+        let parsed: Result<(slots: [Slot], pending: [PendingEvent]), EventArraySplitter.Failure> = body.withUnsafeReadableBytes { bytes in
+            let ranges: [Range<Int>]
+            do throws(EventArraySplitter.Failure) {
+                ranges = try EventArraySplitter.split(bytes, maximumCount: Self.maximumEventsPerRequest)
+            } catch {
+                return .failure(error)
+            }
+            var slots: [Slot] = []
+            var pending: [PendingEvent] = []
+            slots.reserveCapacity(ranges.count)
+            pending.reserveCapacity(ranges.count)
+            for range in ranges {
+                guard range.count <= maximumLineBytes else {
+                    slots.append(.rejected(.lineTooLong(maxLineBytes: maximumLineBytes)))
+                    continue
+                }
+                switch parser.parse(UnsafeRawBufferPointer(rebasing: bytes[range]), receivedAt: receivedAt) {
+                case .success(let event):
+                    slots.append(.pending(pending.count))
+                    pending.append(PendingEvent(event: event, receivedAt: receivedAt))
+                case .failure(let error):
+                    slots.append(.rejected(error))
+                }
+            }
+            return .success((slots, pending))
+        }
+        let slots: [Slot]
+        let pending: [PendingEvent]
+        switch parsed {
+        case .success(let result): (slots, pending) = result
+        case .failure(.notAnArray):
+            throw HTTPAPIError.badRequest(.invalidBody, "the body must be a JSON array of event objects: [{\"id\":…,\"customer\":…,\"meter\":…}, …]")
+        case .failure(.malformed(let offset, let expected)):
+            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not a valid JSON array: expected \(expected) at byte \(offset)")
+        case .failure(.tooManyElements(let maximum)):
+            throw HTTPAPIError.unprocessable(.tooManyEvents, "a request may carry at most \(maximum) events; split the array into several requests")
+        }
+
+        var outcomes: [RecordOutcome] = []
+        var blocked: Set<String> = []
+        if !pending.isEmpty {
+            let writer = self.writer
+            let batch = await withCheckedContinuation { (continuation: CheckedContinuation<IngestBatch, Never>) in
+                writer.submit(IngestBatch(events: pending, sink: CommitWaiter(continuation), tag: 0))
+            }
+            outcomes = batch.outcomes
+            blocked = batch.blockedCustomers
+        }
+
+        var json = JSONWriter()
+        json.raw(#"{"results":["#)
+        var counts = (accepted: 0, duplicate: 0, rejected: 0)
+        for (index, slot) in slots.enumerated() {
+            if index > 0 { json.raw(",") }
+            switch slot {
+            case .rejected(let error):
+                counts.rejected += 1
+                Self.appendResponse(.rejected(error), blocked: false, to: &json)
+            case .pending(let position):
+                let outcome = outcomes[position]
+                switch outcome {
+                case .accepted: counts.accepted += 1
+                case .duplicate: counts.duplicate += 1
+                case .rejected: counts.rejected += 1
+                }
+                Self.appendResponse(outcome, blocked: blocked.contains(pending[position].event.customer), to: &json)
+            }
+        }
+        json.raw("]}")
+        metrics.recordEvents(accepted: counts.accepted, duplicate: counts.duplicate, rejected: counts.rejected)
+        return .json(json.output)
+    }
+
+    /// One socket response object (DESIGN §3), without its newline: `{"status":"accepted"}`,
+    /// `{"status":"duplicate"}` or `{"status":"rejected","error":{"code","message","field"?}}`, with
+    /// `"blocked":true` last when the customer is past a `disable` limit.
+    static func appendResponse(_ outcome: RecordOutcome, blocked: Bool, to json: inout JSONWriter) {
+        switch outcome {
+        case .accepted: json.raw(#"{"status":"accepted""#)
+        case .duplicate: json.raw(#"{"status":"duplicate""#)
+        case .rejected(let error):
+            json.raw(#"{"status":"rejected","error":{"code":"#)
+            json.string(error.code.rawValue)
+            json.raw(","); json.key("message"); json.string(error.message)
+            if let field = error.field {
+                json.raw(","); json.key("field"); json.string(field)
+            }
+            json.raw("}")
+        }
+        json.raw(blocked ? #","blocked":true}"# : "}")
+    }
+}

@@ -1,0 +1,201 @@
+import Billing
+import Hummingbird
+import Limits
+import Metering
+import Storage
+
+extension APIRoutes {
+    /// The most notify steps a limit may have.
+    static let maximumNotifySteps = 16
+    /// The highest notify step, in percent.
+    static let maximumNotifyPercent = 1000
+
+    /// `GET /v1/customers/{id}/limits`: the limits that apply to the customer now, its own first,
+    /// then its plan's: `{"customer","limits":[…]}`.
+    func listLimits(customer: String) throws -> Response {
+        try requireKnown(customer)
+        let stored = try store.storedLimits()
+        let plan = try PlanResolver(config: config, store: store).plan(for: customer, in: currentPeriod)
+        let limits = LimitPolicy(config: config, storedLimits: stored).limits(for: customer, plan: plan?.code)
+        let configIDs = Set(config.limits.map(\.id))
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("customer"); writer.string(customer)
+        writer.raw(","); writer.key("limits"); writer.raw("[")
+        for (index, limit) in limits.enumerated() {
+            if index > 0 { writer.raw(",") }
+            Self.appendLimit(limit, fromConfig: configIDs.contains(limit.id), to: &writer)
+        }
+        writer.raw("]}")
+        return .json(writer.output)
+    }
+
+    /// `POST /v1/customers/{id}/limits`: adds a stored limit of this customer; 201 with the limit.
+    func addLimit(customer: String, request: Request) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(Array(body.readableBytesView))
+        } catch {
+            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
+        }
+        var limit = try Self.readLimit(value, customer: customer, meters: Set(config.meters.map(\.code)))
+        if limit.id.isEmpty { limit.id = UsageLimit.derivedID(scope: limit.scope, threshold: limit.threshold) }
+        let stored = try store.storedLimits()
+        if config.limits.contains(where: { $0.id == limit.id }) || stored.contains(where: { $0.id == limit.id }) {
+            throw HTTPAPIError.unprocessable(.limitExists,
+                                              "a limit with id \(quoted(limit.id)) already exists; give another \"id\", or delete that limit first")
+        }
+        guard try store.addLimit(limit) else {
+            throw HTTPAPIError.unprocessable(.limitExists, "a limit with id \(quoted(limit.id)) was added meanwhile; give another \"id\"")
+        }
+        logger.info("limit added over HTTP", metadata: ["id": "\(limit.id)", "customer": "\(customer)"])
+        var writer = JSONWriter()
+        Self.appendLimit(limit, fromConfig: false, to: &writer)
+        return .json(writer.output, status: .created)
+    }
+
+    /// `DELETE /v1/customers/{id}/limits/{limit_id}`: removes a stored limit of this customer and
+    /// answers it; 404 when the customer has no such limit, 422 for a config or plan limit.
+    func removeLimit(customer: String, id: String) throws -> Response {
+        let plan = try PlanResolver(config: config, store: store).plan(for: customer, in: currentPeriod)?.code
+        let applies = { (limit: UsageLimit) -> Bool in
+            switch limit.scope {
+            case .customer(let owner): owner == customer
+            case .plan(let code): code == plan
+            }
+        }
+        if let limit = config.limits.first(where: { $0.id == id }), applies(limit) {
+            throw HTTPAPIError.unprocessable(.configLimit,
+                                              "limit \(quoted(id)) comes from the config file; edit the limits in the config and restart tally to change it")
+        }
+        guard let limit = try store.storedLimits().first(where: { $0.id == id }), applies(limit) else {
+            throw HTTPAPIError.notFound(.unknownLimit, "customer \(quoted(customer)) has no limit \(quoted(id)); GET its limits to see their ids")
+        }
+        if case .plan(let code) = limit.scope {
+            throw HTTPAPIError.unprocessable(.planLimit,
+                                              "limit \(quoted(id)) belongs to plan \(quoted(code)) and applies to all its customers; remove it with `tally limits remove \(id)`")
+        }
+        guard try store.removeLimit(id: id) else {
+            throw HTTPAPIError.notFound(.unknownLimit, "limit \(quoted(id)) was removed meanwhile")
+        }
+        logger.info("limit removed over HTTP", metadata: ["id": "\(id)", "customer": "\(customer)"])
+        var writer = JSONWriter()
+        Self.appendLimit(limit, fromConfig: false, to: &writer)
+        return .json(writer.output)
+    }
+
+    /// `{"id","scope":{"customer"|"plan"},"meter","amount"|"quantity","action","notify_at","source"}`.
+    static func appendLimit(_ limit: UsageLimit, fromConfig: Bool, to writer: inout JSONWriter) {
+        writer.raw("{"); writer.key("id"); writer.string(limit.id)
+        writer.raw(","); writer.key("scope"); writer.raw("{")
+        switch limit.scope {
+        case .customer(let customer): writer.key("customer"); writer.string(customer)
+        case .plan(let plan): writer.key("plan"); writer.string(plan)
+        }
+        writer.raw("},"); writer.key("meter")
+        switch limit.threshold {
+        case .amount(let amount):
+            writer.raw("null,"); writer.key("amount"); writer.string(amount.description)
+        case .quantity(let meter, let quantity):
+            writer.string(meter); writer.raw(","); writer.key("quantity"); writer.string(quantity.description)
+        }
+        writer.raw(","); writer.key("action"); writer.string(limit.action.rawValue)
+        writer.raw(","); writer.key("notify_at"); writer.raw("[" + limit.notifyAt.map(String.init).joined(separator: ",") + "]")
+        writer.raw(","); writer.key("source"); writer.string(fromConfig ? "config" : "stored")
+        writer.raw("}")
+    }
+
+    /// Reads a limit body: `{"id"?, "amount"? | "meter"+"quantity", "action", "notify_at"?}`. The id
+    /// is empty when the body names none.
+    static func readLimit(_ value: JSONValue, customer: String, meters: Set<String>) throws(HTTPAPIError) -> UsageLimit {
+        guard case .object(let members) = value else {
+            throw .badRequest(.invalidBody, "the body must be a JSON object like {\"amount\":\"500\",\"action\":\"warning\"} or {\"meter\":\"api_calls\",\"quantity\":1000000,\"action\":\"disable\"}")
+        }
+        let allowed = ["id", "amount", "meter", "quantity", "action", "notify_at"]
+        var fields: [String: JSONValue] = [:]
+        for (key, value) in members {
+            guard allowed.contains(key) else {
+                throw .unprocessable(.invalidField, "unknown field \(quoted(key)); a limit has id, amount or meter and quantity, action, notify_at")
+            }
+            guard fields[key] == nil else { throw .unprocessable(.invalidField, "field \(quoted(key)) appears twice; send each field once") }
+            fields[key] = value
+        }
+        var id = ""
+        if let value = fields["id"], value != .null {
+            guard case .string(let text) = value else { throw .unprocessable(.invalidField, "\"id\" must be a string, not \(value.kindPhrase)") }
+            guard (1...EventLineParser.maxIdentifierBytes).contains(text.utf8.count),
+                  !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else {
+                throw .unprocessable(.invalidField, "\"id\" must be 1 to \(EventLineParser.maxIdentifierBytes) bytes without control characters")
+            }
+            id = text
+        }
+        let threshold: UsageLimit.Threshold
+        switch (fields["amount"], fields["meter"], fields["quantity"]) {
+        case (let amount?, nil, nil):
+            threshold = .amount(try positiveDecimal(amount, field: "amount"))
+        case (nil, let meter?, let quantity?):
+            guard case .string(let code) = meter else { throw .unprocessable(.invalidField, "\"meter\" must be a string, not \(meter.kindPhrase)") }
+            guard meters.contains(code) else {
+                throw .unprocessable(.unknownMeter, "no meter \(quoted(code)) in the config; use one of: \(meters.sorted().joined(separator: ", "))")
+            }
+            threshold = .quantity(meter: code, try positiveDecimal(quantity, field: "quantity"))
+        case (nil, nil, nil):
+            throw .unprocessable(.missingField, "a limit needs \"amount\", or \"meter\" and \"quantity\"")
+        case (nil, _?, nil):
+            throw .unprocessable(.missingField, "a limit on a meter needs \"quantity\"")
+        case (nil, nil, _?):
+            throw .unprocessable(.missingField, "\"quantity\" needs \"meter\": the meter whose quantity is limited")
+        default:
+            throw .unprocessable(.invalidField, "a limit is on \"amount\" or on \"meter\" and \"quantity\", not both")
+        }
+        guard let actionValue = fields["action"] else {
+            throw .unprocessable(.missingField, "a limit needs \"action\": \"warning\" or \"disable\"")
+        }
+        guard case .string(let actionText) = actionValue, let action = UsageLimit.Action(rawValue: actionText) else {
+            throw .unprocessable(.invalidField, "\"action\" must be \"warning\" or \"disable\"")
+        }
+        var notifyAt = [100]
+        if let value = fields["notify_at"], value != .null {
+            notifyAt = try notifySteps(value)
+        }
+        return UsageLimit(id: id, scope: .customer(customer), threshold: threshold, action: action, notifyAt: notifyAt)
+    }
+
+    /// A decimal above 0 with at most 12 fractional digits, from a number or a decimal string.
+    static func positiveDecimal(_ value: JSONValue, field: String) throws(HTTPAPIError) -> ExactDecimal {
+        let text: String
+        switch value {
+        case .number(let number): text = number
+        case .string(let string): text = string
+        default: throw .unprocessable(.invalidValue, "\"\(field)\" must be a decimal number or string, not \(value.kindPhrase)")
+        }
+        guard let decimal = ExactDecimal(text) else {
+            throw .unprocessable(.invalidValue, "\"\(field)\" \(quoted(text)) is not a decimal number; write it like \"500\" or \"0.25\"")
+        }
+        guard !decimal.isNegative, !decimal.isZero else {
+            throw .unprocessable(.invalidValue, "\"\(field)\" must be above 0, not \(decimal)")
+        }
+        guard decimal.fractionalDigitCount <= 12, decimal < EventLineParser.valueLimit else {
+            throw .unprocessable(.invalidValue, "\"\(field)\" \(decimal) is out of range: at most 12 decimal places and below 10^18")
+        }
+        return decimal
+    }
+
+    /// Percent steps: 1 to 16 whole numbers from 1 to 1000, strictly ascending.
+    static func notifySteps(_ value: JSONValue) throws(HTTPAPIError) -> [Int] {
+        let rule = "\"notify_at\" must be 1 to \(maximumNotifySteps) whole percentages from 1 to \(maximumNotifyPercent), ascending, like [50, 80, 100]"
+        guard case .array(let elements) = value, (1...maximumNotifySteps).contains(elements.count) else {
+            throw .unprocessable(.invalidField, rule)
+        }
+        var steps: [Int] = []
+        for element in elements {
+            guard case .number(let text) = element, let step = Int(text), (1...maximumNotifyPercent).contains(step),
+                  step > (steps.last ?? 0)
+            else { throw .unprocessable(.invalidField, rule) }
+            steps.append(step)
+        }
+        return steps
+    }
+}
