@@ -147,3 +147,23 @@ extension TallyStore {
         }
     }
 }
+
+extension TallyStore {
+    /// Calls `body` with every stored event in commit order (sequence from 1), in one read
+    /// transaction, until it returns false. Events are decoded one at a time: memory stays flat.
+    public func forEachEvent(startingAt sequence: UInt64 = 1, _ body: (StoredEvent) throws -> Bool) throws(StoreError) {
+        var start: [UInt8] = []
+        start.appendBigEndian(sequence)
+        try readStore("read events") { transaction in
+            try transaction.withCursor(events) { cursor in
+                try cursor.forEach(startingAt: start) { key, value in
+                    let sequence = key.loadBigEndianUInt64(at: 0)
+                    guard let event = EventCodec.decode(value, sequence: sequence) else {
+                        throw StoreError(.incompatible, "event \(sequence) in the store at '\(path)' is damaged")
+                    }
+                    return try body(event)
+                }
+            }
+        }
+    }
+}

@@ -136,7 +136,17 @@ final class StatementOutput {
         buffer.append(contentsOf: text.utf8)
     }
 
-    private func flush() throws {
+    /// Appends bytes as they are (one line of `tally export`).
+    func append(bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Writes the buffer out once it holds a megabyte.
+    func flushIfFull() throws {
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    func flush() throws {
         try Self.write(buffer, descriptor: descriptor, path: path)
         buffer.removeAll(keepingCapacity: true)
     }

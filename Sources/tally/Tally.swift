@@ -21,6 +21,7 @@ struct Tally: AsyncParsableCommand {
             LimitsCommand.self,
             AlertsCommand.self,
             PeriodCommand.self,
+            ExportCommand.self,
             CheckConfigCommand.self,
             BenchCommand.self,
         ]
