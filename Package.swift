@@ -56,7 +56,11 @@ let package = Package(
         // 3. Storage: Tally's LMDB key layout.
         .target(
             name: "Storage",
-            dependencies: ["LMDB", "Metering", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LMDB", "Metering", "Zstd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings
         ),
         // 4. Ingest: the group-commit writer thread and the Unix-socket server.
