@@ -23,7 +23,7 @@ extension APIRoutes {
         writer.raw(","); writer.key("limits"); writer.raw("[")
         for (index, limit) in limits.enumerated() {
             if index > 0 { writer.raw(",") }
-            Self.appendLimit(limit, fromConfig: configIDs.contains(limit.id), to: &writer)
+            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &writer)
         }
         writer.raw("]}")
         return .json(writer.output)
@@ -51,7 +51,7 @@ extension APIRoutes {
         }
         logger.info("limit added over HTTP", metadata: ["id": "\(limit.id)", "customer": "\(customer)"])
         var writer = JSONWriter()
-        Self.appendLimit(limit, fromConfig: false, to: &writer)
+        LimitJSON.append(limit, source: "stored", to: &writer)
         return .json(writer.output, status: .created)
     }
 
@@ -81,29 +81,8 @@ extension APIRoutes {
         }
         logger.info("limit removed over HTTP", metadata: ["id": "\(id)", "customer": "\(customer)"])
         var writer = JSONWriter()
-        Self.appendLimit(limit, fromConfig: false, to: &writer)
+        LimitJSON.append(limit, source: "stored", to: &writer)
         return .json(writer.output)
-    }
-
-    /// `{"id","scope":{"customer"|"plan"},"meter","amount"|"quantity","action","notify_at","source"}`.
-    static func appendLimit(_ limit: UsageLimit, fromConfig: Bool, to writer: inout JSONWriter) {
-        writer.raw("{"); writer.key("id"); writer.string(limit.id)
-        writer.raw(","); writer.key("scope"); writer.raw("{")
-        switch limit.scope {
-        case .customer(let customer): writer.key("customer"); writer.string(customer)
-        case .plan(let plan): writer.key("plan"); writer.string(plan)
-        }
-        writer.raw("},"); writer.key("meter")
-        switch limit.threshold {
-        case .amount(let amount):
-            writer.raw("null,"); writer.key("amount"); writer.string(amount.description)
-        case .quantity(let meter, let quantity):
-            writer.string(meter); writer.raw(","); writer.key("quantity"); writer.string(quantity.description)
-        }
-        writer.raw(","); writer.key("action"); writer.string(limit.action.rawValue)
-        writer.raw(","); writer.key("notify_at"); writer.raw("[" + limit.notifyAt.map(String.init).joined(separator: ",") + "]")
-        writer.raw(","); writer.key("source"); writer.string(fromConfig ? "config" : "stored")
-        writer.raw("}")
     }
 
     /// Reads a limit body: `{"id"?, "amount"? | "meter"+"quantity", "action", "notify_at"?}`. The id

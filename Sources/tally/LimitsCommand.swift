@@ -1,4 +1,5 @@
 import ArgumentParser
+import Billing
 import Foundation
 import Limits
 import Metering
@@ -169,34 +170,14 @@ enum PlanLookup {
     /// The plan code pricing `customer`'s current period.
     static func plan(of customer: String, config: TallyConfig, store: TallyStore) throws(StoreError) -> String? {
         let period = config.billing.period.interval(containing: .now())
-        return try PlanResolverCache.resolver(config: config, store: store).plan(for: customer, in: period)?.code
-    }
-}
-
-import Billing
-
-enum PlanResolverCache {
-    static func resolver(config: TallyConfig, store: TallyStore) throws(StoreError) -> PlanResolver {
-        try PlanResolver(config: config, store: store)
+        return try PlanResolver(config: config, store: store).plan(for: customer, in: period)?.code
     }
 }
 
 enum LimitFormat {
     static func json(_ limit: UsageLimit, source: String) -> String {
         var writer = JSONWriter()
-        writer.raw("{"); writer.key("id"); writer.string(limit.id)
-        writer.raw(","); writer.key("scope"); writer.raw("{")
-        switch limit.scope {
-        case .customer(let customer): writer.key("customer"); writer.string(customer)
-        case .plan(let plan): writer.key("plan"); writer.string(plan)
-        }
-        writer.raw("},"); writer.key("meter")
-        if let meter = limit.threshold.meter { writer.string(meter) } else { writer.raw("null") }
-        writer.raw(","); writer.key(limit.threshold.meter == nil ? "amount" : "quantity"); writer.string(limit.threshold.value.description)
-        writer.raw(","); writer.key("action"); writer.string(limit.action.rawValue)
-        writer.raw(","); writer.key("notify_at"); writer.raw("[" + limit.notifyAt.map(String.init).joined(separator: ",") + "]")
-        writer.raw(","); writer.key("source"); writer.string(source)
-        writer.raw("}")
+        LimitJSON.append(limit, source: source, to: &writer)
         return writer.output
     }
 

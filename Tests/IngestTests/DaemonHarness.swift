@@ -120,14 +120,21 @@ final class DaemonHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: tallyBinary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let outputPath = directory + "/out-\(UUID().uuidString.prefix(8)).txt"
-        let errorPath = directory + "/err-\(UUID().uuidString.prefix(8)).txt"
+        // Captured output goes to the system's temporary directory, never into `directory` (which may be the repository).
+        let scratch = FileManager.default.temporaryDirectory.path
+        let outputPath = scratch + "/tally-out-\(UUID().uuidString.prefix(8)).txt"
+        let errorPath = scratch + "/tally-err-\(UUID().uuidString.prefix(8)).txt"
+        defer {
+            try? FileManager.default.removeItem(atPath: outputPath)
+            try? FileManager.default.removeItem(atPath: errorPath)
+        }
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
+        let inputPath = scratch + "/tally-in-\(UUID().uuidString.prefix(8)).txt"
+        defer { try? FileManager.default.removeItem(atPath: inputPath) }
         if let standardInput {
-            let inputPath = directory + "/in-\(UUID().uuidString.prefix(8)).txt"
             _ = FileManager.default.createFile(atPath: inputPath, contents: standardInput)
             process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inputPath))
         }
