@@ -22,6 +22,8 @@ struct Tally: AsyncParsableCommand {
             AlertsCommand.self,
             PeriodCommand.self,
             ExportCommand.self,
+            BackupCommand.self,
+            RestoreCommand.self,
             CheckConfigCommand.self,
             BenchCommand.self,
         ]
