@@ -152,6 +152,10 @@ public enum Zstd {
                 if output.count + destination.pos > maximumSize { throw tooLarge(maximumSize) }
                 output.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<destination.pos]))
             }
+            // 0 means a frame just ended and is fully flushed: with all input read, that is the end,
+            // even when the last chunk happened to fill the buffer exactly (asking again would make
+            // zstd expect a next frame and look like truncation).
+            if pending == 0 && source.pos == source.size { return output }
             let outputFull = destination.pos == destination.size
             if source.pos == source.size && !outputFull {
                 // All input read and everything decodable flushed: a frame still open means truncation.

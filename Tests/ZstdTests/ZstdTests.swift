@@ -284,3 +284,14 @@ private func frameHeaderDescriptor(_ frame: [UInt8]) -> UInt8 { frame[4] }
         #expect(result.status != 0, "zstd -t must reject a frame whose checksum no longer matches")
     }
 }
+
+@Suite("Zstd chunk boundaries")
+struct ZstdChunkBoundaryTests {
+    @Test("frames whose content is an exact multiple of the output chunk decompress", arguments: [1, 2, 32])
+    func exactMultiples(blocks: Int) throws {
+        let size = blocks * 128 * 1024
+        let input = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let frame = try Zstd.compress(input)
+        #expect(try Zstd.decompress(frame, maximumSize: size) == input)
+    }
+}
