@@ -45,8 +45,14 @@ final class LoopbackReceiver: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Stops accepting and closes the listening socket, once: a second close could close a
+    /// descriptor another test has opened meanwhile under the same number.
     func stop() {
-        lock.withLock { stopped = true }
+        let first = lock.withLock { () -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
@@ -65,7 +71,7 @@ final class LoopbackReceiver: @unchecked Sendable {
     }
 
     private func acceptLoop() {
-        while true {
+        while !lock.withLock({ stopped }) {
             let connection = accept(listener, nil, nil)
             if connection < 0 {
                 if lock.withLock({ stopped }) { return }
