@@ -246,16 +246,7 @@ extension ConfigReader {
             return nil
         }
         guard let value = ExactDecimal(text) else {
-            var hint = ""
-            if text.contains(",") {
-                hint = ", with . as the decimal point and no digit grouping"
-            } else if text.contains("_") {
-                hint = " without digit separators"
-            } else if text.hasPrefix(".") || text.hasPrefix("-.") {
-                hint = " with a digit before the point (0.5, not .5)"
-            } else if text.hasPrefix("+") {
-                hint = " without a + sign"
-            }
+            let hint = ConfigReader.decimalSyntaxHint(text)
             report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction\(hint), "
                 + "e.g. \(example)")
             return nil

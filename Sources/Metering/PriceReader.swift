@@ -720,16 +720,7 @@ extension ConfigReader {
             return nil
         }
         guard let value = ExactDecimal(text) else {
-            var hint = ""
-            if text.contains(",") {
-                hint = ", with . as the decimal point and no digit grouping"
-            } else if text.contains("_") {
-                hint = " without digit separators"
-            } else if text.hasPrefix(".") || text.hasPrefix("-.") {
-                hint = " with a digit before the point (0.5, not .5)"
-            } else if text.hasPrefix("+") {
-                hint = " without a + sign"
-            }
+            let hint = ConfigReader.decimalSyntaxHint(text)
             report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction\(hint)"
                 + "\(extraAdvice), e.g. \(example)")
             return nil
@@ -767,5 +758,16 @@ private func isPlanCode(_ text: String) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
             || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
             || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+}
+
+extension ConfigReader {
+    /// How to fix a scalar that is not a decimal: a comma, digit separators, a bare point, a + sign.
+    static func decimalSyntaxHint(_ text: String) -> String {
+        if text.contains(",") { return ", with . as the decimal point and no digit grouping" }
+        if text.contains("_") { return " without digit separators" }
+        if text.hasPrefix(".") || text.hasPrefix("-.") { return " with a digit before the point (0.5, not .5)" }
+        if text.hasPrefix("+") { return " without a + sign" }
+        return ""
     }
 }
