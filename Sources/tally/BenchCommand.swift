@@ -93,6 +93,7 @@ struct IngestBench: ParsableCommand {
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         daemon.arguments = ["serve", "--config", configPath, "--store", storePath, "--socket", socketPath, "--log-level", "warning"]
+        daemon.currentDirectoryURL = URL(fileURLWithPath: work)  // relative paths (the alert log) stay in the run's directory
         let started = Date()
         try daemon.run()
         defer {
