@@ -237,31 +237,15 @@ extension ConfigReader {
     /// A limit's `amount` or `quantity`: a decimal string or a YAML/JSON number, read exactly from
     /// its text; above 0, below 10^18, at most 12 decimal places.
     private func limitValue(_ node: Node, path: String, what: String, example: String) -> ExactDecimal? {
-        if isNull(node) {
-            report(node, path, "this key has no value; write a decimal above 0, e.g. \(example)")
-            return nil
-        }
-        guard let text = node.scalar?.string else {
-            report(node, path, "expected a decimal above 0, e.g. \(example); found \(describe(node))")
-            return nil
-        }
-        guard let value = ExactDecimal(text) else {
-            let hint = ConfigReader.decimalSyntaxHint(text)
-            report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction\(hint), "
-                + "e.g. \(example)")
-            return nil
-        }
+        guard let (text, value) = decimalScalar(node, path: path, expected: "a decimal above 0", syntaxAdvice: "",
+                                                example: example)
+        else { return nil }
         if value.isNegative || value.isZero {
             report(node, path, "\(text) is not above 0; a limit's \(what) must be above 0, e.g. \(example) "
                 + "(remove the limit to have none)")
             return nil
         }
-        if value.scale > Self.maxPriceFractionalDigits {
-            let rounded = value.rounded(scale: Self.maxPriceFractionalDigits, rule: .halfAwayFromZero)
-            report(node, path, "\(text) has \(value.scale) decimal places; at most \(Self.maxPriceFractionalDigits) "
-                + "are allowed: round it, e.g. to \(rounded)")
-            return nil
-        }
+        guard hasAllowedDecimals(value, text: text, node: node, path: path) else { return nil }
         if value >= Self.priceValueLimit {
             report(node, path, "\(text) is too large; a limit's \(what) must be below 10^18")
             return nil

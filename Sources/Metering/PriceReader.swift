@@ -711,20 +711,9 @@ extension ConfigReader {
     private func decimal(
         _ node: Node, path: String, example: String, positive: Bool = false, extraAdvice: String = ""
     ) -> ExactDecimal? {
-        if isNull(node) {
-            report(node, path, "this key has no value; write a decimal\(extraAdvice), e.g. \(example)")
-            return nil
-        }
-        guard let text = node.scalar?.string else {
-            report(node, path, "expected a decimal\(extraAdvice), e.g. \(example); found \(describe(node))")
-            return nil
-        }
-        guard let value = ExactDecimal(text) else {
-            let hint = ConfigReader.decimalSyntaxHint(text)
-            report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction\(hint)"
-                + "\(extraAdvice), e.g. \(example)")
-            return nil
-        }
+        guard let (text, value) = decimalScalar(node, path: path, expected: "a decimal\(extraAdvice)",
+                                                syntaxAdvice: extraAdvice, example: example)
+        else { return nil }
         if value.isNegative {
             report(node, path, "\(text) is negative; amounts and quantities in a price are 0 or more, e.g. \(example)")
             return nil
@@ -733,12 +722,7 @@ extension ConfigReader {
             report(node, path, "\(text) must be above 0, e.g. \(example)")
             return nil
         }
-        if value.scale > Self.maxPriceFractionalDigits {
-            let rounded = value.rounded(scale: Self.maxPriceFractionalDigits, rule: .halfAwayFromZero)
-            report(node, path, "\(text) has \(value.scale) decimal places; at most \(Self.maxPriceFractionalDigits) "
-                + "are allowed: round it, e.g. to \(rounded)")
-            return nil
-        }
+        guard hasAllowedDecimals(value, text: text, node: node, path: path) else { return nil }
         if value >= Self.priceValueLimit {
             report(node, path, "\(text) is too large; amounts and quantities in a price must be below 10^18")
             return nil
@@ -769,5 +753,33 @@ extension ConfigReader {
         if text.hasPrefix(".") || text.hasPrefix("-.") { return " with a digit before the point (0.5, not .5)" }
         if text.hasPrefix("+") { return " without a + sign" }
         return ""
+    }
+
+    /// A scalar read exactly as a decimal (never through a binary float), with its text; reports a
+    /// missing value, a list or mapping, or text that is not a decimal, saying to write `expected`.
+    func decimalScalar(_ node: Node, path: String, expected: String, syntaxAdvice: String, example: String) -> (String, ExactDecimal)? {
+        if isNull(node) {
+            report(node, path, "this key has no value; write \(expected), e.g. \(example)")
+            return nil
+        }
+        guard let text = node.scalar?.string else {
+            report(node, path, "expected \(expected), e.g. \(example); found \(describe(node))")
+            return nil
+        }
+        guard let value = ExactDecimal(text) else {
+            report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction"
+                + "\(Self.decimalSyntaxHint(text))\(syntaxAdvice), e.g. \(example)")
+            return nil
+        }
+        return (text, value)
+    }
+
+    /// Whether `value` has at most 12 decimal places (as money and prices allow); reports it otherwise.
+    func hasAllowedDecimals(_ value: ExactDecimal, text: String, node: Node, path: String) -> Bool {
+        let maximum = Self.maxPriceFractionalDigits
+        guard value.scale > maximum else { return true }
+        let rounded = value.rounded(scale: maximum, rule: .halfAwayFromZero)
+        report(node, path, "\(text) has \(value.scale) decimal places; at most \(maximum) are allowed: round it, e.g. to \(rounded)")
+        return false
     }
 }
