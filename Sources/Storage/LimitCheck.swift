@@ -51,7 +51,7 @@ extension StoreWriter {
         let version = try transaction.get(store.meta, key: MetaKey.settingsVersion).map { bytes in
             bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) }
         } ?? 0
-        if version != currentSettingsVersion {
+        if version != knownSettingsVersion {
             var assignments: [String: [PlanAssignment]] = [:]
             try transaction.forEach(store.customers, prefix: []) { key, value in
                 assignments[String(decoding: key, as: UTF8.self)] = TallyStore.decodeAssignments(Array(value))
@@ -88,7 +88,7 @@ extension StoreWriter {
             }
         }
         crossings.sort { ($0.customer, $0.period.start, $0.limit.id, $0.step) < ($1.customer, $1.period.start, $1.limit.id, $1.step) }
-        var sequence = currentAlertSequence
+        var sequence = lastAlertSequence
         for crossing in crossings {
             let firedKey = Self.firedKey(period: crossing.period, customer: crossing.customer, limit: crossing.limit, step: crossing.step)
             var sequenceBytes: [UInt8] = []

@@ -24,8 +24,10 @@ public final class StoreWriter: @unchecked Sendable {
     public var limitEvaluator: (any LimitEvaluator)?
     /// What the last successful `record` fired and blocked.
     public private(set) var lastCommit = CommitSummary()
-    private var knownSettingsVersion: UInt64?
-    private var lastAlertSequence: UInt64
+    /// The `meta` settings version the limit evaluator was last loaded with.
+    private(set) var knownSettingsVersion: UInt64?
+    /// The last sequence in the `alerts` database.
+    private(set) var lastAlertSequence: UInt64
 
     /// Opens the writer side of `store` and loads the identity index from it.
     public init(store: TallyStore) throws(StoreError) {
@@ -60,9 +62,6 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// How many identities the store remembers.
     public var identityCount: Int { index.count }
-
-    var currentSettingsVersion: UInt64? { knownSettingsVersion }
-    var currentAlertSequence: UInt64 { lastAlertSequence }
 
     /// Applies what a committed transaction's limit evaluation produced.
     func commitLimits(_ result: LimitCommitResult) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Billing
 import Metering
+import Rating
 import Storage
 
 struct EstimateCommand: ParsableCommand {
@@ -43,7 +44,7 @@ struct EstimateCommand: ParsableCommand {
         }
         let currency = estimate.currency?.code ?? "(no plan)"
         print("customer \(customer), period \(estimate.period.label), plan \(estimate.plan ?? "none"), currency \(currency)")
-        let money = { (amount: ExactDecimal) in estimate.currency.map { amount.formatted(minimumScale: $0.minorUnits) } ?? amount.description }
+        let money = { (amount: ExactDecimal) in estimate.currency?.formatted(amount) ?? amount.description }
         var table = [["METER", "GROUP", "QUANTITY", "AMOUNT", "PROJECTED"]]
         for line in estimate.lines {
             table.append([line.meter, line.group.map { "\($0.property)=\($0.value)" }.joined(separator: ","),
