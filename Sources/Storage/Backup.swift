@@ -164,7 +164,7 @@ extension BackupManifest.File: Codable {
 }
 
 extension StoreError.Code {
-    /// A backup (or another file Tally reads) does not match its checksums or its manifest.
+    /// A backup or an archive segment is missing, or does not match its checksums or its manifest.
     public static let damaged = StoreError.Code(rawValue: "damaged")
     /// The target of a backup or a restore exists and is not empty.
     public static let alreadyExists = StoreError.Code(rawValue: "already_exists")

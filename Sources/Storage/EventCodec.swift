@@ -64,6 +64,23 @@ enum EventCodec {
         return contentStart
     }
 
+    /// The effective time (its own `time`, else when it was received) of an encoded event, in
+    /// nanoseconds, without decoding the rest; nil when the bytes are not a format-1 event.
+    static func effectiveTime(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        guard bytes.count > 10, bytes[0] == format else { return nil }
+        let received = Int64(bitPattern: bytes.loadBigEndianUInt64(at: 1))
+        var offset = 9
+        for _ in 0..<3 {  // customer, id, meter
+            guard offset < bytes.count else { return nil }
+            offset += 1 + Int(bytes[offset])
+        }
+        offset += ExactDecimal.encodedSize
+        guard offset < bytes.count else { return nil }
+        if bytes[offset] == 0 { return received }
+        guard offset + 9 <= bytes.count else { return nil }
+        return Int64(bitPattern: bytes.loadBigEndianUInt64(at: offset + 1))
+    }
+
     /// Decodes an event written by `encode`; nil when the bytes are not a format-1 event.
     static func decode(_ bytes: UnsafeRawBufferPointer, sequence: UInt64) -> StoredEvent? {
         var reader = ByteReader(bytes: bytes)

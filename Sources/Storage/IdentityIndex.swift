@@ -82,6 +82,8 @@ final class IdentityIndex {
     private var slots: UnsafeMutablePointer<Slot>
     private var mask: Int
     private(set) var count = 0
+    /// Bumped when the table is rebuilt larger, which invalidates sweep positions.
+    private var generation = 0
 
     init(minimumCapacity: Int = 1 << 16) {
         var capacity = 1 << 16
@@ -151,7 +153,47 @@ final class IdentityIndex {
         }
     }
 
+    /// Removes entries whose stamp is before `cutoff`, sweeping at most `maximumSlots` slots from
+    /// `start` (nil: from the beginning); returns where to go on, or nil when the sweep is complete.
+    ///
+    /// Deletion shifts later entries of the same probe run back (no tombstones), so lookups stay as
+    /// fast as before; the slot just emptied is examined again, since an entry may have moved into it.
+    func removeEntries(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int) -> IdentitySweepPosition? {
+        var slot = 0
+        if let start, start.generation == generation { slot = start.slot }
+        let end = min(capacity, slot + max(1, maximumSlots))
+        while slot < end {
+            if slots[slot].key != 0, slots[slot].stamp < cutoff {
+                remove(at: slot)
+            } else {
+                slot += 1
+            }
+        }
+        return slot < capacity ? IdentitySweepPosition(slot: slot, generation: generation) : nil
+    }
+
+    /// Empties `slot` and moves back the entries after it that could no longer be found (Knuth's algorithm R).
+    private func remove(at slot: Int) {
+        var hole = slot
+        var probe = slot
+        slots[hole].key = 0
+        count -= 1
+        while true {
+            probe = (probe + 1) & mask
+            let entry = slots[probe]
+            if entry.key == 0 { return }
+            let home = home(entry.key)
+            // The entry stays when its home lies cyclically in (hole, probe].
+            let stays = hole <= probe ? (hole < home && home <= probe) : (hole < home || home <= probe)
+            if stays { continue }
+            slots[hole] = entry
+            slots[probe].key = 0
+            hole = probe
+        }
+    }
+
     private func grow() {
+        generation += 1
         let old = slots
         let oldCapacity = capacity
         slots = Self.allocate(oldCapacity << 1)
@@ -161,4 +203,10 @@ final class IdentityIndex {
         }
         Self.deallocate(old, capacity: oldCapacity)
     }
+}
+
+/// Where an identity-index sweep stopped (see ``StoreWriter/forgetIdentities(storedBefore:from:maximumSlots:)``).
+public struct IdentitySweepPosition: Sendable, Hashable {
+    let slot: Int
+    let generation: Int
 }

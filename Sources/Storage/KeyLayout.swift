@@ -7,7 +7,7 @@ import Metering
 //
 // | database        | key                                                        | value |
 // |-----------------|------------------------------------------------------------|-------|
-// | `meta`          | ASCII name (`format`, `hash_key`)                          | the setting's bytes |
+// | `meta`          | ASCII name (`format`, `hash_key`, `settings_version`, `archived_sequence`) | the setting's bytes |
 // | `identities`    | commit stamp u64 BE ‖ identity hash 16 B                   | fingerprint 16 B ‖ event sequence u64 BE |
 // | `events`        | event sequence u64 BE                                      | the event, `EventCodec` format 1 |
 // | `usage`         | len u8 ‖ customer ‖ period start i64 (ordered) ‖ len u8 ‖ meter ‖ { u32 len ‖ group value } | `AggregateState` |
@@ -18,6 +18,7 @@ import Metering
 // | `fired`         | period start i64 ‖ u8 len ‖ customer ‖ u8 len ‖ limit id ‖ u16 step ‖ 17 B limit value | alert sequence u64 |
 // | `alerts`        | alert sequence u64 BE                                       | `Alert` fields (the durable outbox) |
 // | `delivery_cursors` | sink name (`log`, `webhook:<url>`)                       | last delivered alert sequence u64 |
+// | `archive_segments` | segment number u64 BE                                    | `ArchiveSegment`: sequences, times, sizes, SHA-256 of the file |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -43,6 +44,7 @@ enum DatabaseName {
     static let fired = "fired"
     static let alerts = "alerts"
     static let deliveryCursors = "delivery_cursors"
+    static let archiveSegments = "archive_segments"
 }
 
 /// Keys of the `meta` database.
@@ -53,6 +55,9 @@ enum MetaKey {
     static let hashKey: [UInt8] = Array("hash_key".utf8)
     /// Bumped whenever limits or plan assignments change, so the writer reloads them (u64).
     static let settingsVersion: [UInt8] = Array("settings_version".utf8)
+    /// The highest event sequence ever archived (u64), so sequences are never reused once the
+    /// newest events have left the live store.
+    static let archivedSequence: [UInt8] = Array("archived_sequence".utf8)
 }
 
 /// The store format this build writes and reads.

@@ -45,6 +45,10 @@ public final class StoreWriter: @unchecked Sendable {
             try transaction.withCursor(store.events) { cursor in
                 if let last = try cursor.last() { sequence = last.key.loadBigEndianUInt64(at: 0) }
             }
+            // The newest events may all be archived: never hand out their sequences again.
+            if let archived = try transaction.get(store.meta, key: MetaKey.archivedSequence) {
+                sequence = max(sequence, archived.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) })
+            }
             var alert: UInt64 = 0
             try transaction.withCursor(store.alerts) { cursor in
                 if let last = try cursor.last() { alert = last.key.loadBigEndianUInt64(at: 0) }
@@ -62,6 +66,13 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// How many identities the store remembers.
     public var identityCount: Int { index.count }
+
+    /// Drops from the in-memory identity index the entries stored before `cutoff` (a commit stamp),
+    /// after an archive run forgot them in LMDB. Works through at most `maximumSlots` slots from
+    /// `start`; returns where to go on, or nil when the whole index has been swept.
+    public func forgetIdentities(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int = 1 << 22) -> IdentitySweepPosition? {
+        index.removeEntries(storedBefore: cutoff, from: start, maximumSlots: maximumSlots)
+    }
 
     /// Applies what a committed transaction's limit evaluation produced.
     func commitLimits(_ result: LimitCommitResult) {

@@ -125,6 +125,8 @@ public final class TallyStore: @unchecked Sendable {
     let fired: Database
     let alerts: Database
     let deliveryCursors: Database
+    /// The archive's segment records; nil only in a read-only store written before the archive existed.
+    let archiveSegments: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -165,6 +167,7 @@ public final class TallyStore: @unchecked Sendable {
             fired = try environment.openDatabase(DatabaseName.fired, create: create)
             alerts = try environment.openDatabase(DatabaseName.alerts, create: create)
             deliveryCursors = try environment.openDatabase(DatabaseName.deliveryCursors, create: create)
+            archiveSegments = try Self.openOptionalDatabase(environment, DatabaseName.archiveSegments, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }
@@ -177,6 +180,16 @@ public final class TallyStore: @unchecked Sendable {
 
     deinit {
         if let lockDescriptor { close(lockDescriptor) }
+    }
+
+    /// Opens a database that stores written by older builds may lack: nil when it is missing and cannot be created.
+    private static func openOptionalDatabase(_ environment: Environment, _ name: String, create: Bool) throws(LMDBError) -> Database? {
+        do {
+            return try environment.openDatabase(name, create: create)
+        } catch {
+            if error.code == .notFound, !create { return nil }
+            throw error
+        }
     }
 
     private static func lockForWriting(_ path: String) throws(StoreError) -> Int32 {

@@ -1,0 +1,536 @@
+import Crypto
+import Foundation
+import LMDB
+public import Metering
+import Zstd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The event archive: events of closed periods leave the live LMDB store as zstd-compressed,
+// checksummed segment files in `<store>/archive/`.
+//
+// One segment moves in one step:
+// 1. a read transaction picks up to `maximumSegmentEvents` events of closed periods, in sequence
+//    order, and their bytes are compressed into `archive/.<number>.tmp`, fsynced, renamed to
+//    `archive/<number>.tseg` and the directory fsynced;
+// 2. one write transaction checks that every one of those events is still live, deletes them from
+//    `events` and records the segment (sequences, times, sizes, SHA-256 of the file) in
+//    `archive_segments`.
+// A crash between the two leaves a file that no record names: the next run deletes it and moves the
+// same events again. A crash after 2 leaves a complete segment. Either way every event is in exactly
+// one place, and a read transaction sees a consistent split between the live store and the segments
+// it records (segment files are never changed or deleted once recorded).
+//
+// Segment file: one zstd frame (with content size and checksum) of
+//   "TALLYSEG" ‖ u32 format (1) ‖ u64 segment number ‖ u64 event count
+//   { u64 sequence ‖ u32 length ‖ the event's `EventCodec` bytes } × count
+
+/// One archived segment of events, as recorded in the store.
+public struct ArchiveSegment: Sendable, Hashable {
+    /// The segment's number, from 1, in the order segments were recorded.
+    public var number: UInt64
+    /// The first and last event sequence in the segment (events are in sequence order).
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+    /// How many events the segment holds.
+    public var events: Int
+    /// The earliest and latest effective time of its events.
+    public var earliestTime: Timestamp
+    public var latestTime: Timestamp
+    /// The size of the segment's content before and after compression, in bytes.
+    public var uncompressedBytes: Int
+    public var compressedBytes: Int
+    /// The SHA-256 of the segment file.
+    public var sha256: [UInt8]
+
+    /// The segment's file name in the archive directory.
+    public var fileName: String { Self.fileName(number) }
+
+    static func fileName(_ number: UInt64) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, 12 - digits.count)) + digits + ".tseg"
+    }
+
+    static let recordFormat: UInt8 = 1
+
+    func encode() -> [UInt8] {
+        var value: [UInt8] = [Self.recordFormat]
+        value.appendBigEndian(firstSequence)
+        value.appendBigEndian(lastSequence)
+        value.appendBigEndian(UInt64(events))
+        value.appendOrdered(earliestTime.nanosecondsSinceEpoch)
+        value.appendOrdered(latestTime.nanosecondsSinceEpoch)
+        value.appendBigEndian(UInt64(uncompressedBytes))
+        value.appendBigEndian(UInt64(compressedBytes))
+        value.append(contentsOf: sha256)
+        return value
+    }
+
+    init(number: UInt64, firstSequence: UInt64, lastSequence: UInt64, events: Int, earliestTime: Timestamp,
+         latestTime: Timestamp, uncompressedBytes: Int, compressedBytes: Int, sha256: [UInt8]) {
+        self.number = number
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.events = events
+        self.earliestTime = earliestTime
+        self.latestTime = latestTime
+        self.uncompressedBytes = uncompressedBytes
+        self.compressedBytes = compressedBytes
+        self.sha256 = sha256
+    }
+
+    init?(number: UInt64, decoding bytes: UnsafeRawBufferPointer) {
+        var reader = ByteReader(bytes: bytes)
+        guard reader.byte() == Self.recordFormat, let first = reader.uint64(), let last = reader.uint64(),
+              let events = reader.uint64(), let earliest = reader.orderedInt64(), let latest = reader.orderedInt64(),
+              let uncompressed = reader.uint64(), let compressed = reader.uint64(),
+              bytes.count - reader.offset == 32
+        else { return nil }
+        self.init(number: number, firstSequence: first, lastSequence: last, events: Int(events),
+                  earliestTime: Timestamp(nanosecondsSinceEpoch: earliest), latestTime: Timestamp(nanosecondsSinceEpoch: latest),
+                  uncompressedBytes: Int(uncompressed), compressedBytes: Int(compressed),
+                  sha256: Array(UnsafeRawBufferPointer(rebasing: bytes[reader.offset...])))
+    }
+}
+
+/// A segment written to disk but not yet recorded in the store: the output of
+/// ``EventArchive/prepareSegment(scanningFrom:closedPeriods:)``.
+public struct PreparedSegment: Sendable {
+    /// The segment as it will be recorded.
+    public var segment: ArchiveSegment
+    /// The sequences of its events, ascending.
+    public var sequences: [UInt64]
+    /// Where the next segment's scan may start: past the last event this one looked at.
+    public var nextScanSequence: UInt64
+}
+
+/// What one archive run did.
+public struct ArchiveReport: Sendable, Hashable {
+    /// Segments written and recorded.
+    public var segments = 0
+    /// Events moved out of the live store.
+    public var events = 0
+    /// The events' bytes before and after compression.
+    public var uncompressedBytes = 0
+    public var compressedBytes = 0
+    /// Identities older than the dedup window that were forgotten.
+    public var identitiesExpired = 0
+    /// The longest single write transaction of the run, in nanoseconds: how long ingest could wait for it.
+    public var longestWriteNanoseconds: UInt64 = 0
+
+    public init() {}
+}
+
+/// The event archive of a store: segment files beside the store and their records in it.
+///
+/// Reading (``segments()``, ``forEachEvent(from:to:_:)``, ``verify()``) works from any process.
+/// An archive run (``run(now:identityCutoff:writeStep:)``) holds `archive/.lock`, so that a
+/// scheduled run in `tally serve` and `tally archive` never write the same segment.
+public final class EventArchive: Sendable {
+    /// The store the archive belongs to.
+    public let store: TallyStore
+    /// The directory of the segment files: `<store>/archive`.
+    public let directory: String
+    /// The most events one segment (and so one write transaction) holds.
+    public let maximumSegmentEvents: Int
+    /// The most identities one write transaction forgets.
+    public let maximumIdentitiesPerStep: Int
+
+    static let magic: [UInt8] = Array("TALLYSEG".utf8)
+    static let contentFormat: UInt32 = 1
+
+    public init(store: TallyStore, maximumSegmentEvents: Int = 32_768, maximumIdentitiesPerStep: Int = 65_536) {
+        self.store = store
+        directory = store.path + "/archive"
+        self.maximumSegmentEvents = max(1, maximumSegmentEvents)
+        self.maximumIdentitiesPerStep = max(1, maximumIdentitiesPerStep)
+    }
+
+    /// The path of a segment's file.
+    public func path(of segment: ArchiveSegment) -> String {
+        directory + "/" + segment.fileName
+    }
+
+    // MARK: Reading
+
+    /// Every recorded segment, in number order.
+    public func segments() throws(StoreError) -> [ArchiveSegment] {
+        try store.readStore("read the archive's segments") { transaction in
+            try segments(in: transaction)
+        }
+    }
+
+    func segments(in transaction: borrowing ReadTransaction) throws -> [ArchiveSegment] {
+        guard let database = store.archiveSegments else { return [] }
+        var result: [ArchiveSegment] = []
+        try transaction.forEach(database, prefix: []) { key, value in
+            let number = key.loadBigEndianUInt64(at: 0)
+            guard let segment = ArchiveSegment(number: number, decoding: value) else {
+                throw StoreError(.incompatible, "the record of archive segment \(number) in the store at '\(store.path)' is damaged: restore the store from a backup")
+            }
+            result.append(segment)
+        }
+        return result
+    }
+
+    /// Calls `body` with every event of `segment`, in sequence order, after checking the file
+    /// against its recorded SHA-256; stops when `body` returns false. Returns whether it went to the end.
+    ///
+    /// Throws ``StoreError/Code/damaged`` naming the file when it is missing, changed or unreadable.
+    @discardableResult
+    public func forEachEvent(in segment: ArchiveSegment, _ body: (StoredEvent) throws -> Bool) throws -> Bool {
+        let content = try readContent(of: segment)
+        return try content.withUnsafeBytes { bytes in
+            var offset = Self.magic.count + 4 + 16
+            while offset < bytes.count {
+                guard offset + 12 <= bytes.count else { throw damaged(segment, "an event record is cut short") }
+                let sequence = bytes.loadBigEndianUInt64(at: offset)
+                let length = Int(bytes.loadBigEndianUInt32(at: offset + 8))
+                offset += 12
+                guard offset + length <= bytes.count,
+                      let event = EventCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), sequence: sequence)
+                else { throw damaged(segment, "event \(sequence) cannot be decoded") }
+                offset += length
+                if try !body(event) { return false }
+            }
+            return true
+        }
+    }
+
+    /// The checked, decompressed content of a segment file.
+    func readContent(of segment: ArchiveSegment) throws(StoreError) -> [UInt8] {
+        let path = path(of: segment)
+        guard let compressed = FileManager.default.contents(atPath: path) else {
+            throw StoreError(.damaged, "archive segment '\(path)' is missing or unreadable: restore it from a backup (its events are not in the live store)")
+        }
+        let digest = Array(SHA256.hash(data: compressed))
+        guard compressed.count == segment.compressedBytes, digest == segment.sha256 else {
+            throw StoreError(.damaged, "archive segment '\(path)' is damaged: its SHA-256 does not match the one recorded when it was written; restore the file from a backup")
+        }
+        let content: [UInt8]
+        do {
+            content = try Zstd.decompress(Array(compressed), maximumSize: segment.uncompressedBytes)
+        } catch {
+            throw damaged(segment, error.message)
+        }
+        guard content.count == segment.uncompressedBytes, content.count >= Self.magic.count + 20,
+              Array(content[0..<Self.magic.count]) == Self.magic
+        else { throw damaged(segment, "it is not a tally segment") }
+        let header = content.withUnsafeBytes { bytes in
+            (bytes.loadBigEndianUInt32(at: 8), bytes.loadBigEndianUInt64(at: 12), bytes.loadBigEndianUInt64(at: 20))
+        }
+        guard header.0 == Self.contentFormat, header.1 == segment.number, header.2 == UInt64(segment.events) else {
+            throw damaged(segment, "its header does not match the store's record of it")
+        }
+        return content
+    }
+
+    private func damaged(_ segment: ArchiveSegment, _ reason: String) -> StoreError {
+        StoreError(.damaged, "archive segment '\(path(of: segment))' is damaged (\(reason)): restore the file from a backup")
+    }
+
+    /// Calls `body` with every event, archived or live, whose effective time is in `[from, to)`, each
+    /// exactly once: first the segments' events, segment by segment, then the live store's, from one
+    /// read transaction so that an archive run in between cannot move an event past the reader.
+    /// Stops when `body` returns false.
+    public func forEachEvent(from: Timestamp? = nil, to: Timestamp? = nil, _ body: (StoredEvent) throws -> Bool) throws {
+        try store.readStore("read events") { transaction in
+            for segment in try segments(in: transaction) {
+                if let from, segment.latestTime < from { continue }
+                if let to, segment.earliestTime >= to { continue }
+                let finished = try forEachEvent(in: segment) { stored in
+                    let time = stored.effectiveTime
+                    if let from, time < from { return true }
+                    if let to, time >= to { return true }
+                    return try body(stored)
+                }
+                if !finished { return }
+            }
+            try transaction.withCursor(store.events) { cursor in
+                try cursor.forEach(startingAt: [UInt8](repeating: 0, count: 8)) { key, value in
+                    let sequence = key.loadBigEndianUInt64(at: 0)
+                    guard let stored = EventCodec.decode(value, sequence: sequence) else {
+                        throw StoreError(.incompatible, "event \(sequence) in the store at '\(store.path)' is damaged")
+                    }
+                    let time = stored.effectiveTime
+                    if let from, time < from { return true }
+                    if let to, time >= to { return true }
+                    return try body(stored)
+                }
+            }
+        }
+    }
+
+    /// Checks every recorded segment; returns the errors of the damaged ones (empty: all sound).
+    public func verify() throws(StoreError) -> [StoreError] {
+        var problems: [StoreError] = []
+        for segment in try segments() {
+            do {
+                _ = try readContent(of: segment)
+            } catch {
+                problems.append(error)
+            }
+        }
+        return problems
+    }
+
+    // MARK: Archiving
+
+    /// Runs `body` holding the archive's run lock; throws ``StoreError/Code/locked`` when another run holds it.
+    public func withRunLock<T>(_ body: () throws -> T) throws -> T {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.unavailable, "cannot create the archive directory '\(directory)': \(error.localizedDescription)")
+        }
+        let lockPath = directory + "/.lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw StoreError(.unavailable, "cannot open '\(lockPath)': \(String(cString: strerror(errno))); check the directory's permissions")
+        }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            throw StoreError(.locked, "another archive run (a scheduled one in `tally serve`, or another `tally archive`) is in progress on '\(store.path)': wait for it to finish and retry")
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    /// Deletes files of an interrupted run: temporary files, and segment files no record names.
+    /// Call with the run lock held.
+    func removeUnrecordedFiles() throws {
+        let recorded = Set(try segments().map(\.fileName))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where (name.hasSuffix(".tmp") && name.hasPrefix(".")) || (name.hasSuffix(".tseg") && !recorded.contains(name)) {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+            store.logger.info("removed a file of an interrupted archive run", metadata: ["file": "\(name)"])
+        }
+    }
+
+    /// Step 1 of moving a segment: picks the next live events of closed periods, at or after
+    /// `scanningFrom`, and writes them durably into a new segment file. Nil when there are none.
+    /// Reads only; call with the run lock held.
+    public func prepareSegment(scanningFrom start: UInt64, closedPeriods: [ClosedPeriod]) throws -> PreparedSegment? {
+        guard !closedPeriods.isEmpty else { return nil }
+        let periods = closedPeriods.sorted { $0.start < $1.start }
+        let starts = periods.map(\.start.nanosecondsSinceEpoch)
+        let ends = periods.map(\.end.nanosecondsSinceEpoch)
+        var content: [UInt8] = Self.magic
+        content.appendBigEndian(Self.contentFormat)
+        let headerEnd = content.count
+        content.append(contentsOf: repeatElement(0, count: 16))  // number and count, filled in below
+        var sequences: [UInt64] = []
+        var earliest = Int64.max
+        var latest = Int64.min
+        var lastSeen = start
+        var startKey: [UInt8] = []
+        startKey.appendBigEndian(start)
+        let (number, _) = try store.readStore("read events to archive") { transaction in
+            let number = (try segments(in: transaction).last?.number ?? 0) + 1
+            try transaction.withCursor(store.events) { cursor in
+                try cursor.forEach(startingAt: startKey) { key, value in
+                    let sequence = key.loadBigEndianUInt64(at: 0)
+                    lastSeen = sequence
+                    guard let time = EventCodec.effectiveTime(value) else {
+                        throw StoreError(.incompatible, "event \(sequence) in the store at '\(store.path)' is damaged")
+                    }
+                    // The closed period holding `time`, if any: the last one starting at or before it.
+                    var low = 0
+                    var high = starts.count
+                    while low < high {
+                        let middle = (low + high) / 2
+                        if starts[middle] <= time { low = middle + 1 } else { high = middle }
+                    }
+                    guard low > 0, time < ends[low - 1] else { return true }
+                    content.appendBigEndian(sequence)
+                    content.appendBigEndian(UInt32(value.count))
+                    content.append(contentsOf: value)
+                    sequences.append(sequence)
+                    earliest = min(earliest, time)
+                    latest = max(latest, time)
+                    return sequences.count < maximumSegmentEvents
+                }
+            }
+            return (number, ())
+        }
+        guard !sequences.isEmpty else { return nil }
+        content.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: number.bigEndian, toByteOffset: headerEnd, as: UInt64.self)
+            bytes.storeBytes(of: UInt64(sequences.count).bigEndian, toByteOffset: headerEnd + 8, as: UInt64.self)
+        }
+        let compressed: [UInt8]
+        do {
+            compressed = try Zstd.compress(content, level: Zstd.defaultLevel)
+        } catch {
+            throw StoreError(.unavailable, "cannot compress archive segment \(number): \(error.message)")
+        }
+        let segment = ArchiveSegment(
+            number: number, firstSequence: sequences.first!, lastSequence: sequences.last!, events: sequences.count,
+            earliestTime: Timestamp(nanosecondsSinceEpoch: earliest), latestTime: Timestamp(nanosecondsSinceEpoch: latest),
+            uncompressedBytes: content.count, compressedBytes: compressed.count, sha256: Array(SHA256.hash(data: compressed)))
+        try writeDurably(compressed, as: segment.fileName)
+        return PreparedSegment(segment: segment, sequences: sequences, nextScanSequence: lastSeen + 1)
+    }
+
+    /// Writes `bytes` to `directory/name` through a temporary file, fsyncing the file and the directory.
+    private func writeDurably(_ bytes: [UInt8], as name: String) throws(StoreError) {
+        let temporary = directory + "/." + name + ".tmp"
+        let final = directory + "/" + name
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else {
+            throw StoreError(.unavailable, "cannot create '\(temporary)': \(String(cString: strerror(errno))); check the disk and the directory's permissions")
+        }
+        var failure: String?
+        bytes.withUnsafeBytes { buffer in
+            var written = 0
+            while written < buffer.count {
+                let result = write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                written += result
+            }
+            if fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
+        }
+        close(descriptor)
+        if failure == nil, rename(temporary, final) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temporary)
+            throw StoreError(.unavailable, "cannot write archive segment '\(final)': \(failure); free some disk space and run `tally archive` again")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+
+    /// Step 2 of moving a segment: in one write transaction, deletes its events from the live store
+    /// and records it. If the store changed in between (another run moved the events), records
+    /// nothing and deletes the file. Call with the run lock held, from the thread that owns the
+    /// store's writes.
+    public func commit(_ prepared: PreparedSegment) throws {
+        guard let database = store.archiveSegments else {
+            throw StoreError(.unavailable, "the store at '\(store.path)' was opened read-only: it cannot archive")
+        }
+        var numberKey: [UInt8] = []
+        numberKey.appendBigEndian(prepared.segment.number)
+        do {
+            try store.writeStore("record an archive segment") { transaction in
+                let last = try transaction.withCursor(database) { cursor in try cursor.last().map { $0.key.loadBigEndianUInt64(at: 0) } } ?? 0
+                guard last + 1 == prepared.segment.number else {
+                    throw StoreError(.locked, "archive segment \(prepared.segment.number) was recorded by another run")
+                }
+                var key: [UInt8] = []
+                for sequence in prepared.sequences {
+                    key.removeAll(keepingCapacity: true)
+                    key.appendBigEndian(sequence)
+                    guard try transaction.delete(store.events, key: key) else {
+                        throw StoreError(.locked, "event \(sequence) left the live store while segment \(prepared.segment.number) was written")
+                    }
+                }
+                _ = try transaction.put(database, key: numberKey, value: prepared.segment.encode())
+                let high = try transaction.get(store.meta, key: MetaKey.archivedSequence)?.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) } ?? 0
+                if prepared.segment.lastSequence > high {
+                    var value: [UInt8] = []
+                    value.appendBigEndian(prepared.segment.lastSequence)
+                    _ = try transaction.put(store.meta, key: MetaKey.archivedSequence, value: value)
+                }
+            }
+        } catch {
+            unlink(directory + "/" + prepared.segment.fileName)
+            throw error
+        }
+    }
+
+    /// Forgets, in one write transaction, up to ``maximumIdentitiesPerStep`` identities stored
+    /// before `cutoff` (a commit stamp, milliseconds since the epoch); returns how many.
+    public func expireIdentities(storedBefore cutoff: UInt64) throws(StoreError) -> Int {
+        try store.writeStore("forget expired identities") { transaction in
+            try transaction.withWriteCursor(store.identities) { cursor in
+                var removed = 0
+                var entry = try cursor.first()
+                while let current = entry, removed < maximumIdentitiesPerStep, current.key.loadBigEndianUInt64(at: 0) < cutoff {
+                    try cursor.delete()
+                    removed += 1
+                    entry = try cursor.next()
+                }
+                return removed
+            }
+        }
+    }
+
+    /// One whole archive run: every live event of a closed period into segments, then every identity
+    /// stored before `identityCutoff` forgotten.
+    ///
+    /// Each write goes through `writeStep`, which runs it where the store's writes belong (inline in
+    /// `tally archive`, on the writer thread in `tally serve`) and returns how long it took. Each step
+    /// is one short transaction of at most ``maximumSegmentEvents`` deletions or
+    /// ``maximumIdentitiesPerStep`` identities, so ingest never waits long for a run.
+    public func run(identityCutoff: UInt64?,
+                    writeStep: (_ step: @escaping @Sendable () throws -> Void) throws -> UInt64) throws -> ArchiveReport {
+        try withRunLock {
+            try removeUnrecordedFiles()
+            var report = ArchiveReport()
+            let closed = try store.closedPeriodList()
+            var scan: UInt64 = 0
+            while let prepared = try prepareSegment(scanningFrom: scan, closedPeriods: closed) {
+                let archive = self
+                let duration = try writeStep { try archive.commit(prepared) }
+                report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
+                report.segments += 1
+                report.events += prepared.segment.events
+                report.uncompressedBytes += prepared.segment.uncompressedBytes
+                report.compressedBytes += prepared.segment.compressedBytes
+                scan = prepared.nextScanSequence
+                store.logger.debug("archived a segment", metadata: [
+                    "segment": "\(prepared.segment.number)", "events": "\(prepared.segment.events)",
+                ])
+            }
+            if let identityCutoff {
+                while true {
+                    let counter = ExpiryCounter()
+                    let archive = self
+                    let duration = try writeStep { counter.value = try archive.expireIdentities(storedBefore: identityCutoff) }
+                    report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
+                    report.identitiesExpired += counter.value
+                    if counter.value < maximumIdentitiesPerStep { break }
+                }
+            }
+            if report.segments > 0 || report.identitiesExpired > 0 {
+                store.logger.info("archive run finished", metadata: [
+                    "segments": "\(report.segments)", "events": "\(report.events)",
+                    "identities_expired": "\(report.identitiesExpired)",
+                ])
+            }
+            return report
+        }
+    }
+
+    /// The commit stamp (milliseconds) before which identities are forgotten at `now`: older than the
+    /// dedup window plus the allowed future skew, so that any resend of their events is already
+    /// rejected as `timestamp_too_old` (an event's time is at most the skew after it was received).
+    public static func identityCutoff(now: Timestamp, dedupWindowNanoseconds: Int64, maxFutureSkewNanoseconds: Int64) -> UInt64 {
+        let cutoff = now.nanosecondsSinceEpoch - dedupWindowNanoseconds - maxFutureSkewNanoseconds
+        return UInt64(max(0, cutoff / 1_000_000))
+    }
+}
+
+/// Carries a step's count out of its `@Sendable` closure; written once on the writer thread, read after it returns.
+private final class ExpiryCounter: @unchecked Sendable {
+    var value = 0
+}
+
+/// Runs a write step inline on the calling thread and returns its duration: the `writeStep` of
+/// ``EventArchive/run(identityCutoff:writeStep:)`` outside the daemon.
+public func runWriteStepInline(_ step: @escaping @Sendable () throws -> Void) throws -> UInt64 {
+    let started = DispatchTime.now().uptimeNanoseconds
+    try step()
+    return DispatchTime.now().uptimeNanoseconds - started
+}
