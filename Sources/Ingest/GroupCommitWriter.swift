@@ -57,6 +57,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var queue: [IngestBatch] = []
+    /// Maintenance jobs (archive steps) waiting for the writer thread, run between group commits.
+    private var jobs: [MaintenanceJob] = []
     private var queuedEvents = 0
     private var firstQueuedAt: UInt64 = 0
     private var stopping = false
@@ -92,20 +94,48 @@ public final class GroupCommitWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Commits everything queued, then stops the thread and waits for it.
+    /// Runs `job` on the writer thread, between two group commits, and waits for it; returns how long
+    /// it ran (what a group commit may have waited for it). Call from a thread of your own, never
+    /// from the cooperative pool or an event loop. Throws the job's error, or
+    /// ``StoreError/Code/unavailable`` when the writer is stopping.
+    ///
+    /// Keep jobs short (one bounded LMDB transaction): a group commit that comes due meanwhile waits.
+    public func performAndWait(_ job: @escaping @Sendable (StoreWriter) throws -> Void) throws -> UInt64 {
+        let work = MaintenanceJob(job)
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            throw StoreError(.unavailable, "the daemon is stopping: maintenance is left for the next start")
+        }
+        jobs.append(work)
+        condition.signal()
+        condition.unlock()
+        return try work.wait()
+    }
+
+    /// Commits everything queued, then stops the thread and waits for it. Maintenance jobs not yet
+    /// started fail with ``StoreError/Code/unavailable``.
     public func stop() {
         condition.lock()
         stopping = true
+        let abandoned = jobs
+        jobs.removeAll()
         condition.signal()
         condition.unlock()
+        for job in abandoned {
+            job.finish(.failure(StoreError(.unavailable, "the daemon is stopping: maintenance is left for the next start")), duration: 0)
+        }
         finished.lock()
         while !isFinished { finished.wait() }
         finished.unlock()
     }
 
     private func run() {
-        while let batches = nextGroup() {
-            commit(batches)
+        while let work = nextWork() {
+            switch work {
+            case .commit(let batches): commit(batches)
+            case .job(let job): runJob(job)
+            }
         }
         finished.lock()
         isFinished = true
@@ -113,8 +143,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
         finished.unlock()
     }
 
-    /// Waits until a group commit is due and takes its batches; nil when stopping with nothing left.
-    private func nextGroup() -> [IngestBatch]? {
+    private enum Work {
+        case commit([IngestBatch])
+        case job(MaintenanceJob)
+    }
+
+    /// Waits until a group commit is due (and takes its batches) or a maintenance job is queued; a
+    /// due commit goes first. Nil when stopping with nothing left.
+    private func nextWork() -> Work? {
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -123,9 +159,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 let due = firstQueuedAt &+ maximumDelayNanoseconds
                 let now = monotonicNanoseconds()
                 if now >= due { break }
+                if !jobs.isEmpty { return .job(jobs.removeFirst()) }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: TimeInterval(due - now) / 1e9))
                 continue
             }
+            if !jobs.isEmpty { return .job(jobs.removeFirst()) }
             if stopping { return nil }
             condition.wait()
         }
@@ -140,7 +178,21 @@ public final class GroupCommitWriter: @unchecked Sendable {
         queue.removeFirst(taken)
         queuedEvents -= events
         // Batches left behind have waited through this commit already: the next one is due at once.
-        return group
+        return .commit(group)
+    }
+
+    private func runJob(_ job: MaintenanceJob) {
+        let started = monotonicNanoseconds()
+        let result: Result<Void, any Error>
+        do {
+            try job.body(writer)
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        let duration = monotonicNanoseconds() - started
+        metrics.recordMaintenance(durationNanoseconds: duration)
+        job.finish(result, duration: duration)
     }
 
     private func commit(_ batches: [IngestBatch]) {
@@ -192,4 +244,32 @@ func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+/// A maintenance step waiting for the writer thread, and the thread waiting for its result.
+private final class MaintenanceJob: @unchecked Sendable {
+    let body: @Sendable (StoreWriter) throws -> Void
+    private let done = NSCondition()
+    private var result: Result<Void, any Error>?
+    private var duration: UInt64 = 0
+
+    init(_ body: @escaping @Sendable (StoreWriter) throws -> Void) {
+        self.body = body
+    }
+
+    func finish(_ result: Result<Void, any Error>, duration: UInt64) {
+        done.lock()
+        self.result = result
+        self.duration = duration
+        done.broadcast()
+        done.unlock()
+    }
+
+    func wait() throws -> UInt64 {
+        done.lock()
+        defer { done.unlock() }
+        while result == nil { done.wait() }
+        try result!.get()
+        return duration
+    }
 }

@@ -81,6 +81,12 @@ public final class IngestDaemon: Service, Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        var schedule: ArchiveSchedule?
+        if config.archive.intervalNanoseconds > 0 {
+            schedule = ArchiveSchedule(archive: EventArchive(store: store), writer: writer,
+                                       intervalNanoseconds: config.archive.intervalNanoseconds, ingest: config.ingest, logger: logger)
+            schedule?.start()
+        }
         let front = ServiceGroup(configuration: .init(services: frontEnds(writer, parser).map { .init(service: $0) }, logger: logger))
         let frontTask = Task { try await front.run() }
         ready()
@@ -108,11 +114,22 @@ public final class IngestDaemon: Service, Sendable {
         logger.info("shutting down: answering every line already read")
         await front.triggerGracefulShutdown()
         _ = try? await frontTask.value
+        if let schedule { await Self.stop(schedule) }
         await server.shutdown()
         await Self.stop(writer)
         try? await group.shutdownGracefully()
         logger.info("stopped", metadata: ["identities": "\(storeWriter.identityCount)"])
         if let frontError { throw frontError }
+    }
+
+    /// Stops the archive schedule (a run in progress ends at its next step) without blocking the cooperative pool.
+    private static func stop(_ schedule: ArchiveSchedule) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                schedule.stop()
+                continuation.resume()
+            }
+        }
     }
 
     /// Stops the writer thread without blocking the cooperative pool.

@@ -12,6 +12,7 @@ struct IngestMetrics: Sendable {
     private let commitSize = Recorder(label: "tally_group_commit_events", aggregate: true)
     private let commitDuration = Timer(label: "tally_group_commit_duration")
     private let alertsFired = Counter(label: "tally_alerts_fired_total")
+    private let maintenanceDuration = Timer(label: "tally_maintenance_step_duration")
 
     init() {
         for code in IngestError.Code.allCodes {
@@ -37,6 +38,11 @@ struct IngestMetrics: Sendable {
         commitSize.record(outcomes.count)
         commitDuration.recordNanoseconds(Int64(clamping: durationNanoseconds))
         if alerts > 0 { alertsFired.increment(by: alerts) }
+    }
+
+    /// Records one maintenance step (an archive transaction) run on the writer thread between commits.
+    func recordMaintenance(durationNanoseconds: UInt64) {
+        maintenanceDuration.recordNanoseconds(Int64(clamping: durationNanoseconds))
     }
 
     /// Records lines rejected before they reached the writer (parse errors, long lines).

@@ -26,6 +26,8 @@ public struct TallyConfig: Sendable, Hashable {
     public var alerts: AlertSettings
     /// `http:`: the HTTP API's address and keys.
     public var http: HTTPSettings
+    /// `archive:`: how often `tally serve` archives closed periods and forgets expired identities.
+    public var archive: ArchiveSettings
     /// Top-level sections this build reads but does not use yet, in file order (none at present:
     /// kept so that a future section can be accepted before it is used).
     public var ignoredSections: [String]
@@ -42,6 +44,7 @@ public struct TallyConfig: Sendable, Hashable {
         limits: [UsageLimit] = [],
         alerts: AlertSettings = AlertSettings(),
         http: HTTPSettings = HTTPSettings(),
+        archive: ArchiveSettings = ArchiveSettings(),
         ignoredSections: [String] = []
     ) {
         self.store = store
@@ -54,6 +57,7 @@ public struct TallyConfig: Sendable, Hashable {
         self.limits = limits
         self.alerts = alerts
         self.http = http
+        self.archive = archive
         self.ignoredSections = ignoredSections
     }
 
@@ -124,6 +128,18 @@ public struct IngestSettings: Sendable, Hashable {
         self.dedupWindowNanoseconds = dedupWindowNanoseconds
         self.maxFutureSkewNanoseconds = maxFutureSkewNanoseconds
         self.maxLineBytes = maxLineBytes
+    }
+}
+
+/// `archive:` settings.
+public struct ArchiveSettings: Sendable, Hashable {
+    /// `archive.interval`: how often `tally serve` runs the archive (default 1 hour; `0` turns the
+    /// schedule off, leaving `tally archive` to cron).
+    public var intervalNanoseconds: Int64
+
+    /// Creates archive settings.
+    public init(intervalNanoseconds: Int64 = 3_600_000_000_000) {
+        self.intervalNanoseconds = intervalNanoseconds
     }
 }
 

@@ -175,6 +175,7 @@ final class ConfigReader {
 
     private static let topLevelKeys = [
         "store", "ingest", "billing", "meters", "plans", "default_plan", "customers", "limits", "alerts", "http",
+        "archive",
     ] + ConfigLoader.ignoredSectionNames
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
@@ -182,6 +183,7 @@ final class ConfigReader {
         "max_line_bytes",
     ]
     private static let billingKeys = ["period", "anchor", "rounding"]
+    private static let archiveKeys = ["interval"]
     private static let meterKeys = ["code", "aggregation", "property", "filter", "group_by"]
     /// The longest socket path a `sockaddr_un` holds on Linux (108 bytes with the terminating NUL).
     private static let maximumSocketPathBytes = 107
@@ -196,6 +198,7 @@ final class ConfigReader {
         var limitsSection: (node: Node, path: String)?
         var alerts = AlertSettings()
         var http = HTTPSettings()
+        var archive = ArchiveSettings()
 
         guard let root, !isNull(root) else {
             report(nil, "meters", "the config file is empty; it needs at least a meters: list, \(Self.meterExample)")
@@ -220,6 +223,7 @@ final class ConfigReader {
             case "limits": limitsSection = (value, path)
             case "alerts": alerts = readAlerts(value, path: path)
             case "http": http = readHTTP(value, path: path)
+            case "archive": archive = readArchive(value, path: path)
             default: ignored.append(key)
             }
         }
@@ -239,7 +243,7 @@ final class ConfigReader {
         return TallyConfig(
             store: store, ingest: ingest, billing: billing, meters: meters ?? [],
             plans: priced.plans, defaultPlan: priced.defaultPlan, customers: priced.customers,
-            limits: limits, alerts: alerts, http: http, ignoredSections: ignored)
+            limits: limits, alerts: alerts, http: http, archive: archive, ignoredSections: ignored)
     }
 
     // MARK: Sections
@@ -299,6 +303,17 @@ final class ConfigReader {
                 if let number = wholeNumber(value, path: path, range: 1_024...16_777_216, unit: "bytes", default: "65536") {
                     settings.maxLineBytes = number
                 }
+            }
+        }
+        return settings
+    }
+
+    private func readArchive(_ node: Node, path: String) -> ArchiveSettings {
+        var settings = ArchiveSettings()
+        guard sectionIsMapping(node, path: path, example: "archive: { interval: 1h }") else { return settings }
+        forEachEntry(of: node, path: path, known: Self.archiveKeys) { _, value, path in
+            if let duration = duration(value, path: path, range: 0...Int64.max, default: "1h") {
+                settings.intervalNanoseconds = duration
             }
         }
         return settings

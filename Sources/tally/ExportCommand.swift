@@ -8,7 +8,8 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Stream stored events as NDJSON, in a normalised form `tally send` can ingest again.",
         discussion: """
-            Every event once, in the order it was committed: {"id","customer","meter","value","time",
+            Every event once, archived ones (`tally archive`) first, segment by segment, then the live \
+            store's, each in the order it was committed: {"id","customer","meter","value","time",
             "properties"}, value a decimal string, time the event's own time or, when it had none,
             when it was received. Ingesting the export into an empty store gives the same aggregates.
             Reads the store directly (works while `tally serve` runs). --from is inclusive, --to
@@ -38,10 +39,7 @@ struct ExportCommand: ParsableCommand {
         }
         let output = try StatementOutput(directory: nil, format: "ndjson")
         do {
-            try store.forEachEvent { stored in
-                let time = stored.effectiveTime
-                if let start, time < start { return true }
-                if let end, time >= end { return true }
+            try EventArchive(store: store).forEachEvent(from: start, to: end) { stored in
                 if let customer, stored.event.customer != customer { return true }
                 if let meter, stored.event.meter != meter { return true }
                 output.append(bytes: Self.line(stored))

@@ -162,6 +162,17 @@ private func load(_ yaml: String) throws -> TallyConfig {
         #expect(config.billing == BillingSettings(period: BillingPeriod(kind: .monthly), rounding: .halfAwayFromZero))
         #expect(config.ignoredSections.isEmpty)
         #expect(config.meters == [Meter(code: "api_calls", aggregation: .count, property: nil, filter: [:], groupBy: [])])
+        #expect(config.archive.intervalNanoseconds == 3_600_000_000_000)
+    }
+
+    @Test func archiveIntervalIsReadAndChecked() throws {
+        let meters = "meters: [{ code: api_calls, aggregation: count }]\n"
+        #expect(try load("archive: { interval: 10m }\n" + meters).archive.intervalNanoseconds == 600_000_000_000)
+        #expect(try load("archive: { interval: 0 }\n" + meters).archive.intervalNanoseconds == 0)
+        let wrong = onlyProblem("archive: { interval: soon }\n" + meters)
+        #expect(wrong?.path == "archive.interval")
+        let unknown = onlyProblem("archive: { every: 1h }\n" + meters)
+        #expect(unknown?.path == "archive.every")
     }
 
     @Test func missingKeysKeepTheirDefaults() throws {

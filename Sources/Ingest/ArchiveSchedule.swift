@@ -1,0 +1,119 @@
+import Foundation
+public import Logging
+import Metrics
+public import Metering
+public import Storage
+
+/// Runs the event archive inside `tally serve` every `archive.interval`: closed periods' events into
+/// segments, expired identities out of LMDB and out of the writer's in-memory index.
+///
+/// The reading and compressing happen on the schedule's own thread; every write is one short step
+/// on the writer thread between group commits (``GroupCommitWriter/performAndWait(_:)``), so ingest
+/// waits at most one step for the archive.
+public final class ArchiveSchedule: @unchecked Sendable {
+    private let archive: EventArchive
+    private let writer: GroupCommitWriter
+    private let intervalNanoseconds: Int64
+    private let ingest: IngestSettings
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var stopping = false
+    private var finished = false
+    private var thread: Thread?
+    private let archivedEvents = Counter(label: "tally_archived_events_total")
+    private let expiredIdentities = Counter(label: "tally_expired_identities_total")
+    private let runFailures = Counter(label: "tally_archive_failures_total")
+
+    /// - Parameters:
+    ///   - intervalNanoseconds: time between the end of one run and the start of the next; the
+    ///     first run starts one interval after the daemon.
+    public init(archive: EventArchive, writer: GroupCommitWriter, intervalNanoseconds: Int64, ingest: IngestSettings, logger: Logger) {
+        self.archive = archive
+        self.writer = writer
+        self.intervalNanoseconds = max(1, intervalNanoseconds)
+        self.ingest = ingest
+        self.logger = logger
+    }
+
+    /// Starts the schedule's thread.
+    public func start() {
+        let thread = Thread { [self] in loop() }
+        thread.name = "tally-archive"
+        thread.qualityOfService = .utility
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Stops the schedule and waits for a run in progress to end at its next step.
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private var isStopping: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
+    }
+
+    private func loop() {
+        while waitForNextRun() {
+            do {
+                _ = try runOnce()
+            } catch {
+                runFailures.increment()
+                if !isStopping {
+                    logger.error("archive run failed; the next run retries", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Sleeps one interval; false when stopping.
+    private func waitForNextRun() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: TimeInterval(intervalNanoseconds) / 1e9)
+        while !stopping {
+            if !condition.wait(until: deadline) { return !stopping }
+        }
+        return false
+    }
+
+    /// One archive run now, on the calling thread (which must not be the writer's).
+    public func runOnce() throws -> ArchiveReport {
+        let cutoff = EventArchive.identityCutoff(
+            now: .now(), dedupWindowNanoseconds: ingest.dedupWindowNanoseconds,
+            maxFutureSkewNanoseconds: ingest.maxFutureSkewNanoseconds)
+        let writer = self.writer
+        var report = try archive.run(identityCutoff: cutoff) { step in
+            if self.isStopping { throw CancellationError() }
+            return try writer.performAndWait { _ in try step() }
+        }
+        // Drop forgotten identities from the in-memory index too, a bounded slice per step (also
+        // those a `tally archive` beside the daemon forgot in LMDB).
+        let position = SweepPosition()
+        repeat {
+            if isStopping { throw CancellationError() }
+            let duration = try writer.performAndWait { storeWriter in
+                position.value = storeWriter.forgetIdentities(storedBefore: cutoff, from: position.value)
+            }
+            report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
+        } while position.value != nil
+        archivedEvents.increment(by: report.events)
+        expiredIdentities.increment(by: report.identitiesExpired)
+        return report
+    }
+}
+
+/// Carries the sweep position in and out of writer-thread steps; only one step uses it at a time.
+private final class SweepPosition: @unchecked Sendable {
+    var value: IdentitySweepPosition?
+}
