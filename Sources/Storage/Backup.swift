@@ -75,7 +75,7 @@ public struct BackupManifest: Sendable, Hashable {
     /// The store's last committed LMDB transaction when the backup began: the backup holds it and
     /// possibly later ones (LMDB copies the snapshot current when the copy starts).
     public var lastTransactionID: Int
-    /// The files of the backup; format 1 holds exactly `data.mdb`.
+    /// The files of the backup; format 1 holds `data.mdb`, then the archive's segment files (`archive/…`).
     public var files: [File]
 
     /// Creates a manifest from its parts.
@@ -217,13 +217,31 @@ extension TallyStore {
         }
         let file = try BackupFiles.compress(
             BackupFiles.join(workspace, BackupFiles.dataFile), to: compressedPath, name: BackupFiles.dataFile)
+        // The archive's segments, listed after the copy: every segment the copy records, perhaps a
+        // few recorded since (a restored store's next archive run removes those as unrecorded).
+        let archiveTarget = BackupFiles.join(target, BackupFiles.archiveDirectory)
+        defer { if !succeeded { BackupFiles.removeTree(archiveTarget) } }
+        let archive = EventArchive(store: self)
+        var files = [file]
+        let segments = try archive.segments()
+        if !segments.isEmpty, mkdir(archiveTarget, 0o750) != 0 {
+            throw StoreError(.unavailable, "cannot create '\(archiveTarget)': \(BackupFiles.systemError())")
+        }
+        for segment in segments {
+            let name = BackupFiles.archiveDirectory + "/" + segment.fileName
+            let copied = try BackupFiles.compress(archive.path(of: segment), to: BackupFiles.join(target, name + ".zst"), name: name)
+            guard copied.uncompressedSHA256 == segment.sha256.map({ String(format: "%02x", $0) }).joined() else {
+                throw StoreError(.damaged, "archive segment '\(archive.path(of: segment))' is damaged: its SHA-256 does not match the one recorded when it was written; restore it from an earlier backup, then back up again")
+            }
+            files.append(copied)
+        }
         let manifest = BackupManifest(
             formatVersion: BackupManifest.currentFormatVersion,
             storeFormat: Int(currentStoreFormat),
             createdAt: createdAt,
             sourcePath: BackupFiles.absolute(path),
             lastTransactionID: lastTransactionID,
-            files: [file]
+            files: files
         )
         try BackupFiles.writeManifest(manifest, in: target)
         succeeded = true
@@ -267,6 +285,9 @@ extension TallyStore {
         }
         var succeeded = false
         defer { if !succeeded { BackupFiles.removeTree(workspace) } }
+        if manifest.files.count > 1, mkdir(BackupFiles.join(workspace, BackupFiles.archiveDirectory), 0o750) != 0 {
+            throw StoreError(.unavailable, "cannot create the archive directory in '\(workspace)': \(BackupFiles.systemError())")
+        }
         for file in manifest.files {
             try BackupFiles.decompress(file, from: BackupFiles.join(directory, file.compressedName), to: BackupFiles.join(workspace, file.name))
         }
@@ -289,8 +310,10 @@ extension TallyStore {
 /// The file work of backups: paths, checks, compression, hashing. POSIX calls, each failure turned
 /// into a `StoreError` that names the file.
 enum BackupFiles {
-    /// The LMDB data file, the one file of a store a backup holds.
+    /// The LMDB data file, the first file of a store a backup holds.
     static let dataFile = "data.mdb"
+    /// The store's archive directory: its segment files follow `data.mdb` in a backup.
+    static let archiveDirectory = "archive"
     /// The name the manifest is written under before it is renamed into place.
     static let temporaryManifestName = ".manifest.json.tmp"
     /// Input bytes per zstd frame: restores hold one frame (and its output) in memory at a time.
@@ -427,8 +450,8 @@ enum BackupFiles {
         guard manifest.storeFormat == Int(currentStoreFormat) else {
             throw StoreError(.incompatible, "'\(shown)' holds a store of format \(manifest.storeFormat), but this tally reads format \(currentStoreFormat): restore it with the tally version that wrote it")
         }
-        guard manifest.files.map(\.name) == [dataFile] else {
-            throw damaged("it lists \(manifest.files.map { "'\($0.name)'" }.joined(separator: ", ")) where a format 1 backup holds exactly 'data.mdb'")
+        guard manifest.files.first?.name == dataFile, manifest.files.dropFirst().allSatisfy({ isSegmentName($0.name) }) else {
+            throw damaged("it lists \(manifest.files.map { "'\($0.name)'" }.joined(separator: ", ")) where a format 1 backup holds 'data.mdb' and then only archive segments ('archive/NNNNNNNNNNNN.tseg')")
         }
         for file in manifest.files {
             guard file.compressedSize >= 0, file.uncompressedSize >= 0 else { throw damaged("a negative size for '\(file.name)'") }
@@ -448,6 +471,14 @@ enum BackupFiles {
             context.codingPath.isEmpty ? "it is not valid JSON" : context.debugDescription
         default: "\(error)"
         }
+    }
+
+    /// `archive/` followed by a segment file name: twelve digits and `.tseg`.
+    private static func isSegmentName(_ name: String) -> Bool {
+        let prefix = archiveDirectory + "/"
+        guard name.hasPrefix(prefix), name.hasSuffix(".tseg") else { return false }
+        let digits = name.dropFirst(prefix.count).dropLast(5)
+        return digits.count == 12 && digits.allSatisfy { $0 >= "0" && $0 <= "9" }
     }
 
     private static func isSHA256(_ text: String) -> Bool {

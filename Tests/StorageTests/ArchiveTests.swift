@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import Logging
 import Metering
 import Testing
 
@@ -139,6 +140,44 @@ struct ArchiveTests {
         #expect(first == 400)
         #expect(try liveEventCount(temporary.store) == 500)
         #expect(try usageSnapshot(temporary.store).count > 0)
+    }
+
+    @Test("a backup carries the archive's segments; the restored store reads every event once; a damaged segment stops the backup")
+    func backupWithArchive() throws {
+        let temporary = try archivableStore(eventsPerMonth: 1_000)
+        let archive = EventArchive(store: temporary.store, maximumSegmentEvents: 700)
+        _ = try archive.run(identityCutoff: nil, writeStep: runWriteStepInline)
+        let before = try allEvents(archive)
+        let backupPath = temporary.path + "-backup"
+        let restoredPath = temporary.path + "-restored"
+        defer {
+            try? FileManager.default.removeItem(atPath: backupPath)
+            try? FileManager.default.removeItem(atPath: restoredPath)
+        }
+        let manifest = try temporary.store.backup(to: backupPath)
+        #expect(manifest.files.map(\.name) == ["data.mdb"] + (try archive.segments()).map { "archive/" + $0.fileName })
+        _ = try TallyStore.restore(from: backupPath, to: restoredPath)
+        let restored = try TallyStore(path: restoredPath, configuration: .init(meters: TemporaryStore.meters, billingPeriod: .monthly),
+                                      access: .readOnly, logger: Logger(label: "test"))
+        let restoredArchive = EventArchive(store: restored)
+        #expect(try restoredArchive.verify().isEmpty)
+        #expect(Set(try allEvents(restoredArchive)) == Set(before))
+        #expect(try allEvents(restoredArchive).count == 3_000)
+
+        let segment = try archive.segments()[0]
+        var bytes = try #require(FileManager.default.contents(atPath: archive.path(of: segment)))
+        bytes[10] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: archive.path(of: segment)))
+        let secondBackup = temporary.path + "-backup2"
+        defer { try? FileManager.default.removeItem(atPath: secondBackup) }
+        do {
+            _ = try temporary.store.backup(to: secondBackup)
+            Issue.record("a backup of a damaged segment succeeded")
+        } catch {
+            #expect(error.code == .damaged)
+            #expect(error.message.contains(archive.path(of: segment)))
+        }
+        #expect(!FileManager.default.fileExists(atPath: secondBackup))
     }
 
     @Test("expired identities leave LMDB and the in-memory index; younger ones stay and still deduplicate")
