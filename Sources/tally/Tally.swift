@@ -17,6 +17,7 @@ struct Tally: AsyncParsableCommand {
             UsageCommand.self,
             EstimateCommand.self,
             RateCommand.self,
+            RerateCommand.self,
             CustomersCommand.self,
             LimitsCommand.self,
             AlertsCommand.self,
