@@ -27,37 +27,48 @@ public struct RatingRun: Sendable {
         self.period = period
     }
 
-    /// Rates every customer (or only `customer`), handing each statement to `emit` in order.
+    /// Rates every customer (or only `customer`) from the store's aggregates, handing each statement to `emit` in order.
     public func run(store: TallyStore, customer only: String? = nil, progress: (Int, Int) -> Void = { _, _ in },
                     emit: (Statement) throws -> Void) throws -> RatingRunSummary {
-        let resolver = try PlanResolver(config: config, store: store)
-        let builder = StatementBuilder(config: config)
         var usageByCustomer: [String: [UsageRecord]] = [:]
-        var rows = 0
         if let only {
             usageByCustomer[only] = try store.usage(customer: only, periodStart: period.start)
-            rows = usageByCustomer[only]!.count
         } else {
             try store.forEachUsage(periodStart: period.start) { customer, record in
                 usageByCustomer[customer, default: []].append(record)
-                rows += 1
             }
         }
-        var customers = Set(usageByCustomer.keys)
-        if only == nil {
-            for customer in resolver.assignedCustomers where resolver.plan(for: customer, in: period) != nil {
-                customers.insert(customer)
-            }
-        } else if let only {
+        return try run(store: store, usage: usageByCustomer, customer: only, progress: progress, emit: emit)
+    }
+
+    /// Rates every customer (or only `customer`) from `usage` instead of the store's aggregates: the
+    /// usage of each customer in the period, records in store order (meter, then group), as
+    /// `EventAggregator` gives them. The store still supplies plan assignments and whether the period is closed.
+    public func run(store: TallyStore, usage: [String: [UsageRecord]], customer only: String? = nil,
+                    progress: (Int, Int) -> Void = { _, _ in },
+                    emit: (Statement) throws -> Void) throws -> RatingRunSummary {
+        let resolver = try PlanResolver(config: config, store: store)
+        let builder = StatementBuilder(config: config)
+        let customers: Set<String>
+        if let only {
             customers = [only]
+        } else {
+            var all = Set(usage.keys)
+            for customer in resolver.assignedCustomers where resolver.plan(for: customer, in: period) != nil {
+                all.insert(customer)
+            }
+            customers = all
         }
         let ordered = customers.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         var totals: [String: (exact: ExactDecimal, amount: ExactDecimal)] = [:]
         var lines = 0
+        var rows = 0
         for (index, customer) in ordered.enumerated() {
+            let records = usage[customer] ?? []
+            rows += records.count
             let statement = try builder.statement(customer: customer, period: period,
                                                   plan: resolver.plan(for: customer, in: period),
-                                                  usage: usageByCustomer[customer] ?? [])
+                                                  usage: records)
             if let currency = statement.currency?.code {
                 let current = totals[currency] ?? (0, 0)
                 totals[currency] = (try current.exact.adding(statement.exactTotal), try current.amount.adding(statement.total))

@@ -144,4 +144,63 @@ public enum StatementFormat {
         writer.raw("}")
         return writer.output
     }
+    /// One customer of `tally rerate --json`: `{"customer","period":{"start","end"},"currency","original_currency",
+    /// "statement":<the re-rated statement as ``json(_:)-(Statement)`` prints it>,"original_total","total","difference",
+    /// "lines":[{"meter","group","original_quantity","quantity","original_amount","amount","difference"}]}`.
+    /// Original amounts are in `original_currency`'s minor units, the others in `currency`'s.
+    public static func json(_ difference: StatementDifference) -> String {
+        let currency = difference.currency
+        let originalCurrency = difference.originalCurrency ?? currency
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("customer"); writer.string(difference.customer)
+        writer.raw(","); writer.key("period"); writer.raw("{")
+        writer.key("start"); writer.string(difference.period.start.rfc3339)
+        writer.raw(","); writer.key("end"); writer.string(difference.period.end.rfc3339)
+        writer.raw("},"); writer.key("currency")
+        if let currency { writer.string(currency.code) } else { writer.raw("null") }
+        writer.raw(","); writer.key("original_currency")
+        if let original = difference.originalCurrency { writer.string(original.code) } else { writer.raw("null") }
+        writer.raw(","); writer.key("statement"); writer.raw(json(difference.rerated))
+        writer.raw(","); writer.key("original_total"); writer.string(money(difference.originalTotal, originalCurrency))
+        writer.raw(","); writer.key("total"); writer.string(money(difference.total, currency))
+        writer.raw(","); writer.key("difference"); writer.string(money(difference.difference, currency))
+        writer.raw(","); writer.key("lines"); writer.raw("[")
+        for (index, line) in difference.lines.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("meter"); writer.string(line.meter)
+            writer.raw(","); writer.key("group"); group(line.group, into: &writer)
+            writer.raw(","); writer.key("original_quantity"); writer.string(line.originalQuantity.description)
+            writer.raw(","); writer.key("quantity"); writer.string(line.quantity.description)
+            writer.raw(","); writer.key("original_amount"); writer.string(money(line.originalAmount, originalCurrency))
+            writer.raw(","); writer.key("amount"); writer.string(money(line.amount, currency))
+            writer.raw(","); writer.key("difference"); writer.string(money(line.difference, currency))
+            writer.raw("}")
+        }
+        writer.raw("]}")
+        return writer.output
+    }
+
+    /// The last line of `tally rerate --json`: `{"summary":{"period":{"start","end"},"customers","changed",
+    /// "totals":[{"currency","original","rerated","difference"}]}}`.
+    public static func json(_ summary: RerateSummary) throws(DecimalOverflow) -> String {
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("summary"); writer.raw("{")
+        writer.key("period"); writer.raw("{")
+        writer.key("start"); writer.string(summary.period.start.rfc3339)
+        writer.raw(","); writer.key("end"); writer.string(summary.period.end.rfc3339)
+        writer.raw("},"); writer.key("customers"); writer.raw(String(summary.customers))
+        writer.raw(","); writer.key("changed"); writer.raw(String(summary.changed))
+        writer.raw(","); writer.key("totals"); writer.raw("[")
+        for (index, total) in try summary.totals().enumerated() {
+            let currency = Currency.named(total.currency)
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("currency"); writer.string(total.currency)
+            writer.raw(","); writer.key("original"); writer.string(money(total.original, currency))
+            writer.raw(","); writer.key("rerated"); writer.string(money(total.rerated, currency))
+            writer.raw(","); writer.key("difference"); writer.string(money(total.difference, currency))
+            writer.raw("}")
+        }
+        writer.raw("]}}")
+        return writer.output
+    }
 }

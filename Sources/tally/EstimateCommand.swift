@@ -57,10 +57,15 @@ struct EstimateCommand: ParsableCommand {
 
 /// Prints rows as left-aligned columns.
 func printTable(_ table: [[String]]) {
-    guard let width = table.first?.count else { return }
+    print(tableText(table), terminator: "")
+}
+
+/// Rows as left-aligned columns, each line ending in a newline.
+func tableText(_ table: [[String]]) -> String {
+    guard let width = table.first?.count else { return "" }
     let widths = (0..<width).map { column in table.map { $0[column].count }.max() ?? 0 }
-    for row in table {
-        print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingTrailingSpaces())
-    }
+    return table.map { row in
+        row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingTrailingSpaces() + "\n"
+    }.joined()
 }

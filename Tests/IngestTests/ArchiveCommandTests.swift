@@ -89,6 +89,44 @@ struct ArchiveCommandTests {
         #expect(target.terminate() == 0)
     }
 
+    @Test("rerate reads a period's archived events: the same config gives no difference, a new price the expected one")
+    func rerateArchivedPeriod() throws {
+        let priced = dailyConfig() + """
+            plans:
+              - code: basic
+                currency: USD
+                prices:
+                  - { meter: api_calls, model: per_unit, unit_amount: "0.01" }
+            default_plan: basic
+
+            """
+        let daemon = try DaemonHarness(config: priced)
+        try daemon.start()
+        let common = ["--config", daemon.configPath, "--store", daemon.storePath]
+        _ = try daemon.tally(["send", "--socket", daemon.socketPath], standardInput: Data(yesterdayLines(count: 600).joined(separator: "\n").utf8))
+        #expect(try daemon.tally(["period", "close", yesterday.label] + common).status == 0)
+        let rated = try daemon.tally(["rate", "--period", yesterday.label] + common)
+        #expect(try daemon.tally(["archive"] + common).status == 0)
+        #expect(try daemon.tally(["archive", "--verify"] + common).output.contains("600 events"))
+        // api_calls: every third event of 600, 40 per customer → 0.40 each.
+        let same = try daemon.tally(["rerate", "--period", yesterday.label, "--original-config", daemon.configPath, "--json"] + common)
+        #expect(same.status == 0, "\(same.error)")
+        #expect(same.output.contains(#""summary":{"#) && same.output.contains(#""changed":0"#), "\(same.output)")
+        #expect(same.output.contains(#""total":"0.40""#))
+        let statements = rated.output.split(separator: "\n").filter { $0.contains(#""customer""#) && !$0.contains(#""summary""#) }
+        #expect(statements.count == 5)
+        for statement in statements { #expect(same.output.contains(String(statement)), "\(statement)") }
+
+        let newPrices = daemon.directory + "/new-prices.yaml"
+        try priced.replacingOccurrences(of: #"unit_amount: "0.01""#, with: #"unit_amount: "0.015""#).write(toFile: newPrices, atomically: true, encoding: .utf8)
+        let changed = try daemon.tally(["rerate", "--period", yesterday.label, "--config", newPrices, "--store", daemon.storePath,
+                                        "--original-config", daemon.configPath, "--json"])
+        #expect(changed.status == 0, "\(changed.error)")
+        #expect(changed.output.contains(#""changed":5"#), "\(changed.output)")
+        #expect(changed.output.contains(#"{"currency":"USD","original":"2.00","rerated":"3.00","difference":"1.00"}"#), "\(changed.output)")
+        #expect(daemon.terminate() == 0)
+    }
+
     @Test("a damaged segment: verify and export name the file and fail; usage, rating and ingest are unaffected")
     func damagedSegment() throws {
         let daemon = try DaemonHarness(config: dailyConfig())
