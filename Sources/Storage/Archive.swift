@@ -25,9 +25,8 @@ import Darwin
 // one place, and a read transaction sees a consistent split between the live store and the segments
 // it records (segment files are never changed or deleted once recorded).
 //
-// Segment file: one zstd frame (with content size and checksum) of
-//   "TALLYSEG" ‖ u32 format (1) ‖ u64 segment number ‖ u64 event count
-//   { u64 sequence ‖ u32 length ‖ the event's `EventCodec` bytes } × count
+// Segment file: one zstd frame (with content size and checksum) of the events in columns
+// (`SegmentCodec.swift`).
 
 /// One archived segment of events, as recorded in the store.
 public struct ArchiveSegment: Sendable, Hashable {
@@ -104,6 +103,8 @@ public struct PreparedSegment: Sendable {
     public var segment: ArchiveSegment
     /// The sequences of its events, ascending.
     public var sequences: [UInt64]
+    /// The size of its events in the live store.
+    public var eventBytes: Int
     /// Where the next segment's scan may start: past the last event this one looked at.
     public var nextScanSequence: UInt64
 }
@@ -114,7 +115,9 @@ public struct ArchiveReport: Sendable, Hashable {
     public var segments = 0
     /// Events moved out of the live store.
     public var events = 0
-    /// The events' bytes before and after compression.
+    /// The size of those events in the live store (their `EventCodec` values).
+    public var eventBytes = 0
+    /// The segments' content before and after compression.
     public var uncompressedBytes = 0
     public var compressedBytes = 0
     /// Identities older than the dedup window that were forgotten.
@@ -139,9 +142,6 @@ public final class EventArchive: Sendable {
     public let maximumSegmentEvents: Int
     /// The most identities one write transaction forgets.
     public let maximumIdentitiesPerStep: Int
-
-    static let magic: [UInt8] = Array("TALLYSEG".utf8)
-    static let contentFormat: UInt32 = 1
 
     public init(store: TallyStore, maximumSegmentEvents: Int = 32_768, maximumIdentitiesPerStep: Int = 65_536) {
         self.store = store
@@ -183,26 +183,24 @@ public final class EventArchive: Sendable {
     /// Throws ``StoreError/Code/damaged`` naming the file when it is missing, changed or unreadable.
     @discardableResult
     public func forEachEvent(in segment: ArchiveSegment, _ body: (StoredEvent) throws -> Bool) throws -> Bool {
-        let content = try readContent(of: segment)
-        return try content.withUnsafeBytes { bytes in
-            var offset = Self.magic.count + 4 + 16
-            while offset < bytes.count {
-                guard offset + 12 <= bytes.count else { throw damaged(segment, "an event record is cut short") }
-                let sequence = bytes.loadBigEndianUInt64(at: offset)
-                let length = Int(bytes.loadBigEndianUInt32(at: offset + 8))
-                offset += 12
-                guard offset + length <= bytes.count,
-                      let event = EventCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]), sequence: sequence)
-                else { throw damaged(segment, "event \(sequence) cannot be decoded") }
-                offset += length
+        var decoder = try decoder(for: segment)
+        var buffer: [UInt8] = []
+        do {
+            while let sequence = try decoder.next(into: &buffer) {
+                guard let event = buffer.withUnsafeBytes({ EventCodec.decode($0, sequence: sequence) }) else {
+                    throw damaged(segment, "event \(sequence) cannot be decoded")
+                }
                 if try !body(event) { return false }
             }
-            return true
+        } catch let failure as SegmentDecoder.Failure {
+            guard case .malformed(let reason) = failure else { throw failure }
+            throw damaged(segment, reason)
         }
+        return true
     }
 
-    /// The checked, decompressed content of a segment file.
-    func readContent(of segment: ArchiveSegment) throws(StoreError) -> [UInt8] {
+    /// A decoder over the checked, decompressed content of a segment file.
+    func decoder(for segment: ArchiveSegment) throws(StoreError) -> SegmentDecoder {
         let path = path(of: segment)
         guard let compressed = FileManager.default.contents(atPath: path) else {
             throw StoreError(.damaged, "archive segment '\(path)' is missing or unreadable: restore it from a backup (its events are not in the live store)")
@@ -217,16 +215,18 @@ public final class EventArchive: Sendable {
         } catch {
             throw damaged(segment, error.message)
         }
-        guard content.count == segment.uncompressedBytes, content.count >= Self.magic.count + 20,
-              Array(content[0..<Self.magic.count]) == Self.magic
-        else { throw damaged(segment, "it is not a tally segment") }
-        let header = content.withUnsafeBytes { bytes in
-            (bytes.loadBigEndianUInt32(at: 8), bytes.loadBigEndianUInt64(at: 12), bytes.loadBigEndianUInt64(at: 20))
+        guard content.count == segment.uncompressedBytes else { throw damaged(segment, "its content has the wrong size") }
+        let decoder: SegmentDecoder
+        do {
+            decoder = try SegmentDecoder(content)
+        } catch {
+            guard case .malformed(let reason) = error else { throw damaged(segment, "\(error)") }
+            throw damaged(segment, reason)
         }
-        guard header.0 == Self.contentFormat, header.1 == segment.number, header.2 == UInt64(segment.events) else {
+        guard decoder.number == segment.number, decoder.count == segment.events else {
             throw damaged(segment, "its header does not match the store's record of it")
         }
-        return content
+        return decoder
     }
 
     private func damaged(_ segment: ArchiveSegment, _ reason: String) -> StoreError {
@@ -270,9 +270,9 @@ public final class EventArchive: Sendable {
         var problems: [StoreError] = []
         for segment in try segments() {
             do {
-                _ = try readContent(of: segment)
+                _ = try forEachEvent(in: segment) { _ in true }
             } catch {
-                problems.append(error)
+                problems.append(error as? StoreError ?? StoreError(.damaged, "archive segment '\(path(of: segment))' cannot be read: \(error)"))
             }
         }
         return problems
@@ -319,10 +319,8 @@ public final class EventArchive: Sendable {
         let periods = closedPeriods.sorted { $0.start < $1.start }
         let starts = periods.map(\.start.nanosecondsSinceEpoch)
         let ends = periods.map(\.end.nanosecondsSinceEpoch)
-        var content: [UInt8] = Self.magic
-        content.appendBigEndian(Self.contentFormat)
-        let headerEnd = content.count
-        content.append(contentsOf: repeatElement(0, count: 16))  // number and count, filled in below
+        var encoder = SegmentEncoder()
+        var eventBytes = 0
         var sequences: [UInt64] = []
         var earliest = Int64.max
         var latest = Int64.min
@@ -346,9 +344,10 @@ public final class EventArchive: Sendable {
                         if starts[middle] <= time { low = middle + 1 } else { high = middle }
                     }
                     guard low > 0, time < ends[low - 1] else { return true }
-                    content.appendBigEndian(sequence)
-                    content.appendBigEndian(UInt32(value.count))
-                    content.append(contentsOf: value)
+                    guard encoder.append(sequence: sequence, event: value) else {
+                        throw StoreError(.incompatible, "event \(sequence) in the store at '\(store.path)' is damaged")
+                    }
+                    eventBytes += value.count
                     sequences.append(sequence)
                     earliest = min(earliest, time)
                     latest = max(latest, time)
@@ -358,10 +357,7 @@ public final class EventArchive: Sendable {
             return (number, ())
         }
         guard !sequences.isEmpty else { return nil }
-        content.withUnsafeMutableBytes { bytes in
-            bytes.storeBytes(of: number.bigEndian, toByteOffset: headerEnd, as: UInt64.self)
-            bytes.storeBytes(of: UInt64(sequences.count).bigEndian, toByteOffset: headerEnd + 8, as: UInt64.self)
-        }
+        let content = encoder.finish(number: number)
         let compressed: [UInt8]
         do {
             compressed = try Zstd.compress(content, level: Zstd.defaultLevel)
@@ -373,7 +369,7 @@ public final class EventArchive: Sendable {
             earliestTime: Timestamp(nanosecondsSinceEpoch: earliest), latestTime: Timestamp(nanosecondsSinceEpoch: latest),
             uncompressedBytes: content.count, compressedBytes: compressed.count, sha256: Array(SHA256.hash(data: compressed)))
         try writeDurably(compressed, as: segment.fileName)
-        return PreparedSegment(segment: segment, sequences: sequences, nextScanSequence: lastSeen + 1)
+        return PreparedSegment(segment: segment, sequences: sequences, eventBytes: eventBytes, nextScanSequence: lastSeen + 1)
     }
 
     /// Writes `bytes` to `directory/name` through a temporary file, fsyncing the file and the directory.
@@ -486,6 +482,7 @@ public final class EventArchive: Sendable {
                 report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
                 report.segments += 1
                 report.events += prepared.segment.events
+                report.eventBytes += prepared.eventBytes
                 report.uncompressedBytes += prepared.segment.uncompressedBytes
                 report.compressedBytes += prepared.segment.compressedBytes
                 scan = prepared.nextScanSequence

@@ -70,7 +70,7 @@ public final class StoreWriter: @unchecked Sendable {
     /// Drops from the in-memory identity index the entries stored before `cutoff` (a commit stamp),
     /// after an archive run forgot them in LMDB. Works through at most `maximumSlots` slots from
     /// `start`; returns where to go on, or nil when the whole index has been swept.
-    public func forgetIdentities(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int = 1 << 22) -> IdentitySweepPosition? {
+    public func forgetIdentities(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int = 1 << 20) -> IdentitySweepPosition? {
         index.removeEntries(storedBefore: cutoff, from: start, maximumSlots: maximumSlots)
     }
 

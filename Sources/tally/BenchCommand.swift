@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
             Example:
               tally bench ingest --events 1000000 --identities-prefill 1000000
             """,
-        subcommands: [IngestBench.self, RateBench.self]
+        subcommands: [IngestBench.self, RateBench.self, ArchiveBench.self]
     )
 }
 
@@ -147,10 +147,10 @@ struct IngestBench: ParsableCommand {
     }
 
     /// Synthetic events: random UUIDv4 ids, customers and meters round-robin, small integer values, a time.
-    static func makeLines(events: Int, customers: Int, meters: Int) -> [[UInt8]] {
+    static func makeLines(events: Int, customers: Int, meters: Int, time: Timestamp = .now()) -> [[UInt8]] {
         var random = FastRandom()
         let hex = Array("0123456789abcdef".utf8)
-        let time = Timestamp.now().rfc3339
+        let time = time.rfc3339
         var lines: [[UInt8]] = []
         lines.reserveCapacity(events)
         for index in 0..<events {

@@ -92,6 +92,40 @@ struct ArchiveTests {
         #expect(february == 2_500)
     }
 
+    @Test("segment columns give back every event byte for byte: UUID ids packed or not, properties, events without a time")
+    func segmentCodecRoundTrip() throws {
+        let ids = ["0f8fad5b-d9cb-469f-a165-70867728950e", "0F8FAD5B-D9CB-469F-A165-70867728950E", "0f8fad5b-d9cb-469f-a165-70867728950",
+                   "0f8fad5bxd9cb-469f-a165-70867728950e", "g", String(repeating: "é", count: 100), "0f8fad5b-d9cb-469f-a165-70867728950e0"]
+        var encoder = SegmentEncoder()
+        var originals: [(UInt64, [UInt8])] = []
+        var sequence: UInt64 = 5
+        for (index, id) in ids.enumerated() {
+            let event = UsageEvent(id: id, customer: "cus_\(index)", meter: "tokens", value: ExactDecimal(index) ,
+                                   time: index % 2 == 0 ? nil : now,
+                                   properties: index % 3 == 0 ? [] : [.init(key: "model", value: .string("m\(index)")), .init(key: "n", value: .number(2)),
+                                                                       .init(key: "ok", value: .bool(true))])
+            var bytes: [UInt8] = []
+            _ = EventCodec.encode(event, receivedAt: now, into: &bytes)
+            sequence += UInt64(1 + index * 7)
+            #expect(bytes.withUnsafeBytes { encoder.append(sequence: sequence, event: $0) })
+            originals.append((sequence, bytes))
+        }
+        #expect(!([UInt8](repeating: 1, count: 12)).withUnsafeBytes { encoder.append(sequence: sequence + 1, event: $0) })  // too short
+        #expect(!([2] + [UInt8](repeating: 1, count: 40)).withUnsafeBytes { encoder.append(sequence: sequence + 1, event: $0) })  // not format 1
+        #expect(!originals[0].1.withUnsafeBytes { encoder.append(sequence: sequence, event: $0) })  // sequence not increasing
+        let content = encoder.finish(number: 9)
+        var decoder = try SegmentDecoder(content)
+        #expect(decoder.number == 9 && decoder.count == ids.count)
+        var buffer: [UInt8] = []
+        var decoded: [(UInt64, [UInt8])] = []
+        while let next = try decoder.next(into: &buffer) { decoded.append((next, buffer)) }
+        #expect(decoded.map(\.0) == originals.map(\.0))
+        #expect(decoded.map(\.1) == originals.map(\.1))
+        // Cut short or padded content is refused.
+        #expect(throws: SegmentDecoder.Failure.self) { _ = try SegmentDecoder(Array(content.dropLast())) }
+        #expect(throws: SegmentDecoder.Failure.self) { _ = try SegmentDecoder(content + [0]) }
+    }
+
     @Test("a segment written but not recorded (a crash before the commit) is replaced; nothing is lost or doubled")
     func interruptedRun() throws {
         let temporary = try archivableStore(eventsPerMonth: 500)
