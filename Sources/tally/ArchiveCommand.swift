@@ -60,6 +60,7 @@ struct ArchiveCommand: ParsableCommand {
             var writer = JSONWriter()
             writer.raw("{"); writer.key("segments"); writer.raw(String(report.segments))
             writer.raw(","); writer.key("events"); writer.raw(String(report.events))
+            writer.raw(","); writer.key("event_bytes"); writer.raw(String(report.eventBytes))
             writer.raw(","); writer.key("uncompressed_bytes"); writer.raw(String(report.uncompressedBytes))
             writer.raw(","); writer.key("compressed_bytes"); writer.raw(String(report.compressedBytes))
             writer.raw(","); writer.key("identities_expired"); writer.raw(String(report.identitiesExpired))
@@ -71,9 +72,9 @@ struct ArchiveCommand: ParsableCommand {
         if report.events == 0 {
             print("no events of closed periods in the live store" + (report.identitiesExpired > 0 ? "" : "; nothing to archive"))
         } else {
-            let ratio = report.compressedBytes > 0 ? Double(report.uncompressedBytes) / Double(report.compressedBytes) : 0
+            let ratio = report.compressedBytes > 0 ? Double(report.eventBytes) / Double(report.compressedBytes) : 0
             print("archived \(report.events) events into \(report.segments) segments in \(archive.directory): "
-                + "\(BackupSummary.size(report.uncompressedBytes)) → \(BackupSummary.size(report.compressedBytes)) "
+                + "\(BackupSummary.size(report.eventBytes)) in the live store → \(BackupSummary.size(report.compressedBytes)) "
                 + "(\(String(format: "%.1f", ratio)):1) in \(String(format: "%.2f", seconds)) s")
         }
         if report.identitiesExpired > 0 {
