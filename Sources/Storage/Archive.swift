@@ -282,21 +282,10 @@ public final class EventArchive: Sendable {
 
     /// Runs `body` holding the archive's run lock; throws ``StoreError/Code/locked`` when another run holds it.
     public func withRunLock<T>(_ body: () throws -> T) throws -> T {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StoreError(.unavailable, "cannot create the archive directory '\(directory)': \(error.localizedDescription)")
-        }
-        let lockPath = directory + "/.lock"
-        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else {
-            throw StoreError(.unavailable, "cannot open '\(lockPath)': \(String(cString: strerror(errno))); check the directory's permissions")
-        }
+        let descriptor = try TallyStore.lockExclusively(
+            directory: directory, what: "archive directory", file: ".lock",
+            busy: "another archive run (a scheduled one in `tally serve`, or another `tally archive`) is in progress on '\(store.path)': wait for it to finish and retry")
         defer { close(descriptor) }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            throw StoreError(.locked, "another archive run (a scheduled one in `tally serve`, or another `tally archive`) is in progress on '\(store.path)': wait for it to finish and retry")
-        }
-        defer { flock(descriptor, LOCK_UN) }
         return try body()
     }
 

@@ -193,19 +193,27 @@ public final class TallyStore: @unchecked Sendable {
     }
 
     private static func lockForWriting(_ path: String) throws(StoreError) -> Int32 {
+        try lockExclusively(directory: path, what: "store directory", file: "tally.lock",
+                            busy: "another process (a running `tally serve`?) is writing to the store at '\(path)': stop it, or pass --store with another path")
+    }
+
+    /// Creates `directory` if needed and takes an exclusive `flock` on `directory/file` without
+    /// waiting; returns the descriptor that holds it (close it to release), or throws
+    /// ``StoreError/Code/locked`` with `busy` when another holder has it.
+    static func lockExclusively(directory: String, what: String, file: String, busy: String) throws(StoreError) -> Int32 {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw StoreError(.unavailable, "cannot create the store directory '\(path)': \(error.localizedDescription)")
+            throw StoreError(.unavailable, "cannot create the \(what) '\(directory)': \(error.localizedDescription)")
         }
-        let lockPath = path + "/tally.lock"
+        let lockPath = directory + "/" + file
         let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
             throw StoreError(.unavailable, "cannot open '\(lockPath)': \(String(cString: strerror(errno))); check the directory's permissions")
         }
         if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             close(descriptor)
-            throw StoreError(.locked, "another process (a running `tally serve`?) is writing to the store at '\(path)': stop it, or pass --store with another path")
+            throw StoreError(.locked, busy)
         }
         return descriptor
     }

@@ -144,6 +144,23 @@ struct ArchiveTests {
         #expect(files.sorted() == (try archive.segments()).map(\.fileName))
     }
 
+    @Test("one archive run at a time: a second one is refused with `locked` and changes nothing")
+    func oneRunAtATime() throws {
+        let temporary = try archivableStore(eventsPerMonth: 200)
+        let archive = EventArchive(store: temporary.store)
+        try archive.withRunLock {
+            do {
+                _ = try EventArchive(store: temporary.store).run(identityCutoff: nil, writeStep: runWriteStepInline)
+                Issue.record("a second archive run started")
+            } catch let error as StoreError {
+                #expect(error.code == .locked)
+                #expect(error.message.contains("another archive run"))
+            }
+        }
+        #expect(try liveEventCount(temporary.store) == 600)
+        #expect(try archive.run(identityCutoff: nil, writeStep: runWriteStepInline).events == 400)
+    }
+
     @Test("a damaged or missing segment is reported naming its file; the live store and usage are unaffected")
     func damagedSegment() throws {
         let temporary = try archivableStore(eventsPerMonth: 500)
