@@ -72,6 +72,10 @@ struct HashKeys: Sendable {
 /// stamp under which LMDB holds the identity's record. It is a cache: `StoreWriter` rebuilds it from
 /// LMDB when it opens and adds to it only after a commit succeeds. Not thread-safe: owned by the
 /// writer thread.
+///
+/// Growing never stops the writer for long: the table doubles into a new allocation and the old
+/// one is moved over a few slots per insert, lookups checking both until it is done (rehashing
+/// tens of millions of entries at once would hold up a group commit for seconds).
 final class IdentityIndex {
     private struct Slot {
         /// The identity's low 64 bits, never 0; 0 marks an empty slot.
@@ -81,9 +85,19 @@ final class IdentityIndex {
 
     private var slots: UnsafeMutablePointer<Slot>
     private var mask: Int
+    /// The table being moved into `slots` after a grow, or nil; its slots below `migrated` are moved
+    /// (but not cleared, so that its probe runs stay intact for the rest).
+    private var oldSlots: UnsafeMutablePointer<Slot>?
+    private var oldMask = 0
+    private var migrated = 0
+    /// Old slots moved per insert: the move ends long before the new table needs to grow again.
+    private static let slotsMovedPerInsert = 8
     private(set) var count = 0
     /// Bumped when the table is rebuilt larger, which invalidates sweep positions.
     private var generation = 0
+    /// Entries stored before this stamp are expired (LMDB forgot them): sweeps remove them, and a
+    /// rebuild leaves them out.
+    private var expiredBefore: UInt64 = 0
 
     init(minimumCapacity: Int = 1 << 16) {
         var capacity = 1 << 16
@@ -94,6 +108,7 @@ final class IdentityIndex {
 
     deinit {
         Self.deallocate(slots, capacity: capacity)
+        if let oldSlots { Self.deallocate(oldSlots, capacity: oldMask + 1) }
     }
 
     var capacity: Int { mask + 1 }
@@ -122,11 +137,17 @@ final class IdentityIndex {
 
     @inline(__always)
     private func home(_ key: UInt64) -> Int {
+        Self.home(key, mask: mask)
+    }
+
+    @inline(__always)
+    private static func home(_ key: UInt64, mask: Int) -> Int {
         Int(truncatingIfNeeded: key ^ (key >> 29)) & mask
     }
 
     /// Remembers that `identity` is stored under `stamp`. Equal slot keys may repeat (64-bit collisions).
     func insert(_ identity: Hash128, stamp: UInt64) {
+        if oldSlots != nil { migrate(Self.slotsMovedPerInsert) }
         if (count + 1) * 10 > capacity * 7 { grow() }
         place(Self.slotKey(identity), stamp: stamp)
         count += 1
@@ -147,9 +168,22 @@ final class IdentityIndex {
         var slot = home(key)
         while true {
             let candidate = slots[slot]
-            if candidate.key == 0 { return false }
+            if candidate.key == 0 { break }
             if candidate.key == key, try body(candidate.stamp) { return true }
             slot = (slot + 1) & mask
+        }
+        return try firstStampInOldTable(key: key, where: body)
+    }
+
+    /// `firstStamp` in the table still being moved: only its slots not moved yet count.
+    private func firstStampInOldTable(key: UInt64, where body: (UInt64) throws -> Bool) rethrows -> Bool {
+        guard let oldSlots else { return false }
+        var slot = Self.home(key, mask: oldMask)
+        while true {
+            let candidate = oldSlots[slot]
+            if candidate.key == 0 { return false }
+            if slot >= migrated, candidate.key == key, try body(candidate.stamp) { return true }
+            slot = (slot + 1) & oldMask
         }
     }
 
@@ -158,9 +192,17 @@ final class IdentityIndex {
     ///
     /// Deletion shifts later entries of the same probe run back (no tombstones), so lookups stay as
     /// fast as before; the slot just emptied is examined again, since an entry may have moved into it.
+    ///
+    /// A table grown in the middle of a sweep leaves the expired entries out as it moves them, which
+    /// completes the sweep: the next call with the old position returns nil at once. (Entries moved
+    /// before the cutoff rose stay until the next sweep; a stale entry only costs an LMDB lookup.)
     func removeEntries(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int) -> IdentitySweepPosition? {
+        expiredBefore = max(expiredBefore, cutoff)
         var slot = 0
-        if let start, start.generation == generation { slot = start.slot }
+        if let start {
+            guard start.generation == generation else { return nil }
+            slot = start.slot
+        }
         let end = min(capacity, slot + max(1, maximumSlots))
         while slot < end {
             if slots[slot].key != 0, slots[slot].stamp < cutoff {
@@ -192,16 +234,38 @@ final class IdentityIndex {
         }
     }
 
+    /// Doubles the table: a new allocation takes every insert from now on, and the old table moves
+    /// into it a few slots per insert (`migrate`), expired entries left out.
     private func grow() {
+        if oldSlots != nil { migrate(Int.max) }  // never two moves at once (the per-insert pace prevents it)
         generation += 1
-        let old = slots
-        let oldCapacity = capacity
-        slots = Self.allocate(oldCapacity << 1)
-        mask = (oldCapacity << 1) - 1
-        for index in 0..<oldCapacity where old[index].key != 0 {
-            place(old[index].key, stamp: old[index].stamp)
+        oldSlots = slots
+        oldMask = mask
+        migrated = 0
+        slots = Self.allocate(capacity << 1)
+        mask = (mask << 1) | 1
+    }
+
+    /// Moves up to `slotCount` more slots of the old table into the new one.
+    private func migrate(_ slotCount: Int) {
+        guard let old = oldSlots else { return }
+        let oldCapacity = oldMask + 1
+        let end = slotCount >= oldCapacity - migrated ? oldCapacity : migrated + slotCount
+        while migrated < end {
+            let entry = old[migrated]
+            if entry.key != 0 {
+                if entry.stamp < expiredBefore {
+                    count -= 1
+                } else {
+                    place(entry.key, stamp: entry.stamp)
+                }
+            }
+            migrated += 1
         }
-        Self.deallocate(old, capacity: oldCapacity)
+        if migrated == oldCapacity {
+            Self.deallocate(old, capacity: oldCapacity)
+            oldSlots = nil
+        }
     }
 }
 
