@@ -434,6 +434,26 @@ public final class EventArchive: Sendable {
         }
     }
 
+    /// The starts of the closed periods whose events have all left the live store (`meta.archived_periods`).
+    func archivedPeriodStarts() throws(StoreError) -> Set<Int64> {
+        try store.readStore("read the archived periods") { transaction in
+            guard let value = try transaction.get(store.meta, key: MetaKey.archivedPeriods) else { return [] }
+            return value.withUnsafeBytes { bytes in
+                Set(stride(from: 0, to: bytes.count - 7, by: 8).map { bytes.loadOrderedInt64(at: $0) })
+            }
+        }
+    }
+
+    /// Records that every event of these periods has left the live store: they were closed when a run
+    /// began, and that run scanned the whole live store.
+    func recordArchivedPeriods(_ starts: Set<Int64>) throws(StoreError) {
+        var value: [UInt8] = []
+        for start in starts.sorted() { value.appendOrdered(start) }
+        try store.writeStore("record the archived periods") { transaction in
+            _ = try transaction.put(store.meta, key: MetaKey.archivedPeriods, value: value)
+        }
+    }
+
     /// Forgets, in one write transaction, up to ``maximumIdentitiesPerStep`` identities stored
     /// before `cutoff` (a commit stamp, milliseconds since the epoch); returns how many.
     public func expireIdentities(storedBefore cutoff: UInt64) throws(StoreError) -> Int {
@@ -463,9 +483,12 @@ public final class EventArchive: Sendable {
         try withRunLock {
             try removeUnrecordedFiles()
             var report = ArchiveReport()
-            let closed = try store.closedPeriodList()
+            // Only periods closed since the last complete run can still have live events: without
+            // one, the run does not scan the live store at all.
+            let archived = try archivedPeriodStarts()
+            let pending = try store.closedPeriodList().filter { !archived.contains($0.start.nanosecondsSinceEpoch) }
             var scan: UInt64 = 0
-            while let prepared = try prepareSegment(scanningFrom: scan, closedPeriods: closed) {
+            while let prepared = try prepareSegment(scanningFrom: scan, closedPeriods: pending) {
                 let archive = self
                 let duration = try writeStep { try archive.commit(prepared) }
                 report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
@@ -478,6 +501,12 @@ public final class EventArchive: Sendable {
                 store.logger.debug("archived a segment", metadata: [
                     "segment": "\(prepared.segment.number)", "events": "\(prepared.segment.events)",
                 ])
+            }
+            if !pending.isEmpty {
+                let starts = archived.union(pending.map(\.start.nanosecondsSinceEpoch))
+                let archive = self
+                let duration = try writeStep { try archive.recordArchivedPeriods(starts) }
+                report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
             }
             if let identityCutoff {
                 while true {

@@ -7,7 +7,7 @@ import Metering
 //
 // | database        | key                                                        | value |
 // |-----------------|------------------------------------------------------------|-------|
-// | `meta`          | ASCII name (`format`, `hash_key`, `settings_version`, `archived_sequence`) | the setting's bytes |
+// | `meta`          | ASCII name (`format`, `hash_key`, `settings_version`, `archived_sequence`, `archived_periods`) | the setting's bytes |
 // | `identities`    | commit stamp u64 BE ‖ identity hash 16 B                   | fingerprint 16 B ‖ event sequence u64 BE |
 // | `events`        | event sequence u64 BE                                      | the event, `EventCodec` format 1 |
 // | `usage`         | len u8 ‖ customer ‖ period start i64 (ordered) ‖ len u8 ‖ meter ‖ { u32 len ‖ group value } | `AggregateState` |
@@ -58,6 +58,8 @@ enum MetaKey {
     /// The highest event sequence ever archived (u64), so sequences are never reused once the
     /// newest events have left the live store.
     static let archivedSequence: [UInt8] = Array("archived_sequence".utf8)
+    /// The starts (i64 ordered each) of the closed periods whose events have all been archived.
+    static let archivedPeriods: [UInt8] = Array("archived_periods".utf8)
 }
 
 /// The store format this build writes and reads.

@@ -90,6 +90,14 @@ struct ArchiveTests {
             return true
         }
         #expect(february == 2_500)
+        // The two closed periods are recorded as archived (later runs skip the scan); closing March
+        // makes the next run move its events too.
+        #expect(try archive.archivedPeriodStarts().count == 2)
+        try temporary.store.closePeriod(BillingPeriod.monthly.interval(containing: date("2025-03-05T00:00:00Z")))
+        #expect(try archive.run(identityCutoff: nil, writeStep: runWriteStepInline).events == 2_500)
+        #expect(try archive.archivedPeriodStarts().count == 3)
+        #expect(try liveEventCount(temporary.store) == 0)
+        #expect(Set(try allEvents(archive)) == Set(before))
     }
 
     @Test("segment columns give back every event byte for byte: UUID ids packed or not, properties, events without a time")
@@ -276,6 +284,28 @@ struct ArchiveTests {
         for (identity, stamp) in entries where stamp < 50 {
             #expect(!index.firstStamp(for: identity) { $0 == stamp } || kept.contains { $0.0.low == identity.low && $0.1 == stamp })
         }
+    }
+
+    @Test("a table rebuilt larger in the middle of a sweep leaves the expired entries out and ends the sweep")
+    func sweepAcrossGrowth() {
+        let index = IdentityIndex(minimumCapacity: 1_000)
+        var kept: [(Hash128, UInt64)] = []
+        for number in 1...40_000 {
+            let identity = Hash128(high: UInt64(number), low: UInt64(number) &* 0x9E37_79B9_7F4A_7C15)
+            let stamp = UInt64(number % 2)  // every other one expired
+            index.insert(identity, stamp: stamp)
+            if stamp == 1 { kept.append((identity, stamp)) }
+        }
+        let position = index.removeEntries(storedBefore: 1, from: nil, maximumSlots: 100)
+        #expect(position != nil)
+        for number in 40_001...100_000 {  // grows the table while the sweep is half done
+            let identity = Hash128(high: UInt64(number), low: UInt64(number) &* 0x9E37_79B9_7F4A_7C15)
+            index.insert(identity, stamp: 5)
+            kept.append((identity, 5))
+        }
+        #expect(index.removeEntries(storedBefore: 1, from: position, maximumSlots: 100) == nil)
+        #expect(index.count == kept.count)
+        for (identity, stamp) in kept { #expect(index.firstStamp(for: identity) { $0 == stamp }) }
     }
 
     @Test("sequences are not reused after the newest events were archived and the writer reopened")
