@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Ingest
 import Logging
 import Metering
 import Storage
@@ -28,6 +29,8 @@ struct ArchiveBench: ParsableCommand {
     @Option(name: .long, help: "Events per segment (one write transaction each).") var segmentEvents = 32_768
     @Option(name: .long, help: ArgumentHelp("Where to put the temporary store (default: the system's temporary directory).", valueName: "dir"))
     var directory: String?
+    @Flag(name: .long, help: "Instead: ack latency of group commits with and without an archive run beside them (the daemon's writer thread, in process).")
+    var duringIngest = false
 
     func validate() throws {
         guard events > 0, customers > 0, meters > 0, segmentEvents > 0 else {
@@ -65,6 +68,10 @@ struct ArchiveBench: ParsableCommand {
         if !batch.isEmpty { _ = try writer.record(batch) }
         try store.closePeriod(BillingPeriod.monthly.interval(containing: time))
 
+        if duringIngest {
+            try measureDuringIngest(store: store, writer: writer)
+            return
+        }
         let archive = EventArchive(store: store, maximumSegmentEvents: segmentEvents)
         let archiveStart = DispatchTime.now().uptimeNanoseconds
         let report = try archive.run(identityCutoff: nil, writeStep: runWriteStepInline)
@@ -106,5 +113,117 @@ struct ArchiveBench: ParsableCommand {
             + "longest transaction \(String(format: "%.1f", Double(expiry.longestWriteNanoseconds) / 1e6)) ms")
         print("index sweep: \(slices) slices, longest \(String(format: "%.1f", Double(longestSlice) / 1e6)) ms (\(writer.identityCount) identities left)")
         print("export from the archive: \(exported) events (\(exportedBytes) B of NDJSON) in \(String(format: "%.2f", exportSeconds)) s = \(rate(exported, exportSeconds)) events/s")
+    }
+
+    /// Streams events through a `GroupCommitWriter` (the daemon's writer thread) for a baseline
+    /// phase, then again while `ArchiveSchedule.runOnce` archives the closed period beside it, and
+    /// prints the ack latency of both: what the archive costs ingest.
+    private func measureDuringIngest(store: TallyStore, writer: StoreWriter) throws {
+        let commits = GroupCommitWriter(writer: writer, maximumEvents: 8192, maximumDelayNanoseconds: 2_000_000,
+                                        logger: Logger(label: "bench"))
+        commits.start()
+        defer { commits.stop() }
+        let schedule = ArchiveSchedule(archive: EventArchive(store: store, maximumSegmentEvents: segmentEvents), writer: commits,
+                                       intervalNanoseconds: 3_600_000_000_000, ingest: IngestSettings(), logger: Logger(label: "bench"))
+        let producer = LatencyProducer(writer: commits)
+        let baseline = producer.run(seconds: 3)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let report = Locked<ArchiveReport?>(nil)
+        let archiving = Thread { report.value = try? schedule.runOnce() }
+        archiving.start()
+        let during = producer.run(until: { report.value != nil })
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        guard let report = report.value, report.events == events else { throw CommandFailure("the archive run did not archive every event") }
+        func line(_ name: String, _ phase: LatencyProducer.Phase) -> String {
+            let sorted = phase.latencies.sorted()
+            func ms(_ value: UInt64) -> String { String(format: "%.1f", Double(value) / 1e6) }
+            return "\(name): \(phase.events) events in \(String(format: "%.2f", phase.seconds)) s = \(String(format: "%.0f", Double(phase.events) / phase.seconds)) events/s; "
+                + "ack latency p50 \(ms(sorted[sorted.count / 2])) ms, p99 \(ms(sorted[sorted.count * 99 / 100])) ms, max \(ms(sorted.last!)) ms"
+        }
+        print(line("ingest alone        ", baseline))
+        print(line("ingest with archive ", during))
+        print("archive run beside ingest: \(report.events) events in \(String(format: "%.2f", seconds)) s; longest writer-thread step \(String(format: "%.1f", Double(report.longestWriteNanoseconds) / 1e6)) ms")
+    }
+}
+
+/// A value shared between the bench's threads.
+private final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Keeps 16 batches of 512 new events in flight through a `GroupCommitWriter` and records how long
+/// each batch waited for its answers.
+private final class LatencyProducer: IngestBatchSink, @unchecked Sendable {
+    struct Phase {
+        var events = 0
+        var seconds = 0.0
+        var latencies: [UInt64] = []
+    }
+
+    private let writer: GroupCommitWriter
+    private let condition = NSCondition()
+    private var inFlight = 0
+    private var latencies: [UInt64] = []
+    private var submittedAt: [UInt64: UInt64] = [:]
+    private var nextTag: UInt64 = 0
+    private var counter = 0
+
+    init(writer: GroupCommitWriter) {
+        self.writer = writer
+    }
+
+    func batchesCompleted(_ batches: [IngestBatch]) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        condition.lock()
+        for batch in batches {
+            if let sent = submittedAt.removeValue(forKey: batch.tag) { latencies.append(now - sent) }
+            inFlight -= 1
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func run(seconds: Double) -> Phase {
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        return run(until: { DispatchTime.now().uptimeNanoseconds >= end })
+    }
+
+    func run(until done: () -> Bool) -> Phase {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var events = 0
+        condition.lock()
+        latencies.removeAll()
+        condition.unlock()
+        let received = Timestamp.now()
+        while !done() {
+            condition.lock()
+            while inFlight >= 16 { condition.wait() }
+            inFlight += 1
+            nextTag += 1
+            let tag = nextTag
+            submittedAt[tag] = DispatchTime.now().uptimeNanoseconds
+            condition.unlock()
+            var pending: [PendingEvent] = []
+            pending.reserveCapacity(512)
+            for _ in 0..<512 {
+                counter += 1
+                pending.append(PendingEvent(
+                    event: UsageEvent(id: "live-\(counter)", customer: "cus_\(counter % 1000)", meter: "m0", value: 1, time: nil, properties: []),
+                    receivedAt: received))
+            }
+            writer.submit(IngestBatch(events: pending, sink: self, tag: tag))
+            events += 512
+        }
+        condition.lock()
+        while inFlight > 0 { condition.wait() }
+        let phase = Phase(events: events, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9, latencies: latencies)
+        condition.unlock()
+        return phase
     }
 }
