@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 public import Metering
 
@@ -73,9 +74,11 @@ struct HashKeys: Sendable {
 /// LMDB when it opens and adds to it only after a commit succeeds. Not thread-safe: owned by the
 /// writer thread.
 ///
-/// Growing never stops the writer for long: the table doubles into a new allocation and the old
-/// one is moved over a few slots per insert, lookups checking both until it is done (rehashing
-/// tens of millions of entries at once would hold up a group commit for seconds).
+/// Growing never stops the writer for long: the doubled table is allocated and its pages faulted in
+/// by a helper thread once the table is half full (huge-page faults with compaction cost hundreds
+/// of milliseconds on the thread that takes them), and at 70 % the old table is moved into it a few
+/// slots per insert, lookups checking both until it is done (rehashing tens of millions of entries
+/// at once would hold up a group commit for seconds).
 final class IdentityIndex {
     private struct Slot {
         /// The identity's low 64 bits, never 0; 0 marks an empty slot.
@@ -92,6 +95,8 @@ final class IdentityIndex {
     private var migrated = 0
     /// Old slots moved per insert: the move ends long before the new table needs to grow again.
     private static let slotsMovedPerInsert = 8
+    /// The next, doubled table, prepared off the writer thread.
+    private let spare = SpareTable()
     private(set) var count = 0
     /// Bumped when the table is rebuilt larger, which invalidates sweep positions.
     private var generation = 0
@@ -100,6 +105,7 @@ final class IdentityIndex {
     private var expiredBefore: UInt64 = 0
 
     init(minimumCapacity: Int = 1 << 16) {
+        precondition(MemoryLayout<Slot>.stride == Self.slotBytes)
         var capacity = 1 << 16
         while capacity * 7 / 10 < minimumCapacity { capacity <<= 1 }
         slots = Self.allocate(capacity)
@@ -113,20 +119,16 @@ final class IdentityIndex {
 
     var capacity: Int { mask + 1 }
 
-    /// Zeroed memory for `capacity` slots: an anonymous mapping with huge pages advised.
+    /// The size of a slot: a key and a stamp.
+    static let slotBytes = 16
+
+    /// Zeroed memory for `capacity` slots.
     private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<Slot> {
-        let bytes = capacity * MemoryLayout<Slot>.stride
-        let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let memory, memory != MAP_FAILED else {
-            // Like any allocation failure in Swift: out of memory is not recoverable here.
-            fatalError("cannot allocate \(bytes) bytes for the identity index: \(String(cString: strerror(errno)))")
-        }
-        _ = madvise(memory, bytes, MADV_HUGEPAGE)
-        return memory.bindMemory(to: Slot.self, capacity: capacity)
+        TableMemory.allocate(bytes: capacity * MemoryLayout<Slot>.stride).bindMemory(to: Slot.self, capacity: capacity)
     }
 
     private static func deallocate(_ slots: UnsafeMutablePointer<Slot>, capacity: Int) {
-        munmap(slots, capacity * MemoryLayout<Slot>.stride)
+        TableMemory.deallocate(UnsafeMutableRawPointer(slots), bytes: capacity * MemoryLayout<Slot>.stride)
     }
 
     /// The slot key of an identity: its low half, never 0.
@@ -147,7 +149,11 @@ final class IdentityIndex {
 
     /// Remembers that `identity` is stored under `stamp`. Equal slot keys may repeat (64-bit collisions).
     func insert(_ identity: Hash128, stamp: UInt64) {
-        if oldSlots != nil { migrate(Self.slotsMovedPerInsert) }
+        if oldSlots != nil {
+            migrate(Self.slotsMovedPerInsert)
+        } else if count * 2 > capacity {
+            spare.prepare(capacity: capacity << 1)
+        }
         if (count + 1) * 10 > capacity * 7 { grow() }
         place(Self.slotKey(identity), stamp: stamp)
         count += 1
@@ -242,7 +248,8 @@ final class IdentityIndex {
         oldSlots = slots
         oldMask = mask
         migrated = 0
-        slots = Self.allocate(capacity << 1)
+        let doubled = capacity << 1
+        slots = spare.take(capacity: doubled)?.bindMemory(to: Slot.self, capacity: doubled) ?? Self.allocate(doubled)
         mask = (mask << 1) | 1
     }
 
@@ -273,4 +280,78 @@ final class IdentityIndex {
 public struct IdentitySweepPosition: Sendable, Hashable {
     let slot: Int
     let generation: Int
+}
+
+/// Anonymous, zeroed mappings for identity tables, with huge pages advised: at tens of millions of
+/// identities the TLB misses of 4 KiB pages would dominate a lookup.
+enum TableMemory {
+    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let memory, memory != MAP_FAILED else {
+            // Like any allocation failure in Swift: out of memory is not recoverable here.
+            fatalError("cannot allocate \(bytes) bytes for the identity index: \(String(cString: strerror(errno)))")
+        }
+        _ = madvise(memory, bytes, MADV_HUGEPAGE)
+        return memory
+    }
+
+    static func deallocate(_ memory: UnsafeMutableRawPointer, bytes: Int) {
+        munmap(memory, bytes)
+    }
+}
+
+/// The identity index's next table, mapped and faulted in by a helper thread ahead of the grow.
+private final class SpareTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var memory: UnsafeMutableRawPointer?
+    private var readyCapacity = 0
+    private var requestedCapacity = 0
+
+    deinit {
+        if let memory { TableMemory.deallocate(memory, bytes: readyCapacity * IdentityIndex.slotBytes) }
+    }
+
+    /// Starts preparing a zeroed table of `capacity` slots, unless one is ready or under way.
+    func prepare(capacity: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard requestedCapacity != capacity else { return }
+        requestedCapacity = capacity
+        let thread = Thread { [self] in
+            let bytes = capacity * IdentityIndex.slotBytes
+            let prepared = TableMemory.allocate(bytes: bytes)
+            // Touch every page now, so that the writer never takes these page faults.
+            var offset = 0
+            while offset < bytes {
+                prepared.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+                offset += 4096
+            }
+            lock.lock()
+            if requestedCapacity == capacity {
+                if let stale = memory { TableMemory.deallocate(stale, bytes: readyCapacity * IdentityIndex.slotBytes) }
+                memory = prepared
+                readyCapacity = capacity
+            } else {
+                TableMemory.deallocate(prepared, bytes: bytes)
+            }
+            lock.unlock()
+        }
+        thread.name = "tally-index-grow"
+        thread.start()
+    }
+
+    /// The prepared table of `capacity` slots, if it is ready; nil otherwise (allocate it yourself).
+    func take(capacity: Int) -> UnsafeMutableRawPointer? {
+        lock.lock()
+        defer { lock.unlock() }
+        requestedCapacity = 0
+        guard let prepared = memory else { return nil }
+        memory = nil
+        defer { readyCapacity = 0 }
+        guard readyCapacity == capacity else {
+            TableMemory.deallocate(prepared, bytes: readyCapacity * IdentityIndex.slotBytes)
+            return nil
+        }
+        return prepared
+    }
 }
