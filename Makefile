@@ -30,10 +30,12 @@ test: deps
 	# 2-core machine parallel tests would starve the async ones (alert delivery) of the cooperative pool.
 	$(SWIFT) test --skip-build --no-parallel
 
-## The ingest benchmark at 1M and 50M remembered identities (see BENCHMARKS.md).
+## The ingest benchmark at 1M and 50M remembered identities, and the archive (see BENCHMARKS.md).
 bench: build
 	.build/release/tally bench ingest --events 1000000 --identities-prefill 1000000
 	.build/release/tally bench ingest --events 1000000 --identities-prefill 50000000
+	.build/release/tally bench archive --events 5000000
+	.build/release/tally bench archive --events 2000000 --during-ingest
 
 ## Micro-benchmarks (package-benchmark): parsing one line, one group commit of 8192 events.
 bench-micro: deps
