@@ -131,7 +131,7 @@ public struct ArchiveReport: Sendable, Hashable {
 /// The event archive of a store: segment files beside the store and their records in it.
 ///
 /// Reading (``segments()``, ``forEachEvent(from:to:_:)``, ``verify()``) works from any process.
-/// An archive run (``run(now:identityCutoff:writeStep:)``) holds `archive/.lock`, so that a
+/// An archive run (``run(identityCutoff:writeStep:)``) holds `archive/.lock`, so that a
 /// scheduled run in `tally serve` and `tally archive` never write the same segment.
 public final class EventArchive: Sendable {
     /// The store the archive belongs to.
