@@ -157,8 +157,10 @@ struct ArchiveCommandTests {
 
     @Test("serve archives on its schedule while ingesting, without losing or doubling an event")
     func scheduledArchive() throws {
-        let daemon = try DaemonHarness(config: dailyConfig(archiveInterval: "1s"))
-        try daemon.start()
+        let digest = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef"  // sha256("test-key")
+        let port = try freePort()
+        let daemon = try DaemonHarness(config: dailyConfig(archiveInterval: "1s") + "http:\n  api_keys_sha256: [\"\(digest)\"]\n")
+        try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
         let common = ["--config", daemon.configPath, "--store", daemon.storePath]
         _ = try daemon.tally(["send", "--socket", daemon.socketPath], standardInput: Data(yesterdayLines(count: 3000).joined(separator: "\n").utf8))
         #expect(try daemon.tally(["period", "close", yesterday.label] + common).status == 0)
@@ -178,6 +180,15 @@ struct ArchiveCommandTests {
         let export = try daemon.tally(["export"] + common).output.split(separator: "\n")
         #expect(export.count == 3000 + todayAccepted)
         #expect(Set(export).count == export.count)
+        // The counters move when the run ends (after the index sweep): wait for it.
+        var metrics = ""
+        let metricsDeadline = Date().addingTimeInterval(10)
+        while Date() < metricsDeadline, !metrics.contains("tally_archived_events_total 3000") {
+            metrics = try httpRequest(port: port, method: "GET", path: "/metrics", key: "test-key").body
+            if !metrics.contains("tally_archived_events_total 3000") { usleep(50_000) }
+        }
+        #expect(metrics.contains("tally_archived_events_total 3000"), "\(metrics)")
+        #expect(metrics.contains("tally_maintenance_step_duration"))
         #expect(daemon.terminate() == 0)
         #expect(daemon.log().contains("archive run finished"))
     }
