@@ -14,8 +14,9 @@ struct RerateCommand: ParsableCommand {
             meter); the store is its store.path, or --store. The original run is what
             `tally rate --period P` prints: the store's aggregates rated under
             --original-config (default config/tally.yaml). The re-rated run folds the
-            period's stored events again under the meters of --config, as ingest
-            would have, and rates them with its plans. Plan assignments come from the
+            period's stored events (archived by `tally archive` or still live) again
+            under the meters of --config, as ingest would have, and rates them with
+            its plans. Plan assignments come from the
             store. Nothing is written: the stored aggregates stay as they are.
 
             Prints per customer (every customer of either run, ids in byte order)
