@@ -193,6 +193,40 @@ struct ArchiveCommandTests {
         #expect(daemon.log().contains("archive run finished"))
     }
 
+    @Test("SIGKILL of serve in the middle of its scheduled archive: after the restart its schedule completes the step, each event once")
+    func daemonKilledMidArchive() throws {
+        let daemon = try DaemonHarness(config: dailyConfig(archiveInterval: "1s"))
+        try daemon.start()
+        let common = ["--config", daemon.configPath, "--store", daemon.storePath]
+        let total = 120_000
+        let lines = yesterdayLines(count: total)
+        let sent = try daemon.tally(["send", "--socket", daemon.socketPath, "--json"], standardInput: Data(lines.joined(separator: "\n").utf8))
+        #expect(sent.output.contains(#""accepted":\#(total)"#), "\(sent.output)")
+        let usageBefore = try usageRows(daemon, period: yesterday.label)
+        #expect(try daemon.tally(["period", "close", yesterday.label] + common).status == 0)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, segmentFiles(daemon).count < 2 { usleep(200) }
+        daemon.killHard()
+        let recorded = try daemon.tally(["archive", "--verify"] + common)
+        #expect(recorded.status == 0, "\(recorded.error)")
+        #expect((Int(recorded.output.prefix { $0 != " " }) ?? 0) >= 1, "\(recorded.output)")
+
+        try daemon.start()
+        var complete = false
+        let restartDeadline = Date().addingTimeInterval(30)
+        while Date() < restartDeadline, !complete {
+            complete = try daemon.tally(["archive", "--verify"] + common).output.contains("\(total) events")
+            if !complete { usleep(100_000) }
+        }
+        #expect(complete, "the restarted daemon did not finish the archive:\n\(daemon.log())")
+        let export = try daemon.tally(["export"] + common).output.split(separator: "\n")
+        #expect(export.count == total)
+        #expect(Set(export).count == total)
+        #expect(try usageRows(daemon, period: yesterday.label) == usageBefore)
+        #expect(try daemon.exchange(lines[5] + "\n") == [duplicateLine])
+        #expect(daemon.terminate() == 0)
+    }
+
     @Test("SIGKILL in the middle of archiving: nothing lost or doubled, and the next run completes the step")
     func killedMidArchive() throws {
         let daemon = try DaemonHarness(config: dailyConfig())
