@@ -26,7 +26,8 @@ public final class ArchiveSchedule: @unchecked Sendable {
 
     /// - Parameters:
     ///   - intervalNanoseconds: time between the end of one run and the start of the next; the
-    ///     first run starts one interval after the daemon.
+    ///     first run starts one interval after the daemon, or a minute when the interval is longer
+    ///     (so that a run cut short by a restart is finished soon).
     public init(archive: EventArchive, writer: GroupCommitWriter, intervalNanoseconds: Int64, ingest: IngestSettings, logger: Logger) {
         self.archive = archive
         self.writer = writer
@@ -40,13 +41,20 @@ public final class ArchiveSchedule: @unchecked Sendable {
         let thread = Thread { [self] in loop() }
         thread.name = "tally-archive"
         thread.qualityOfService = .utility
+        condition.lock()
         self.thread = thread
+        condition.unlock()
         thread.start()
     }
 
     /// Stops the schedule and waits for a run in progress to end at its next step.
     public func stop() {
         condition.lock()
+        guard thread != nil else {
+            stopping = true
+            condition.unlock()
+            return
+        }
         stopping = true
         condition.broadcast()
         while !finished { condition.wait() }
@@ -60,7 +68,9 @@ public final class ArchiveSchedule: @unchecked Sendable {
     }
 
     private func loop() {
-        while waitForNextRun() {
+        var wait = min(intervalNanoseconds, 60_000_000_000)
+        while waitForNextRun(nanoseconds: wait) {
+            wait = intervalNanoseconds
             do {
                 _ = try runOnce()
             } catch {
@@ -76,11 +86,11 @@ public final class ArchiveSchedule: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Sleeps one interval; false when stopping.
-    private func waitForNextRun() -> Bool {
+    /// Sleeps `nanoseconds`; false when stopping.
+    private func waitForNextRun(nanoseconds: Int64) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: TimeInterval(intervalNanoseconds) / 1e9)
+        let deadline = Date(timeIntervalSinceNow: TimeInterval(nanoseconds) / 1e9)
         while !stopping {
             if !condition.wait(until: deadline) { return !stopping }
         }
