@@ -97,6 +97,8 @@ final class IdentityIndex {
     private static let slotsMovedPerInsert = 8
     /// The next, doubled table, prepared off the writer thread.
     private let spare = SpareTable()
+    /// The capacity last asked of `spare`, so that inserts past half full do not ask (and lock) again.
+    private var spareRequested = 0
     private(set) var count = 0
     /// Bumped when the table is rebuilt larger, which invalidates sweep positions.
     private var generation = 0
@@ -151,8 +153,9 @@ final class IdentityIndex {
     func insert(_ identity: Hash128, stamp: UInt64) {
         if oldSlots != nil {
             migrate(Self.slotsMovedPerInsert)
-        } else if count * 2 > capacity {
-            spare.prepare(capacity: capacity << 1)
+        } else if count * 2 > capacity, spareRequested != capacity << 1 {
+            spareRequested = capacity << 1
+            spare.prepare(capacity: spareRequested)
         }
         if (count + 1) * 10 > capacity * 7 { grow() }
         place(Self.slotKey(identity), stamp: stamp)
@@ -311,11 +314,10 @@ private final class SpareTable: @unchecked Sendable {
         if let memory { TableMemory.deallocate(memory, bytes: readyCapacity * IdentityIndex.slotBytes) }
     }
 
-    /// Starts preparing a zeroed table of `capacity` slots, unless one is ready or under way.
+    /// Starts preparing a zeroed table of `capacity` slots on a helper thread.
     func prepare(capacity: Int) {
         lock.lock()
         defer { lock.unlock() }
-        guard requestedCapacity != capacity else { return }
         requestedCapacity = capacity
         let thread = Thread { [self] in
             let bytes = capacity * IdentityIndex.slotBytes
