@@ -109,7 +109,7 @@ public final class ArchiveSchedule: @unchecked Sendable {
         }
         // Drop forgotten identities from the in-memory index too, a bounded slice per step (also
         // those a `tally archive` beside the daemon forgot in LMDB).
-        let position = SweepPosition()
+        let position = StepOutput<IdentitySweepPosition?>(nil)
         repeat {
             if isStopping { throw CancellationError() }
             let duration = try writer.performAndWait { storeWriter in
@@ -121,9 +121,4 @@ public final class ArchiveSchedule: @unchecked Sendable {
         expiredIdentities.increment(by: report.identitiesExpired)
         return report
     }
-}
-
-/// Carries the sweep position in and out of writer-thread steps; only one step uses it at a time.
-private final class SweepPosition: @unchecked Sendable {
-    var value: IdentitySweepPosition?
 }

@@ -69,19 +69,9 @@ public struct ArchiveSegment: Sendable, Hashable {
         return value
     }
 
-    init(number: UInt64, firstSequence: UInt64, lastSequence: UInt64, events: Int, earliestTime: Timestamp,
-         latestTime: Timestamp, uncompressedBytes: Int, compressedBytes: Int, sha256: [UInt8]) {
-        self.number = number
-        self.firstSequence = firstSequence
-        self.lastSequence = lastSequence
-        self.events = events
-        self.earliestTime = earliestTime
-        self.latestTime = latestTime
-        self.uncompressedBytes = uncompressedBytes
-        self.compressedBytes = compressedBytes
-        self.sha256 = sha256
-    }
+}
 
+extension ArchiveSegment {
     init?(number: UInt64, decoding bytes: UnsafeRawBufferPointer) {
         var reader = ByteReader(bytes: bytes)
         guard reader.byte() == Self.recordFormat, let first = reader.uint64(), let last = reader.uint64(),
@@ -164,6 +154,12 @@ public final class EventArchive: Sendable {
         }
     }
 
+    /// The number of the last recorded segment, 0 when there is none.
+    func lastSegmentNumber(in transaction: borrowing some ReadableTransaction & ~Copyable) throws -> UInt64 {
+        guard let database = store.archiveSegments else { return 0 }
+        return try transaction.withCursor(database) { cursor in try cursor.last().map { $0.key.loadBigEndianUInt64(at: 0) } } ?? 0
+    }
+
     func segments(in transaction: borrowing ReadTransaction) throws -> [ArchiveSegment] {
         guard let database = store.archiveSegments else { return [] }
         var result: [ArchiveSegment] = []
@@ -192,9 +188,8 @@ public final class EventArchive: Sendable {
                 }
                 if try !body(event) { return false }
             }
-        } catch let failure as SegmentDecoder.Failure {
-            guard case .malformed(let reason) = failure else { throw failure }
-            throw damaged(segment, reason)
+        } catch let failure as SegmentDecoder.Malformed {
+            throw damaged(segment, failure.reason)
         }
         return true
     }
@@ -220,8 +215,7 @@ public final class EventArchive: Sendable {
         do {
             decoder = try SegmentDecoder(content)
         } catch {
-            guard case .malformed(let reason) = error else { throw damaged(segment, "\(error)") }
-            throw damaged(segment, reason)
+            throw damaged(segment, error.reason)
         }
         guard decoder.number == segment.number, decoder.count == segment.events else {
             throw damaged(segment, "its header does not match the store's record of it")
@@ -316,8 +310,8 @@ public final class EventArchive: Sendable {
         var lastSeen = start
         var startKey: [UInt8] = []
         startKey.appendBigEndian(start)
-        let (number, _) = try store.readStore("read events to archive") { transaction in
-            let number = (try segments(in: transaction).last?.number ?? 0) + 1
+        let number = try store.readStore("read events to archive") { transaction in
+            let number = try lastSegmentNumber(in: transaction) + 1
             try transaction.withCursor(store.events) { cursor in
                 try cursor.forEach(startingAt: startKey) { key, value in
                     let sequence = key.loadBigEndianUInt64(at: 0)
@@ -343,7 +337,7 @@ public final class EventArchive: Sendable {
                     return sequences.count < maximumSegmentEvents
                 }
             }
-            return (number, ())
+            return number
         }
         guard !sequences.isEmpty else { return nil }
         let content = encoder.finish(number: number)
@@ -357,43 +351,9 @@ public final class EventArchive: Sendable {
             number: number, firstSequence: sequences.first!, lastSequence: sequences.last!, events: sequences.count,
             earliestTime: Timestamp(nanosecondsSinceEpoch: earliest), latestTime: Timestamp(nanosecondsSinceEpoch: latest),
             uncompressedBytes: content.count, compressedBytes: compressed.count, sha256: Array(SHA256.hash(data: compressed)))
-        try writeDurably(compressed, as: segment.fileName)
+        try BackupFiles.writeAtomically(compressed, to: directory + "/" + segment.fileName,
+                                        through: directory + "/." + segment.fileName + ".tmp")
         return PreparedSegment(segment: segment, sequences: sequences, eventBytes: eventBytes, nextScanSequence: lastSeen + 1)
-    }
-
-    /// Writes `bytes` to `directory/name` through a temporary file, fsyncing the file and the directory.
-    private func writeDurably(_ bytes: [UInt8], as name: String) throws(StoreError) {
-        let temporary = directory + "/." + name + ".tmp"
-        let final = directory + "/" + name
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else {
-            throw StoreError(.unavailable, "cannot create '\(temporary)': \(String(cString: strerror(errno))); check the disk and the directory's permissions")
-        }
-        var failure: String?
-        bytes.withUnsafeBytes { buffer in
-            var written = 0
-            while written < buffer.count {
-                let result = write(descriptor, buffer.baseAddress! + written, buffer.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                written += result
-            }
-            if fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
-        }
-        close(descriptor)
-        if failure == nil, rename(temporary, final) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw StoreError(.unavailable, "cannot write archive segment '\(final)': \(failure); free some disk space and run `tally archive` again")
-        }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
     }
 
     /// Step 2 of moving a segment: in one write transaction, deletes its events from the live store
@@ -408,8 +368,7 @@ public final class EventArchive: Sendable {
         numberKey.appendBigEndian(prepared.segment.number)
         do {
             try store.writeStore("record an archive segment") { transaction in
-                let last = try transaction.withCursor(database) { cursor in try cursor.last().map { $0.key.loadBigEndianUInt64(at: 0) } } ?? 0
-                guard last + 1 == prepared.segment.number else {
+                guard try lastSegmentNumber(in: transaction) + 1 == prepared.segment.number else {
                     throw StoreError(.locked, "archive segment \(prepared.segment.number) was recorded by another run")
                 }
                 var key: [UInt8] = []
@@ -489,8 +448,7 @@ public final class EventArchive: Sendable {
             let pending = try store.closedPeriodList().filter { !archived.contains($0.start.nanosecondsSinceEpoch) }
             var scan: UInt64 = 0
             while let prepared = try prepareSegment(scanningFrom: scan, closedPeriods: pending) {
-                let archive = self
-                let duration = try writeStep { try archive.commit(prepared) }
+                let duration = try writeStep { try self.commit(prepared) }
                 report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
                 report.segments += 1
                 report.events += prepared.segment.events
@@ -504,18 +462,16 @@ public final class EventArchive: Sendable {
             }
             if !pending.isEmpty {
                 let starts = archived.union(pending.map(\.start.nanosecondsSinceEpoch))
-                let archive = self
-                let duration = try writeStep { try archive.recordArchivedPeriods(starts) }
+                let duration = try writeStep { try self.recordArchivedPeriods(starts) }
                 report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
             }
             if let identityCutoff {
                 while true {
-                    let counter = ExpiryCounter()
-                    let archive = self
-                    let duration = try writeStep { counter.value = try archive.expireIdentities(storedBefore: identityCutoff) }
+                    let removed = StepOutput(0)
+                    let duration = try writeStep { removed.value = try self.expireIdentities(storedBefore: identityCutoff) }
                     report.longestWriteNanoseconds = max(report.longestWriteNanoseconds, duration)
-                    report.identitiesExpired += counter.value
-                    if counter.value < maximumIdentitiesPerStep { break }
+                    report.identitiesExpired += removed.value
+                    if removed.value < maximumIdentitiesPerStep { break }
                 }
             }
             if report.segments > 0 || report.identitiesExpired > 0 {
@@ -537,9 +493,14 @@ public final class EventArchive: Sendable {
     }
 }
 
-/// Carries a step's count out of its `@Sendable` closure; written once on the writer thread, read after it returns.
-private final class ExpiryCounter: @unchecked Sendable {
-    var value = 0
+/// Carries a value into and out of a write step's `@Sendable` closure: the step runs on another
+/// thread (the writer's) while its caller waits for it, so the two never touch it at once.
+public final class StepOutput<Value>: @unchecked Sendable {
+    public var value: Value
+
+    public init(_ value: Value) {
+        self.value = value
+    }
 }
 
 /// Runs a write step inline on the calling thread and returns its duration: the `writeStep` of

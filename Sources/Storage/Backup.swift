@@ -230,7 +230,7 @@ extension TallyStore {
         for segment in segments {
             let name = BackupFiles.archiveDirectory + "/" + segment.fileName
             let copied = try BackupFiles.compress(archive.path(of: segment), to: BackupFiles.join(target, name + ".zst"), name: name)
-            guard copied.uncompressedSHA256 == segment.sha256.map({ String(format: "%02x", $0) }).joined() else {
+            guard copied.uncompressedSHA256 == BackupFiles.hex(segment.sha256) else {
                 throw StoreError(.damaged, "archive segment '\(archive.path(of: segment))' is damaged: its SHA-256 does not match the one recorded when it was written; restore it from an earlier backup, then back up again")
             }
             files.append(copied)
@@ -399,21 +399,28 @@ enum BackupFiles {
         } catch {
             throw StoreError(.unavailable, "cannot encode the backup manifest: \(error)")
         }
-        let temporary = join(directory, temporaryManifestName)
-        let final = join(directory, BackupManifest.fileName)
+        try writeAtomically(bytes, to: join(directory, BackupManifest.fileName), through: join(directory, temporaryManifestName))
+    }
+
+    /// Writes `bytes` to `final` all or nothing: into `temporary` (created new), synced, renamed over
+    /// `final`, the directory synced. On failure `temporary` is removed and `final` is untouched.
+    static func writeAtomically(_ bytes: [UInt8], to final: String, through temporary: String) throws(StoreError) {
         let descriptor = try createExclusive(temporary)
         do {
             try writeAll(descriptor, bytes, path: temporary)
             try sync(descriptor, path: temporary)
         } catch {
             close(descriptor)
+            unlink(temporary)
             throw error
         }
         close(descriptor)
         guard rename(temporary, final) == 0 else {
-            throw StoreError(.unavailable, "cannot rename '\(temporary)' to '\(final)': \(systemError())")
+            let reason = systemError()
+            unlink(temporary)
+            throw StoreError(.unavailable, "cannot rename '\(temporary)' to '\(final)': \(reason)")
         }
-        try syncDirectory(directory)
+        try syncDirectory((final as NSString).deletingLastPathComponent)
     }
 
     static func readManifest(in directory: String, shownAs shown: String) throws(StoreError) -> BackupManifest {
@@ -758,10 +765,10 @@ enum BackupFiles {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    static func hex(_ digest: SHA256.Digest) -> String {
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var text: [UInt8] = []
         text.reserveCapacity(64)
-        for byte in digest {
+        for byte in bytes {
             text.append(hexDigits[Int(byte >> 4)])
             text.append(hexDigits[Int(byte & 0x0F)])
         }

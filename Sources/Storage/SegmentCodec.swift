@@ -104,8 +104,9 @@ struct SegmentEncoder {
 
 /// Reads the events of a segment's content back, each as its original `EventCodec` bytes.
 struct SegmentDecoder {
-    enum Failure: Error {
-        case malformed(String)
+    /// The content is not a well-formed segment, for `reason`.
+    struct Malformed: Error {
+        var reason: String
     }
 
     let count: Int
@@ -115,48 +116,48 @@ struct SegmentDecoder {
     private var ends: [Int]
     private var sequence: UInt64 = 0
 
-    init(_ content: [UInt8]) throws(Failure) {
+    init(_ content: [UInt8]) throws(Malformed) {
         guard content.count >= SegmentEncoder.headerSize, Array(content[0..<8]) == SegmentEncoder.magic else {
-            throw .malformed("it is not a tally segment")
+            throw Malformed(reason: "it is not a tally segment")
         }
         let header = content.withUnsafeBytes { bytes in
             (bytes.loadBigEndianUInt32(at: 8), bytes.loadBigEndianUInt64(at: 12), bytes.loadBigEndianUInt64(at: 20))
         }
-        guard header.0 == SegmentEncoder.format else { throw .malformed("segment format \(header.0) is not one this tally reads") }
+        guard header.0 == SegmentEncoder.format else { throw Malformed(reason: "segment format \(header.0) is not one this tally reads") }
         number = header.1
-        guard header.2 <= UInt64(content.count) else { throw .malformed("its event count is impossible") }
+        guard header.2 <= UInt64(content.count) else { throw Malformed(reason: "its event count is impossible") }
         count = Int(header.2)
         var start = SegmentEncoder.headerSize
         var cursors: [Int] = []
         var ends: [Int] = []
         for column in 0..<SegmentEncoder.columnCount {
             let length = content.withUnsafeBytes { $0.loadBigEndianUInt64(at: 28 + 8 * column) }
-            guard length <= UInt64(content.count - start) else { throw .malformed("column \(column) runs past the end") }
+            guard length <= UInt64(content.count - start) else { throw Malformed(reason: "column \(column) runs past the end") }
             cursors.append(start)
             start += Int(length)
             ends.append(start)
         }
-        guard start == content.count else { throw .malformed("bytes follow the last column") }
+        guard start == content.count else { throw Malformed(reason: "bytes follow the last column") }
         self.content = content
         self.cursors = cursors
         self.ends = ends
     }
 
-    /// The next event's sequence and bytes (in `buffer`), or nil after the last; throws `Failure`
+    /// The next event's sequence and bytes (in `buffer`), or nil after the last; throws `Malformed`
     /// when a column is short.
     mutating func next(into buffer: inout [UInt8]) throws -> UInt64? {
         if cursors[1] == ends[1] {
-            guard cursors.indices.allSatisfy({ cursors[$0] == ends[$0] }) else { throw Failure.malformed("columns have different lengths") }
+            guard cursors.indices.allSatisfy({ cursors[$0] == ends[$0] }) else { throw Malformed(reason: "columns have different lengths") }
             return nil
         }
         buffer.removeAll(keepingCapacity: true)
         return try content.withUnsafeBytes { bytes in
-            func take(_ column: Int, _ length: Int) throws(Failure) -> UnsafeRawBufferPointer {
-                guard length >= 0, ends[column] - cursors[column] >= length else { throw .malformed("column \(column) is short") }
+            func take(_ column: Int, _ length: Int) throws(Malformed) -> UnsafeRawBufferPointer {
+                guard length >= 0, ends[column] - cursors[column] >= length else { throw Malformed(reason: "column \(column) is short") }
                 defer { cursors[column] += length }
                 return UnsafeRawBufferPointer(rebasing: bytes[cursors[column]..<(cursors[column] + length)])
             }
-            func lengthPrefixed(_ column: Int) throws(Failure) {
+            func lengthPrefixed(_ column: Int) throws(Malformed) {
                 let length = Int(try take(column, 1)[0])
                 buffer.append(UInt8(length))
                 buffer.append(contentsOf: try take(column, length))

@@ -130,8 +130,8 @@ struct ArchiveTests {
         #expect(decoded.map(\.0) == originals.map(\.0))
         #expect(decoded.map(\.1) == originals.map(\.1))
         // Cut short or padded content is refused.
-        #expect(throws: SegmentDecoder.Failure.self) { _ = try SegmentDecoder(Array(content.dropLast())) }
-        #expect(throws: SegmentDecoder.Failure.self) { _ = try SegmentDecoder(content + [0]) }
+        #expect(throws: SegmentDecoder.Malformed.self) { _ = try SegmentDecoder(Array(content.dropLast())) }
+        #expect(throws: SegmentDecoder.Malformed.self) { _ = try SegmentDecoder(content + [0]) }
     }
 
     @Test("a segment written but not recorded (a crash before the commit) is replaced; nothing is lost or doubled")
