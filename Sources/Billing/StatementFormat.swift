@@ -19,6 +19,13 @@ public enum StatementFormat {
         writer.raw("}")
     }
 
+    /// `{"start","end"}`: a period's bounds, as usage, estimates and re-rating print them.
+    static func bounds(_ period: PeriodInterval, into writer: inout JSONWriter) {
+        writer.raw("{"); writer.key("start"); writer.string(period.start.rfc3339)
+        writer.raw(","); writer.key("end"); writer.string(period.end.rfc3339)
+        writer.raw("}")
+    }
+
     static func period(_ period: PeriodInterval, into writer: inout JSONWriter) {
         writer.raw("{"); writer.key("label"); writer.string(period.label)
         writer.raw(","); writer.key("start"); writer.string(period.start.rfc3339)
@@ -124,10 +131,8 @@ public enum StatementFormat {
     public static func json(_ estimate: Estimate) -> String {
         var writer = JSONWriter()
         writer.raw("{"); writer.key("customer"); writer.string(estimate.customer)
-        writer.raw(","); writer.key("period"); writer.raw("{")
-        writer.key("start"); writer.string(estimate.period.start.rfc3339)
-        writer.raw(","); writer.key("end"); writer.string(estimate.period.end.rfc3339)
-        writer.raw("},"); writer.key("currency")
+        writer.raw(","); writer.key("period"); bounds(estimate.period, into: &writer)
+        writer.raw(","); writer.key("currency")
         if let currency = estimate.currency { writer.string(currency.code) } else { writer.raw("null") }
         writer.raw(","); writer.key("lines"); writer.raw("[")
         for (index, line) in estimate.lines.enumerated() {
@@ -153,10 +158,8 @@ public enum StatementFormat {
         let originalCurrency = difference.originalCurrency ?? currency
         var writer = JSONWriter()
         writer.raw("{"); writer.key("customer"); writer.string(difference.customer)
-        writer.raw(","); writer.key("period"); writer.raw("{")
-        writer.key("start"); writer.string(difference.period.start.rfc3339)
-        writer.raw(","); writer.key("end"); writer.string(difference.period.end.rfc3339)
-        writer.raw("},"); writer.key("currency")
+        writer.raw(","); writer.key("period"); bounds(difference.period, into: &writer)
+        writer.raw(","); writer.key("currency")
         if let currency { writer.string(currency.code) } else { writer.raw("null") }
         writer.raw(","); writer.key("original_currency")
         if let original = difference.originalCurrency { writer.string(original.code) } else { writer.raw("null") }
@@ -185,10 +188,8 @@ public enum StatementFormat {
     public static func json(_ summary: RerateSummary) throws(DecimalOverflow) -> String {
         var writer = JSONWriter()
         writer.raw("{"); writer.key("summary"); writer.raw("{")
-        writer.key("period"); writer.raw("{")
-        writer.key("start"); writer.string(summary.period.start.rfc3339)
-        writer.raw(","); writer.key("end"); writer.string(summary.period.end.rfc3339)
-        writer.raw("},"); writer.key("customers"); writer.raw(String(summary.customers))
+        writer.key("period"); bounds(summary.period, into: &writer)
+        writer.raw(","); writer.key("customers"); writer.raw(String(summary.customers))
         writer.raw(","); writer.key("changed"); writer.raw(String(summary.changed))
         writer.raw(","); writer.key("totals"); writer.raw("[")
         for (index, total) in try summary.totals().enumerated() {

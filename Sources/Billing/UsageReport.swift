@@ -76,10 +76,8 @@ public struct UsageReport: Sendable {
         var writer = JSONWriter()
         writer.raw("{")
         writer.key("customer"); writer.string(customer)
-        writer.raw(","); writer.key("period"); writer.raw("{")
-        writer.key("start"); writer.string(period.start.rfc3339)
-        writer.raw(","); writer.key("end"); writer.string(period.end.rfc3339)
-        writer.raw("},"); writer.key("meters"); writer.raw("[")
+        writer.raw(","); writer.key("period"); StatementFormat.bounds(period, into: &writer)
+        writer.raw(","); writer.key("meters"); writer.raw("[")
         for (index, row) in rows.enumerated() {
             if index > 0 { writer.raw(",") }
             writer.raw("{"); writer.key("meter"); writer.string(row.meter)
