@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "tally", targets: ["tally"]),
         .library(name: "LMDB", targets: ["LMDB"]),
         .library(name: "Metering", targets: ["Metering"]),
+        .library(name: "TallyConfiguration", targets: ["TallyConfiguration"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "Ingest", targets: ["Ingest"]),
         .library(name: "IngestClient", targets: ["IngestClient"]),
@@ -47,10 +48,13 @@ let package = Package(
         .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: strictSettings),
         // zstd frames with checksums, for archived segments and backups.
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictSettings),
-        // 2. Metering: events, meters, exact decimals, periods, config.
+        // 2. Metering: the vocabulary every stage shares (events, meters, prices, exact decimals, periods).
+        .target(name: "Metering", dependencies: [], swiftSettings: strictSettings),
+        // TallyConfiguration: reading and validating tally.yaml (Yams) into the settings every stage
+        // takes. Not `Configuration`: apple/swift-configuration, in the package graph, has that name.
         .target(
-            name: "Metering",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            name: "TallyConfiguration",
+            dependencies: ["Metering", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
         // 3. Storage: Tally's LMDB key layout.
@@ -67,7 +71,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Storage", "Metering",
+                "TallyConfiguration", "Storage", "Metering",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,13 +83,13 @@ let package = Package(
         // 6. Billing: estimates and batch rating runs over the store's usage.
         .target(
             name: "Billing",
-            dependencies: ["Storage", "Metering", "Rating"],
+            dependencies: ["TallyConfiguration", "Storage", "Metering", "Rating"],
             swiftSettings: strictSettings
         ),
         // 7. Limits: which limits apply, and their evaluation inside each group commit.
         .target(
             name: "Limits",
-            dependencies: ["Billing", "Rating", "Storage", "Metering"],
+            dependencies: ["TallyConfiguration", "Billing", "Rating", "Storage", "Metering"],
             swiftSettings: strictSettings
         ),
         // The producer side of the socket protocol: `tally send` and `tally bench`.
@@ -96,7 +100,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "Ingest", "Limits", "Billing", "Storage", "Metering",
+                "TallyConfiguration", "Ingest", "Limits", "Billing", "Storage", "Metering",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -109,7 +113,7 @@ let package = Package(
         .target(
             name: "AlertDelivery",
             dependencies: [
-                "Storage", "Metering",
+                "TallyConfiguration", "Storage", "Metering",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
+                "TallyConfiguration", "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
                 "HTTPAPI", "AlertDelivery",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -134,23 +138,24 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: strictSettings),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"], swiftSettings: strictSettings),
-        .testTarget(name: "BillingTests", dependencies: ["Billing", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "TallyConfigurationTests", dependencies: ["TallyConfiguration", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "RatingTests",
-            dependencies: ["Rating", "Metering", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Rating", "TallyConfiguration", "Metering", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["Ingest", "IngestClient", "Storage", "Metering", "tally"],
+            dependencies: ["TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "HTTPAPITests",
             dependencies: [
-                "HTTPAPI", "Billing", "Ingest", "Limits", "Storage", "Metering",
+                "TallyConfiguration", "HTTPAPI", "Billing", "Ingest", "Limits", "Storage", "Metering",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -161,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "AlertDeliveryTests",
             dependencies: [
-                "AlertDelivery", "Storage", "Metering",
+                "TallyConfiguration", "AlertDelivery", "Storage", "Metering",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

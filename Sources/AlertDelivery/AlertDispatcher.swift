@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 public import Logging
+public import TallyConfiguration
 public import Metering
 public import ServiceLifecycle
 public import Storage

@@ -1,3 +1,4 @@
+public import TallyConfiguration
 public import Metering
 public import Rating
 public import Storage

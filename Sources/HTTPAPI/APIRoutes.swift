@@ -4,6 +4,7 @@ import Hummingbird
 import Ingest
 import Limits
 import Logging
+import TallyConfiguration
 import Metering
 import Storage
 

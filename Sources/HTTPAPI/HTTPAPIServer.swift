@@ -1,6 +1,7 @@
 import Hummingbird
 public import Ingest
 public import Logging
+public import TallyConfiguration
 public import Metering
 public import Prometheus
 public import ServiceLifecycle

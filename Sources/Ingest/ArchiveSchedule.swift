@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Metrics
+public import TallyConfiguration
 public import Metering
 public import Storage
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import TallyConfiguration
 public import Metering
 import NIOCore
 import NIOPosix

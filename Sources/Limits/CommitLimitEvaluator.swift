@@ -1,5 +1,6 @@
 import Billing
 import Rating
+public import TallyConfiguration
 public import Metering
 public import Storage
 

@@ -1,3 +1,4 @@
+public import TallyConfiguration
 public import Metering
 
 /// Which limits apply to a customer: its own (config and stored), then its plan's as defaults.

@@ -3,8 +3,9 @@ public import Metering
 /// The rating of one quantity with one price in one currency: what `tally quote` prints.
 ///
 /// ```swift
-/// let quote = try Quote.parse(price: #"{"model":"per_unit","unit_amount":"10.00","#
-///     + #""transform":{"divide_by":60,"round":"up"}}"#, quantity: "150")
+/// let price = Price(model: .perUnit(unitAmount: ExactDecimal("10.00")!,
+///     transform: .init(divideBy: ExactDecimal(60), round: .up)))  // or PriceParser.parse(text)
+/// let quote = try Quote.parse(price: price, quantity: "150")
 /// quote.json
 /// // {"quantity":"150","currency":"USD","amount":"30.00","exact_amount":"30","lines":[{"tier":null,
 /// //  "quantity":"3","unit_amount":"10","flat_amount":"0","amount":"30"}]}
@@ -32,26 +33,20 @@ public struct Quote: Sendable, Hashable {
         self.amount = Rater.round(rating.exactAmount, currency: currency, mode: rounding)
     }
 
-    /// Validates `tally quote`'s arguments as typed and rates them.
+    /// Validates `tally quote`'s arguments as typed and rates them with a price already read
+    /// (`PriceParser` in `Configuration` reads one from JSON or YAML text).
     ///
     /// - Parameters:
-    ///   - price: the price as JSON or YAML text (`PriceParser`).
-    ///   - sourceName: names the price text in error messages (its file path, or `--price`).
+    ///   - price: the price.
     ///   - quantity: a decimal, 0 or more, at most 12 decimal places.
     ///   - currency: an ISO 4217 code such as `USD`.
     ///   - rounding: `half_away_from_zero` or `half_even`.
     ///   - group: `property=value` pairs selecting the price's dimension overrides.
     /// - Throws: `QuoteError` saying which argument is wrong and what to write instead.
     public static func parse(
-        price: String, sourceName: String = "--price", quantity: String, currency: String = "USD",
+        price parsedPrice: Price, quantity: String, currency: String = "USD",
         rounding: String = RoundingMode.halfAwayFromZero.rawValue, group: [String] = []
     ) throws(QuoteError) -> Quote {
-        let parsedPrice: Price
-        do {
-            parsedPrice = try PriceParser.parse(price, sourceName: sourceName)
-        } catch {
-            throw QuoteError(code: .invalidPrice, message: "the price has problems:\n\(error.description)")
-        }
         guard let amount = ExactDecimal(quantity) else {
             throw QuoteError(code: .invalidQuantity, message: "--quantity \"\(quantity)\" is not a decimal number; "
                 + "write digits with an optional fraction, e.g. --quantity 1500 or --quantity 2.75")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Ingest
 import Logging
+import TallyConfiguration
 import Metering
 import Storage
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TallyConfiguration
 import Metering
 
 struct CheckConfigCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import Foundation
 import Limits
+import TallyConfiguration
 import Metering
 import Storage
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TallyConfiguration
 import Foundation
 import Metering
 import Rating
@@ -46,8 +47,8 @@ struct QuoteCommand: ParsableCommand {
     func run() throws {
         do {
             let (text, source) = try Self.priceText(price)
-            let quote = try Quote.parse(
-                price: text, sourceName: source, quantity: quantity, currency: currency, rounding: rounding, group: group)
+            let quote = try Self.quote(
+                priceText: text, sourceName: source, quantity: quantity, currency: currency, rounding: rounding, group: group)
             print(quote.json)
         } catch let error as QuoteError {
             printError(error.message)
@@ -56,6 +57,22 @@ struct QuoteCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
+    }
+
+    /// Reads the price text (JSON or YAML, with the config file's validation) and rates the quantity.
+    ///
+    /// - Throws: `QuoteError`: `invalid_price` with every problem of the price, or the problem with
+    ///   another argument.
+    static func quote(
+        priceText: String, sourceName: String, quantity: String, currency: String, rounding: String, group: [String]
+    ) throws(QuoteError) -> Quote {
+        let price: Price
+        do {
+            price = try PriceParser.parse(priceText, sourceName: sourceName)
+        } catch {
+            throw QuoteError(code: .invalidPrice, message: "the price has problems:\n\(error.description)")
+        }
+        return try Quote.parse(price: price, quantity: quantity, currency: currency, rounding: rounding, group: group)
     }
 
     /// The price text and the name to report problems under: the file's contents when `argument`

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Billing
 import Foundation
+import TallyConfiguration
 import Metering
 import Rating
 import Storage

@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import Foundation
 import IngestClient
+import TallyConfiguration
 import Metering
 
 struct SendCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import AlertDelivery
 import Foundation
+import TallyConfiguration
 import Metering
 import Storage
 import Synchronization

@@ -2,6 +2,7 @@ import AlertDelivery
 import Crypto
 import Foundation
 import Logging
+import TallyConfiguration
 import Metering
 import ServiceLifecycle
 import Storage

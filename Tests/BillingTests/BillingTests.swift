@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TallyConfiguration
 import Metering
 import Rating
 import Storage

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Ingest
 import Limits
 import Logging
+import TallyConfiguration
 import Metering
 import ServiceLifecycle
 import Storage

@@ -1,6 +1,7 @@
 import Foundation
 import IngestClient
 import Logging
+import TallyConfiguration
 import Metering
 import Storage
 import Testing

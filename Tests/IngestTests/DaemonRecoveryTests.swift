@@ -1,5 +1,6 @@
 import Foundation
 import IngestClient
+import TallyConfiguration
 import Metering
 import Storage
 import Logging

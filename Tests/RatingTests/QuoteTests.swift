@@ -1,6 +1,23 @@
+import TallyConfiguration
 import Metering
 import Rating
 import Testing
+
+extension Quote {
+    /// `tally quote`'s path: the price read from JSON or YAML text by `PriceParser`, then rated.
+    fileprivate static func parse(
+        price: String, sourceName: String = "--price", quantity: String, currency: String = "USD",
+        rounding: String = RoundingMode.halfAwayFromZero.rawValue, group: [String] = []
+    ) throws(QuoteError) -> Quote {
+        let parsed: Price
+        do {
+            parsed = try PriceParser.parse(price, sourceName: sourceName)
+        } catch {
+            throw QuoteError(code: .invalidPrice, message: "the price has problems:\n\(error.description)")
+        }
+        return try parse(price: parsed, quantity: quantity, currency: currency, rounding: rounding, group: group)
+    }
+}
 
 private let stripeGraduated = #"""
     {"model":"graduated","tiers":[{"up_to":5,"unit_amount":"7.00"},{"up_to":10,"unit_amount":"6.50"},

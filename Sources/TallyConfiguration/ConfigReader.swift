@@ -1,169 +1,5 @@
-import Foundation
 import Yams
-
-/// Reads and validates Tally's YAML config file.
-///
-/// ```swift
-/// do {
-///     let config = try ConfigLoader.load(path: "config/tally.yaml")
-/// } catch {
-///     // error.description: one "FILE:LINE:COLUMN: path: message" line per problem
-/// }
-/// ```
-/// Loading reports every problem it finds, each with its line and what to write instead. Unknown keys
-/// are errors (with a "did you mean" for near misses). `plans`, `default_plan` and `customers` are
-/// read and checked against the meters (see `PriceReader.swift`); `limits` against the meters and
-/// plans, and `alerts` and `http` on their own (see `LimitsReader.swift`).
-public enum ConfigLoader {
-    /// Top-level sections accepted without validation and listed in `TallyConfig.ignoredSections`.
-    /// Empty: this build reads and validates every section it accepts.
-    public static let ignoredSectionNames: [String] = []
-
-    /// Reads and validates the config file at `path`.
-    ///
-    /// - Throws: `ConfigError` listing every problem, or saying the file is missing or unreadable.
-    public static func load(path: String) throws(ConfigError) -> TallyConfig {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ConfigError(fileName: path, problems: [
-                ConfigProblem(
-                    path: "",
-                    message: "no config file at \(path); create it (config/tally.yaml in Tally's repository is "
-                        + "an example to start from) or pass --config FILE"
-                ),
-            ])
-        }
-        if isDirectory.boolValue {
-            throw ConfigError(fileName: path, problems: [
-                ConfigProblem(path: "", message: "\(path) is a directory; pass the YAML file itself with --config FILE"),
-            ])
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError(fileName: path, problems: [
-                ConfigProblem(path: "", message: "cannot read \(path); check its permissions"),
-            ])
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(fileName: path, problems: [
-                ConfigProblem(path: "", message: "\(path) is not UTF-8 text; save it as UTF-8"),
-            ])
-        }
-        return try parse(yaml: text, fileName: path)
-    }
-
-    /// Reads and validates config text; `fileName` only names the source in error messages.
-    ///
-    /// - Throws: `ConfigError` listing every problem, sorted by line.
-    public static func parse(yaml: String, fileName: String) throws(ConfigError) -> TallyConfig {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigError(fileName: fileName, problems: [syntaxProblem(error, yaml: yaml)])
-        }
-        let reader = ConfigReader()
-        let config = reader.readConfig(root)
-        guard reader.problems.isEmpty, let config else {
-            throw ConfigError(fileName: fileName, problems: reader.problems)
-        }
-        return config
-    }
-
-    static func syntaxProblem(_ error: any Error, yaml: String) -> ConfigProblem {
-        let advice = "; check the indentation and the quoting on this line and the one before it"
-        guard let error = error as? YamlError else {
-            return ConfigProblem(path: "", message: "the file is not valid YAML: \(error)")
-        }
-        switch error {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
-            let during = context.map { " (\($0.text), which started at line \($0.mark.line))" } ?? ""
-            return ConfigProblem(
-                line: mark.line, column: mark.column, path: "",
-                message: "YAML syntax error: \(problem)\(during)\(advice)"
-            )
-        case let .composer(_, problem, mark, _) where problem.contains("another document"):
-            return ConfigProblem(
-                line: mark.line, column: mark.column, path: "",
-                message: "the file holds more than one YAML document; keep everything in one (remove this ---)"
-            )
-        case let .composer(_, problem, mark, _):
-            return ConfigProblem(line: mark.line, column: mark.column, path: "", message: "YAML error: \(problem)")
-        case let .reader(problem, offset, _, _):
-            let line = offset.map { offset in yaml.prefix(offset).reduce(1) { $1 == "\n" ? $0 + 1 : $0 } }
-            return ConfigProblem(line: line, path: "", message: "the file cannot be read as YAML text: \(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return ConfigProblem(
-                line: context.mark.line, column: context.mark.column, path: "",
-                message: "the key \(keys) appears here and again later in the same mapping; keep only one"
-            )
-        default:
-            return ConfigProblem(path: "", message: "the file is not valid YAML: \(error)")
-        }
-    }
-}
-
-/// Everything wrong with a config file.
-///
-/// `description` prints one problem per line: `FILE:LINE:COLUMN: path: message`.
-public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The file name given to the loader.
-    public var fileName: String
-    /// The problems, sorted by line (problems without a line come first).
-    public var problems: [ConfigProblem]
-
-    /// Creates an error; the problems are sorted by line, keeping their order within a line.
-    public init(fileName: String, problems: [ConfigProblem]) {
-        self.fileName = fileName
-        self.problems = problems.enumerated().sorted { lhs, rhs in
-            let left = (lhs.element.line ?? 0, lhs.element.column ?? 0, lhs.offset)
-            let right = (rhs.element.line ?? 0, rhs.element.column ?? 0, rhs.offset)
-            return left < right
-        }.map(\.element)
-    }
-
-    /// One `FILE:LINE:COLUMN: path: message` line per problem.
-    public var description: String {
-        problems.map { $0.rendered(fileName: fileName) }.joined(separator: "\n")
-    }
-}
-
-/// One thing wrong with a config file, where it is, and what to write instead.
-public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
-    /// The 1-based line, when the problem has a place in the file.
-    public var line: Int?
-    /// The 1-based column (in Unicode scalars), when known.
-    public var column: Int?
-    /// The key path, such as `ingest.commit_max_events` or `meters[2].aggregation` (0-based
-    /// indexes); empty for problems with the file as a whole.
-    public var path: String
-    /// What is wrong and what to write instead.
-    public var message: String
-
-    /// Creates a problem.
-    public init(line: Int? = nil, column: Int? = nil, path: String, message: String) {
-        self.line = line
-        self.column = column
-        self.path = path
-        self.message = message
-    }
-
-    /// `LINE:COLUMN: path: message`.
-    public var description: String {
-        rendered(fileName: nil)
-    }
-
-    func rendered(fileName: String?) -> String {
-        var place = [String]()
-        if let fileName { place.append(fileName) }
-        if let line { place.append(String(line)) }
-        if line != nil, let column { place.append(String(column)) }
-        var text = place.joined(separator: ":")
-        if !text.isEmpty { text += ": " }
-        if !path.isEmpty { text += "\(path): " }
-        return text + message
-    }
-}
+public import Metering
 
 // MARK: - The reader
 
@@ -184,7 +20,7 @@ final class ConfigReader {
     ]
     private static let billingKeys = ["period", "anchor", "rounding"]
     private static let archiveKeys = ["interval"]
-    private static let meterKeys = ["code", "aggregation", "property", "filter", "group_by"]
+    static let meterKeys = ["code", "aggregation", "property", "filter", "group_by"]
     /// The longest socket path a `sockaddr_un` holds on Linux (108 bytes with the terminating NUL).
     private static let maximumSocketPathBytes = 107
 
@@ -360,150 +196,6 @@ final class ConfigReader {
         return settings
     }
 
-    private static let meterExample = "e.g. meters: [{ code: api_calls, aggregation: count }]"
-
-    private func readMeters(_ node: Node, path: String) -> [Meter] {
-        guard case let .sequence(items) = node else {
-            report(node, path, "meters must be a list of meters, \(Self.meterExample); found \(describe(node))")
-            return []
-        }
-        if items.isEmpty {
-            report(node, path, "the meters list is empty; add at least one meter, \(Self.meterExample)")
-        }
-        var meters = [Meter]()
-        var firstUse = [String: (index: Int, line: Int?)]()
-        for (index, item) in items.enumerated() {
-            let itemPath = "\(path)[\(index)]"
-            guard let meter = readMeter(item, path: itemPath) else { continue }
-            if let first = firstUse[meter.code] {
-                let whereFirst = first.line.map { " (line \($0))" } ?? ""
-                report(item["code"] ?? item, "\(itemPath).code", "the meter code \"\(meter.code)\" is already used by "
-                    + "\(path)[\(first.index)]\(whereFirst); give each meter its own code")
-                continue
-            }
-            firstUse[meter.code] = (index, (item["code"] ?? item).mark?.line)
-            meters.append(meter)
-        }
-        return meters
-    }
-
-    private func readMeter(_ node: Node, path: String) -> Meter? {
-        guard case .mapping = node else {
-            report(node, path, "each meter is a mapping, e.g. - { code: api_calls, aggregation: count }; "
-                + "found \(describe(node))")
-            return nil
-        }
-        var code: String?
-        var aggregation: Aggregation?
-        var property: (value: String, node: Node, path: String)?
-        var filter = [String: String]()
-        var groupBy = [String]()
-        var valid = true
-
-        forEachEntry(of: node, path: path, known: Self.meterKeys) { key, value, path in
-            switch key {
-            case "code":
-                guard let text = nonEmptyText(value, path: path, example: "code: api_calls") else { valid = false; return }
-                if isMeterCode(text) {
-                    code = text
-                } else {
-                    valid = false
-                    report(value, path, "the meter code \"\(text)\" may use only lowercase letters, digits and _ "
-                        + "(1 to 64 of them), e.g. code: \(suggestedCode(text))")
-                }
-            case "aggregation":
-                let names = Aggregation.allCases.map(\.rawValue)
-                if let name = choice(value, path: path, from: names, what: "aggregation") {
-                    aggregation = Aggregation(rawValue: name)
-                } else {
-                    valid = false
-                }
-            case "property":
-                if let text = nonEmptyText(value, path: path, example: "property: user_id") {
-                    property = (text, value, path)
-                } else {
-                    valid = false
-                }
-            case "filter":
-                if let entries = readFilter(value, path: path) { filter = entries } else { valid = false }
-            default: // group_by
-                if let names = readGroupBy(value, path: path) { groupBy = names } else { valid = false }
-            }
-        }
-        if node["code"] == nil {
-            report(node, path, "this meter has no code; add one, e.g. code: api_calls")
-        }
-        if node["aggregation"] == nil {
-            report(node, path, "this meter has no aggregation; add one: aggregation: "
-                + Aggregation.allCases.map(\.rawValue).joined(separator: " | "))
-        }
-        if let aggregation {
-            if aggregation == .uniqueCount, property == nil, node["property"] == nil {
-                report(node, path, "unique_count counts distinct values of a property; name it, e.g. property: user_id")
-                valid = false
-            }
-            if aggregation != .uniqueCount, let property {
-                report(property.node, property.path, "property is only used by unique_count (\(aggregation.rawValue) "
-                    + "aggregates the events' values); remove it, or use aggregation: unique_count")
-                valid = false
-            }
-        }
-        guard valid, let code, let aggregation else { return nil }
-        return Meter(code: code, aggregation: aggregation, property: property?.value, filter: filter, groupBy: groupBy)
-    }
-
-    private func readFilter(_ node: Node, path: String) -> [String: String]? {
-        let example = "filter: { billable: \"true\" }"
-        if isNull(node) { return [:] }
-        guard case .mapping = node else {
-            report(node, path, "filter must be a mapping of property names to values, e.g. \(example); "
-                + "found \(describe(node))")
-            return nil
-        }
-        var entries = [String: String]()
-        var valid = true
-        for (keyNode, value) in node.mapping! {
-            guard let name = keyNode.scalar?.string, !isNull(keyNode) else {
-                report(keyNode, path, "filter keys must be property names, e.g. \(example)")
-                valid = false
-                continue
-            }
-            let entryPath = "\(path).\(name)"
-            guard let scalar = value.scalar, !isNull(value) else {
-                report(value, entryPath, "filter values must be single values, compared with the property as text, "
-                    + "e.g. \(name): \"true\"; found \(describe(value))")
-                valid = false
-                continue
-            }
-            entries[name] = scalar.string
-        }
-        return valid ? entries : nil
-    }
-
-    private func readGroupBy(_ node: Node, path: String) -> [String]? {
-        if isNull(node) { return [] }
-        guard case let .sequence(items) = node else {
-            let hint = node.scalar.map { "group_by: [\($0.string)]" } ?? "group_by: [region]"
-            report(node, path, "group_by must be a list of property names, e.g. \(hint); found \(describe(node))")
-            return nil
-        }
-        var names = [String]()
-        var valid = true
-        for (index, item) in items.enumerated() {
-            let itemPath = "\(path)[\(index)]"
-            guard let name = nonEmptyText(item, path: itemPath, example: "group_by: [region]") else {
-                valid = false
-                continue
-            }
-            if names.contains(name) {
-                report(item, itemPath, "\"\(name)\" is listed twice in group_by; list each property once")
-                valid = false
-            } else {
-                names.append(name)
-            }
-        }
-        return valid ? names : nil
-    }
 
     // MARK: Values
 
@@ -627,6 +319,8 @@ final class ConfigReader {
     }
 }
 
+// MARK: - YAML nodes
+
 // MARK: - Helpers
 
 func isNull(_ node: Node) -> Bool {
@@ -641,24 +335,6 @@ func describe(_ node: Node) -> String {
     case let .scalar(scalar): return isNull(node) ? "no value" : "\"\(scalar.string)\""
     case .alias: return "an alias"
     }
-}
-
-private func isMeterCode(_ text: String) -> Bool {
-    let bytes = text.utf8
-    return (1...64).contains(bytes.count) && bytes.allSatisfy { byte in
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
-    }
-}
-
-/// A valid meter code close to `text`: lowercased, other characters turned into `_`.
-private func suggestedCode(_ text: String) -> String {
-    let mapped = text.lowercased().unicodeScalars.map { scalar -> Character in
-        let isValid = (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9") || scalar == "_"
-        return isValid ? Character(scalar) : "_"
-    }
-    let code = String(mapped.prefix(64))
-    return code.isEmpty ? "api_calls" : code
 }
 
 /// The candidate within a small edit distance of `text` (typos, a missing letter, swapped letters).
@@ -692,6 +368,7 @@ private func editDistance(_ lhs: String, _ rhs: String) -> Int {
     return table[a.count][b.count]
 }
 
+
 extension ConfigLoader {
     /// Parses `64GiB`, `512MiB`, `1048576`: bytes, or a whole number with a binary unit.
     static func byteSize(_ text: String) -> Int? {
@@ -702,5 +379,45 @@ extension ConfigLoader {
             return overflow ? nil : bytes
         }
         return Int(text).flatMap { $0 >= 0 ? $0 : nil }
+    }
+}
+// MARK: - Decimals
+
+extension ConfigReader {
+    /// How to fix a scalar that is not a decimal: a comma, digit separators, a bare point, a + sign.
+    static func decimalSyntaxHint(_ text: String) -> String {
+        if text.contains(",") { return ", with . as the decimal point and no digit grouping" }
+        if text.contains("_") { return " without digit separators" }
+        if text.hasPrefix(".") || text.hasPrefix("-.") { return " with a digit before the point (0.5, not .5)" }
+        if text.hasPrefix("+") { return " without a + sign" }
+        return ""
+    }
+
+    /// A scalar read exactly as a decimal (never through a binary float), with its text; reports a
+    /// missing value, a list or mapping, or text that is not a decimal, saying to write `expected`.
+    func decimalScalar(_ node: Node, path: String, expected: String, syntaxAdvice: String, example: String) -> (String, ExactDecimal)? {
+        if isNull(node) {
+            report(node, path, "this key has no value; write \(expected), e.g. \(example)")
+            return nil
+        }
+        guard let text = node.scalar?.string else {
+            report(node, path, "expected \(expected), e.g. \(example); found \(describe(node))")
+            return nil
+        }
+        guard let value = ExactDecimal(text) else {
+            report(node, path, "\"\(text)\" is not a decimal number; write digits with an optional fraction"
+                + "\(Self.decimalSyntaxHint(text))\(syntaxAdvice), e.g. \(example)")
+            return nil
+        }
+        return (text, value)
+    }
+
+    /// Whether `value` has at most 12 decimal places (as money and prices allow); reports it otherwise.
+    func hasAllowedDecimals(_ value: ExactDecimal, text: String, node: Node, path: String) -> Bool {
+        let maximum = Self.maxPriceFractionalDigits
+        guard value.scale > maximum else { return true }
+        let rounded = value.rounded(scale: maximum, rule: .halfAwayFromZero)
+        report(node, path, "\(text) has \(value.scale) decimal places; at most \(maximum) are allowed: round it, e.g. to \(rounded)")
+        return false
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TallyConfiguration
 import Metering
 import Testing
 

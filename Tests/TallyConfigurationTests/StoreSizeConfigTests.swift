@@ -1,5 +1,6 @@
 import Testing
 
+@testable import TallyConfiguration
 @testable import Metering
 
 @Suite("store.max_size")

@@ -1,3 +1,4 @@
+import TallyConfiguration
 import Metering
 import Testing
 
