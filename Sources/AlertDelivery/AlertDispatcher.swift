@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 public import Logging
 public import TallyConfiguration
-public import Metering
+import Metering
 public import ServiceLifecycle
 public import Storage
 import Synchronization

@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 import Metrics
 public import TallyConfiguration
-public import Metering
+import Metering
 public import Storage
 
 /// Runs the event archive inside `tally serve` every `archive.interval`: closed periods' events into

@@ -137,6 +137,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
             case .job(let job): runJob(job)
             }
         }
+        // After the last commit: usage logged by recent commits goes into `usage`, so the stopped
+        // store holds it where every reader (and an older tally) looks first.
+        do {
+            try writer.foldLoggedUsage()
+        } catch {
+            logger.error("could not fold the logged usage at stop; the next start reads it from the log",
+                         metadata: ["error": "\(error.message)"])
+        }
         finished.lock()
         isFinished = true
         finished.broadcast()

@@ -83,6 +83,15 @@ public final class Environment: @unchecked Sendable {
     /// `mdb_dbi_open` must not run in two transactions at once.
     private let openDatabaseLock = Mutex(())
 
+    /// Tunes the C allocator for a process whose writer commits large transactions: LMDB's dirty
+    /// and overflow pages come from the heap and are reused, rather than each block being a fresh
+    /// mapping the kernel zeroes (`mallopt`, glibc only). Call once, before the first write; the
+    /// writer daemon does. Returns whether the allocator took the settings.
+    @discardableResult
+    public static func preferHeapAllocations() -> Bool {
+        tally_lmdb_prefer_heap_allocations() == 1
+    }
+
     /// Opens (or creates) the environment in the directory at `path`.
     ///
     /// Always opened with `MDB_NOTLS`, so read transactions may run on any thread.

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import LMDB
-public import Metering
+import Metering
 import Zstd
 
 // MARK: - Compression

@@ -19,6 +19,7 @@ import Metering
 // | `alerts`        | alert sequence u64 BE                                       | `Alert` fields (the durable outbox) |
 // | `delivery_cursors` | sink name (`log`, `webhook:<url>`)                       | last delivered alert sequence u64 |
 // | `archive_segments` | segment number u64 BE                                    | `ArchiveSegment`: sequences, times, sizes, SHA-256 of the file |
+// | `usage_log`     | commit stamp u64 BE                                         | `UsageLogRecord`: the aggregates that commit changed, as they stand after it, sorted by key |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -45,6 +46,7 @@ enum DatabaseName {
     static let alerts = "alerts"
     static let deliveryCursors = "delivery_cursors"
     static let archiveSegments = "archive_segments"
+    static let usageLog = "usage_log"
 }
 
 /// Keys of the `meta` database.

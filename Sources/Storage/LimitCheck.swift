@@ -45,7 +45,8 @@ struct LimitCommitResult {
 extension StoreWriter {
     /// Evaluates every touched customer's limits and records each newly crossed step: a `fired`
     /// key (so the step never fires again this period) and an alert in the outbox.
-    func evaluateLimits(touched: [TouchedCustomer: PeriodInterval], transaction: borrowing WriteTransaction) throws -> LimitCommitResult {
+    func evaluateLimits(touched: [TouchedCustomer: PeriodInterval], transaction: borrowing WriteTransaction,
+                        usageOf: (_ prefix: [UInt8]) throws -> [UsageRecord]) throws -> LimitCommitResult {
         guard let evaluator = limitEvaluator, !touched.isEmpty else { return LimitCommitResult() }
         var result = LimitCommitResult()
         let version = try transaction.get(store.meta, key: MetaKey.settingsVersion).map { bytes in
@@ -70,12 +71,7 @@ extension StoreWriter {
             let limits = evaluator.limits(for: customer, in: period)
             guard !limits.isEmpty else { continue }
             UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
-            usage.removeAll(keepingCapacity: true)
-            try transaction.forEach(store.usage, prefix: prefix) { key, value in
-                if let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) {
-                    usage.append(UsageRecord(meter: meter, group: state.group, quantity: state.quantity, eventCount: state.eventCount))
-                }
-            }
+            usage = try usageOf(prefix)
             for limit in limits {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value

@@ -126,7 +126,7 @@ extension TallyStore {
     public func forEachUsage(periodStart: Timestamp,
                              _ body: (_ customer: String, _ record: UsageRecord) throws -> Void) throws(StoreError) {
         try readStore("read usage") { transaction in
-            try transaction.forEach(usage, prefix: []) { key, value in
+            try UsageLogReader.merged(in: transaction, usage: usage, log: usageLog, prefix: []) { key, value in
                 guard let start = UsageKey.periodStart(in: key), start == periodStart else { return }
                 guard let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) else {
                     throw StoreError(.incompatible, "a usage record is damaged")

@@ -14,6 +14,8 @@ public final class StoreWriter: @unchecked Sendable {
     private var lastStamp: UInt64
     private var lastSequence: UInt64
     private let meters: [String: Meter]
+    /// Usage aggregates logged by recent commits and their folding into `usage`.
+    private let folder: UsageFolder
 
     // Scratch space reused across commits so the hot path does not allocate per event.
     private var eventBuffer: [UInt8] = []
@@ -29,11 +31,12 @@ public final class StoreWriter: @unchecked Sendable {
     /// The last sequence in the `alerts` database.
     private(set) var lastAlertSequence: UInt64
 
-    /// Opens the writer side of `store` and loads the identity index from it.
-    public init(store: TallyStore) throws(StoreError) {
+    /// Opens the writer side of `store` and loads the identity index (and the logged usage) from it.
+    /// `usageFolding` says when logged usage is folded into `usage` (tests make it eager).
+    public init(store: TallyStore, usageFolding: UsageFoldPolicy = .standard) throws(StoreError) {
         self.store = store
         meters = Dictionary(store.configuration.meters.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
-        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64, alert: UInt64) = try store.readStore("load identities") { transaction in
+        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64, alert: UInt64, folder: UsageFolder) = try store.readStore("load identities") { transaction in
             let count = try store.environment.statistics(store.identities).entries
             let index = IdentityIndex(minimumCapacity: count + 1024)
             var stamp: UInt64 = 0
@@ -53,8 +56,9 @@ public final class StoreWriter: @unchecked Sendable {
             try transaction.withCursor(store.alerts) { cursor in
                 if let last = try cursor.last() { alert = last.key.loadBigEndianUInt64(at: 0) }
             }
-            return (index, stamp, sequence, alert)
+            return (index, stamp, sequence, alert, try UsageFolder(store: store, policy: usageFolding, transaction: transaction))
         }
+        folder = loaded.folder
         lastAlertSequence = loaded.alert
         index = loaded.index
         lastStamp = loaded.stamp
@@ -95,34 +99,42 @@ public final class StoreWriter: @unchecked Sendable {
         do {
             try store.environment.write { transaction in
                 // The body may run again after the map grows: start from scratch each time.
+                folder.rollBack(stamp: stamp)
                 outcomes.removeAll(keepingCapacity: true)
                 outcomes.reserveCapacity(pending.count)
                 newIdentities.removeAll(keepingCapacity: true)
                 sequence = lastSequence
-                var commit = CommitState()
+                var commit = CommitState(capacity: pending.count)
                 for item in pending {
                     let outcome = try recordOne(item, stamp: stamp, sequence: &sequence, commit: &commit,
                                                 newIdentities: &newIdentities, transaction: transaction)
                     outcomes.append(outcome)
                 }
                 try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
-                for (key, entry) in commit.aggregates {
-                    entry.state.encode(into: &valueBuffer)
-                    _ = try transaction.put(store.usage, key: key, value: valueBuffer)
+                try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
+                limits = try evaluateLimits(touched: commit.touched, transaction: transaction) { prefix in
+                    try folder.usage(prefix: prefix, transaction: transaction).compactMap { row in
+                        row.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
+                            UsageRecord(meter: $0, group: row.state.group, quantity: row.state.quantity, eventCount: row.state.eventCount)
+                        }
+                    }
                 }
-                limits = try evaluateLimits(touched: commit.touched, transaction: transaction)
             }
         } catch let error as StoreError {
+            folder.rollBack(stamp: stamp)
             throw error
         } catch let error as LMDBError where error.code == .mapFull {
+            folder.rollBack(stamp: stamp)
             store.logger.error("group commit failed: the store is full", metadata: ["events": "\(pending.count)"])
             throw StoreError(.unavailable, "the store reached store.max_size (\(store.configuration.maximumSize ?? 0) bytes): raise store.max_size and restart, or move old events out")
         } catch {
+            folder.rollBack(stamp: stamp)
             store.logger.error("group commit failed", metadata: ["error": "\(error)", "events": "\(pending.count)"])
             throw StoreError(.unavailable, "the store cannot take writes: \(error)")
         }
         lastStamp = stamp
         lastSequence = sequence
+        folder.committed(stamp: stamp)
         for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
         commitLimits(limits)
         return outcomes
@@ -132,13 +144,17 @@ public final class StoreWriter: @unchecked Sendable {
     private struct CommitState {
         /// Identities accepted in this commit, with their fingerprints.
         var identities: [Hash128: Hash128] = [:]
-        /// Aggregates touched in this commit, by usage key, already merged with what LMDB held.
-        var aggregates: [[UInt8]: (state: AggregateState, aggregation: Aggregation)] = [:]
         /// The last period looked up, since consecutive events almost always share it, and whether it is closed.
         var lastPeriod: PeriodInterval?
         var lastPeriodClosed = false
         /// Customers with an event accepted in this commit, with the period it counted in.
         var touched: [TouchedCustomer: PeriodInterval] = [:]
+
+        /// Sized for `capacity` events up front: growing the tables in steps costs more than the commit's hashing.
+        init(capacity: Int) {
+            identities.reserveCapacity(capacity)
+            touched.reserveCapacity(capacity)
+        }
     }
 
     private func recordOne(
@@ -178,17 +194,16 @@ public final class StoreWriter: @unchecked Sendable {
             let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
             UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                           hashKeys: store.hashKeys, into: &keyBuffer)
+            let key = UsageKeyBytes(keyBuffer)
             var state: AggregateState
-            if let touched = commit.aggregates[keyBuffer] {
-                state = touched.state
-            } else if let stored = try transaction.get(store.usage, key: keyBuffer) {
-                guard let decoded = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
-                    throw StoreError(.incompatible, "the usage record of customer '\(event.customer)', meter '\(meter.code)' is damaged")
-                }
-                state = decoded
+            let inBase: Bool
+            let slot: UsageFolder.Slot?
+            if let current = try folder.current(key, transaction: transaction) {
+                (state, inBase, slot) = current
             } else {
                 state = AggregateState()
                 state.group = group
+                (inBase, slot) = (false, nil)
             }
             do {
                 try state.fold(event.value, time: time.nanosecondsSinceEpoch, aggregation: meter.aggregation)
@@ -203,7 +218,7 @@ public final class StoreWriter: @unchecked Sendable {
                     state.quantity = (try? state.quantity.adding(1)) ?? state.quantity
                 }
             }
-            commit.aggregates[keyBuffer] = (state, meter.aggregation)
+            folder.set(key, state, inBase: inBase, slot: slot, stamp: stamp)
         }
 
         sequence += 1
@@ -214,6 +229,12 @@ public final class StoreWriter: @unchecked Sendable {
         commit.touched[TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)] = period
         newIdentities.append((identity, fingerprint, sequence))
         return .accepted
+    }
+
+    /// Folds every logged usage state into `usage` (see `UsageFolder.foldAll`): the daemon calls
+    /// it after its last commit, so a stopped store holds its usage where every reader looks first.
+    public func foldLoggedUsage() throws(StoreError) {
+        try folder.foldAll()
     }
 
     /// The fingerprint stored for `identity`, or nil when the store has never seen it.

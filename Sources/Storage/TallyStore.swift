@@ -127,6 +127,9 @@ public final class TallyStore: @unchecked Sendable {
     let deliveryCursors: Database
     /// The archive's segment records; nil only in a read-only store written before the archive existed.
     let archiveSegments: Database?
+    /// Usage aggregates of recent commits not yet folded into `usage` (`UsageLogRecord`); nil only
+    /// in a read-only store written before the log existed.
+    let usageLog: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -168,6 +171,7 @@ public final class TallyStore: @unchecked Sendable {
             alerts = try environment.openDatabase(DatabaseName.alerts, create: create)
             deliveryCursors = try environment.openDatabase(DatabaseName.deliveryCursors, create: create)
             archiveSegments = try Self.openOptionalDatabase(environment, DatabaseName.archiveSegments, create: create)
+            usageLog = try Self.openOptionalDatabase(environment, DatabaseName.usageLog, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }
@@ -259,7 +263,7 @@ public final class TallyStore: @unchecked Sendable {
         UsageKey.prefix(customer: customer, periodStart: periodStart, into: &prefix)
         return try readStore("read usage") { transaction in
             var records: [UsageRecord] = []
-            try transaction.forEach(usage, prefix: prefix) { key, value in
+            try UsageLogReader.merged(in: transaction, usage: usage, log: usageLog, prefix: prefix) { key, value in
                 guard let meter = UsageKey.meter(in: key), let state = AggregateState(decoding: value) else {
                     throw StoreError(.incompatible, "a usage record of customer '\(customer)' is damaged")
                 }
@@ -274,7 +278,7 @@ public final class TallyStore: @unchecked Sendable {
         let prefix = UsageKey.prefix(customer: customer)
         return try readStore("read usage") { transaction in
             var starts: [Timestamp] = []
-            try transaction.forEach(usage, prefix: prefix) { key, _ in
+            try UsageLogReader.merged(in: transaction, usage: usage, log: usageLog, prefix: prefix) { key, _ in
                 if let start = UsageKey.periodStart(in: key), starts.last != start { starts.append(start) }
             }
             return starts
@@ -294,11 +298,17 @@ public final class TallyStore: @unchecked Sendable {
 
     /// Counts of what the store holds.
     public func statistics() throws(StoreError) -> StoreStatistics {
-        try readStore("read statistics") { _ in
-            StoreStatistics(
+        try readStore("read statistics") { transaction in
+            // Aggregates only in the log (new since the last fold) count too.
+            var loggedOnly = 0
+            for key in try UsageLogReader.newest(in: transaction, log: usageLog, prefix: []).keys
+            where try transaction.get(usage, key: key) == nil {
+                loggedOnly += 1
+            }
+            return StoreStatistics(
                 identities: try environment.statistics(identities).entries,
                 events: try environment.statistics(events).entries,
-                aggregates: try environment.statistics(usage).entries,
+                aggregates: try environment.statistics(usage).entries + loggedOnly,
                 mapSize: environment.mapSize
             )
         }

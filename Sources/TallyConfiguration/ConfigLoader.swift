@@ -1,6 +1,6 @@
 import Foundation
 import Yams
-public import Metering
+import Metering
 
 /// Reads and validates Tally's YAML config file.
 ///

@@ -1,5 +1,5 @@
 import Yams
-public import Metering
+import Metering
 
 // MARK: - The reader
 

@@ -1,6 +1,6 @@
 import Foundation
 import Yams
-public import Metering
+import Metering
 
 /// What a limit may name: the meters and plans of the config, read before the limits.
 struct LimitContext {

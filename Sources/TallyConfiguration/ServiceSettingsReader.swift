@@ -1,6 +1,6 @@
 import Foundation
 import Yams
-public import Metering
+import Metering
 
 // MARK: - Alerts
 

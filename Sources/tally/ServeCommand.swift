@@ -6,6 +6,7 @@ import Ingest
 import Metrics
 import Prometheus
 import Limits
+import LMDB
 import Logging
 import Metering
 import ServiceLifecycle
@@ -40,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Environment.preferHeapAllocations()
         LoggingSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
         let logger = Logger(label: "tally")
         let config = try options.loadConfig()

@@ -1,0 +1,332 @@
+import Glibc
+import LMDB
+import Metering
+
+/// The writer's side of `usage_log`: what each commit logs, and the folding of logged states into
+/// `usage`, a sorted slice inside each later commit (see `UsageLogRecord` for why).
+///
+/// It keeps in memory every aggregate the log holds (`pending`: usage key → state and the stamp of
+/// the newest record holding it), so a commit reads a row from LMDB only the first time it is
+/// touched after a fold. A fold pass starts when the log holds twice as many entries as there are
+/// pending keys (and at least `UsageFoldPolicy.minimumLoggedEntries`), or `UsageFoldPolicy.maximumRecords` records: it
+/// writes the pending states in key order, a slice per commit, and the commit that writes the last slice
+/// deletes the records the pass covered. Owned by the writer thread, like `StoreWriter`.
+final class UsageFolder {
+    struct Entry {
+        var state: AggregateState
+        /// The stamp of the newest commit that changed this aggregate (its `usage_log` record).
+        var stamp: UInt64
+        /// Whether `usage` has a row for the key (with an older state, or this one after a fold).
+        var inBase: Bool
+    }
+
+    /// A fold pass under way: the keys to write, sorted, how many are written, and the newest
+    /// record it covers (every record up to it is deleted when the pass ends).
+    struct Pass {
+        var keys: [UsageKeyBytes]
+        var written: Int
+        var through: UInt64
+        var isComplete: Bool { written == keys.count }
+    }
+
+    private let store: TallyStore
+    private let policy: UsageFoldPolicy
+    /// Every aggregate the log holds, with this commit's changes already in (undone by `rollBack`).
+    private var table: [UsageKeyBytes: Entry] = [:]
+    /// This commit's first change of each key, with the entry before it, in order.
+    private var journal: [(key: UsageKeyBytes, previous: Entry?)] = []
+    private var journalStamp: UInt64 = 0
+    /// Logged keys `usage` has no row for, by prefix (customer ‖ period start): the limit check
+    /// finds a customer's rows in `usage` and these.
+    private var newKeysByPrefix: [UsageKeyBytes: [UsageKeyBytes]] = [:]
+    /// The `usage_log` records, oldest first, with their entry counts.
+    private var records: [(stamp: UInt64, entries: Int)] = []
+    private var loggedEntries = 0
+    private(set) var pass: Pass?
+    /// What `write` decided for the pass, applied by `committed`.
+    private var nextPass: Pass?
+    private var recordBuffer: [UInt8] = []
+    private var valueBuffer: [UInt8] = []
+
+    /// Loads the records a previous run left (a crash, or a stop before its fold finished).
+    init(store: TallyStore, policy: UsageFoldPolicy, transaction: borrowing some ReadableTransaction & ~Copyable) throws {
+        self.store = store
+        self.policy = policy
+        guard let log = store.usageLog else { return }
+        try transaction.forEach(log, prefix: []) { key, value in
+            let stamp = key.loadBigEndianUInt64(at: 0)
+            guard let view = UsageLogView(value) else { throw StoreError(.incompatible, "a usage_log record is damaged") }
+            for index in 0..<view.count {
+                guard let entry = view.entry(index), let state = AggregateState(decoding: entry.value) else {
+                    throw StoreError(.incompatible, "a usage_log record is damaged")
+                }
+                table[UsageKeyBytes(entry.key)] = Entry(state: state, stamp: stamp, inBase: false)
+            }
+            records.append((stamp, view.count))
+            loggedEntries += view.count
+        }
+        for key in Array(table.keys) {
+            if try transaction.get(store.usage, key: key.bytes) != nil { table[key]!.inBase = true }
+        }
+        for (key, entry) in table where !entry.inBase {
+            newKeysByPrefix[key.prefix, default: []].append(key)
+        }
+    }
+
+    // MARK: One commit
+
+    /// Where `current` found an aggregate, for `set` to write it back without hashing again.
+    typealias Slot = Dictionary<UsageKeyBytes, Entry>.Index
+
+    /// The aggregate at `key` as the store holds it (logged, else `usage`), or nil when new.
+    func current(_ key: UsageKeyBytes, transaction: borrowing WriteTransaction)
+        throws -> (state: AggregateState, inBase: Bool, slot: Slot?)? {
+        if let slot = table.index(forKey: key) {
+            let entry = table.values[slot]
+            return (entry.state, entry.inBase, slot)
+        }
+        guard let stored = try transaction.get(store.usage, key: key.bytes) else { return nil }
+        guard let state = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
+            throw StoreError(.incompatible, "a usage record is damaged")
+        }
+        return (state, true, nil)
+    }
+
+    /// Sets the aggregate at `key` for the commit stamped `stamp`; `slot` is what `current` just
+    /// returned for it (no other key was added in between).
+    func set(_ key: UsageKeyBytes, _ state: AggregateState, inBase: Bool, slot: Slot?, stamp: UInt64) {
+        if journalStamp != stamp {
+            journal.removeAll(keepingCapacity: true)
+            journalStamp = stamp
+        }
+        let entry = Entry(state: state, stamp: stamp, inBase: inBase)
+        let previous: Entry?
+        if let slot {
+            previous = table.values[slot]
+            table.values[slot] = entry
+        } else {
+            previous = table.updateValue(entry, forKey: key)
+        }
+        if previous?.stamp != stamp {
+            journal.append((key, previous))
+            if previous == nil, !inBase { newKeysByPrefix[key.prefix, default: []].append(key) }
+        }
+    }
+
+    /// Undoes every `set` of the commit stamped `stamp` (it failed, or its transaction runs again).
+    func rollBack(stamp: UInt64) {
+        guard journalStamp == stamp else { return }
+        for (key, previous) in journal.reversed() {
+            if let previous {
+                table[key] = previous
+            } else if let entry = table.removeValue(forKey: key), !entry.inBase {
+                newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
+            }
+        }
+        journal.removeAll(keepingCapacity: true)
+        nextPass = nil
+    }
+
+    /// Writes the record of the commit stamped `stamp` and the next slice of the fold pass
+    /// (starting one when due), in the commit's transaction.
+    func write(stamp: UInt64, previousStamp: UInt64, eventCount: Int, transaction: borrowing WriteTransaction) throws {
+        guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
+        let changed = journalStamp == stamp ? journal.map(\.key).sorted() : []
+        if !changed.isEmpty {
+            UsageLogRecord.encode(changed.count, family: .periodUsage, into: &recordBuffer) { index, buffer in
+                buffer.append(contentsOf: changed[index].bytes)
+                table[changed[index]]!.state.encode(into: &valueBuffer)
+                return valueBuffer
+            }
+            var stampKey: [UInt8] = []
+            stampKey.appendBigEndian(stamp)
+            _ = try transaction.put(log, key: stampKey, value: recordBuffer, flags: .append)
+        }
+        var next = pass
+        if next == nil, isFoldDue(adding: changed.count) {
+            // Keys this commit added are not covered: their record is newer than the pass.
+            let keys = table.compactMap { $0.value.stamp <= previousStamp ? $0.key : nil }.sorted()
+            next = Pass(keys: keys, written: 0, through: previousStamp)
+        }
+        nextPass = next
+        guard var next else { return }
+        let end = min(next.keys.count, next.written + max(policy.minimumSliceSize, 2 * eventCount))
+        for key in next.keys[next.written..<end] {
+            table[key]!.state.encode(into: &valueBuffer)
+            _ = try transaction.put(store.usage, key: key.bytes, value: valueBuffer)
+        }
+        next.written = end
+        if next.isComplete {
+            var stampKey: [UInt8] = []
+            for record in records where record.stamp <= next.through {
+                stampKey.removeAll(keepingCapacity: true)
+                stampKey.appendBigEndian(record.stamp)
+                _ = try transaction.delete(log, key: stampKey)
+            }
+        }
+        nextPass = next
+    }
+
+    /// Takes in the commit stamped `stamp`, which succeeded: its changes stay, and the fold pass
+    /// moves on (or ends: aggregates no newer record holds leave memory).
+    func committed(stamp: UInt64) {
+        if journalStamp == stamp, !journal.isEmpty {
+            records.append((stamp, journal.count))
+            loggedEntries += journal.count
+        }
+        journal.removeAll(keepingCapacity: true)
+        guard let next = nextPass else { return }
+        nextPass = nil
+        if next.isComplete { finish(next) } else { pass = next }
+    }
+
+    private func finish(_ done: Pass) {
+        pass = nil
+        nextPass = nil
+        for key in done.keys { table[key]?.inBase = true }
+        records.removeAll { $0.stamp <= done.through }
+        loggedEntries = records.reduce(0) { $0 + $1.entries }
+        // In place: a new table would fault in fresh pages for every pass.
+        for key in done.keys where table[key].map({ $0.stamp <= done.through }) ?? false {
+            table.removeValue(forKey: key)
+        }
+        newKeysByPrefix.removeAll(keepingCapacity: true)
+        for (key, entry) in table where !entry.inBase {
+            newKeysByPrefix[key.prefix, default: []].append(key)
+        }
+    }
+
+    // MARK: Reading
+
+    /// A customer's usage in one period as this commit leaves it: `usage` rows overlaid with the
+    /// logged states, in key order.
+    func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [(key: UsageKeyBytes, state: AggregateState)] {
+        var rows: [(key: UsageKeyBytes, state: AggregateState)] = []
+        try transaction.forEach(store.usage, prefix: prefix) { key, value in
+            let key = UsageKeyBytes(key)
+            if let entry = table[key] {
+                rows.append((key, entry.state))
+            } else if let state = AggregateState(decoding: value) {
+                rows.append((key, state))
+            }
+        }
+        let added = newKeysByPrefix[UsageKeyBytes(prefix)] ?? []
+        guard !added.isEmpty else { return rows }
+        // A fold slice may already have written some of them into `usage`.
+        let inBase = Set(rows.map(\.key))
+        for key in added where !inBase.contains(key) {
+            if let entry = table[key] { rows.append((key, entry.state)) }
+        }
+        return rows.sorted { $0.key < $1.key }
+    }
+
+    /// Whether anything is logged and not yet folded.
+    var hasLoggedUsage: Bool { !records.isEmpty }
+
+    /// Folds every logged state into `usage` and deletes every record, in transactions of at most
+    /// `sliceSize` rows: a store at rest then holds all its usage in `usage`, as stores did before
+    /// the log existed. Called when the daemon stops.
+    func foldAll(sliceSize: Int = 65_536) throws(StoreError) {
+        guard let last = records.last?.stamp else { return }
+        var all = Pass(keys: table.keys.sorted(), written: 0, through: last)
+        while !all.isComplete {
+            let slice = all
+            let written: Int = try store.writeStore("fold logged usage") { transaction in
+                let end = min(slice.keys.count, slice.written + sliceSize)
+                for key in slice.keys[slice.written..<end] {
+                    table[key]!.state.encode(into: &valueBuffer)
+                    _ = try transaction.put(store.usage, key: key.bytes, value: valueBuffer)
+                }
+                if end == slice.keys.count, let log = store.usageLog {
+                    try transaction.deleteAll(log)
+                }
+                return end
+            }
+            all.written = written
+        }
+        finish(all)
+    }
+
+    private func isFoldDue(adding entries: Int) -> Bool {
+        records.count + 1 >= policy.maximumRecords
+            || (loggedEntries + entries >= policy.minimumLoggedEntries && loggedEntries + entries >= 2 * table.count)
+    }
+}
+
+/// A usage key's bytes as a dictionary key: hashed in one pass over the bytes (the standard
+/// `[UInt8]` hash feeds them one at a time), ordered as LMDB orders keys, with the first 16 bytes
+/// kept as two integers so that sorting rarely needs more than two integer comparisons.
+struct UsageKeyBytes: Hashable, Comparable {
+    let bytes: [UInt8]
+    private let head: UInt64
+    private let next: UInt64
+
+    /// Copies `bytes` into storage of their own size: a key kept in a table must not hold on to a
+    /// scratch buffer's capacity (the writer's key buffer reserves a kilobyte).
+    init(_ bytes: [UInt8]) {
+        let copy = bytes.withUnsafeBytes { [UInt8]($0) }
+        self.bytes = copy
+        (head, next) = copy.withUnsafeBytes(Self.heads)
+    }
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = Array(bytes)
+        (head, next) = Self.heads(bytes)
+    }
+
+    /// Bytes 0–7 and 8–15 as big-endian integers, zero-padded: their order is the bytes' order.
+    private static func heads(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes.prefix(16))) }
+        return (UInt64(bigEndian: words.0), UInt64(bigEndian: words.1))
+    }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool {
+        guard lhs.head == rhs.head, lhs.next == rhs.next, lhs.bytes.count == rhs.bytes.count else { return false }
+        guard lhs.bytes.count > 16 else { return true }
+        return lhs.bytes.withUnsafeBytes { l in
+            rhs.bytes.withUnsafeBytes { r in memcmp(l.baseAddress! + 16, r.baseAddress! + 16, l.count - 16) == 0 }
+        }
+    }
+
+    /// Byte order, LMDB's order (a shorter key first when one is a prefix of the other).
+    static func < (lhs: Self, rhs: Self) -> Bool {
+        if lhs.head != rhs.head { return lhs.head < rhs.head }
+        if lhs.next != rhs.next { return lhs.next < rhs.next }
+        return lhs.bytes.withUnsafeBytes { l in
+            rhs.bytes.withUnsafeBytes { r in
+                let common = min(l.count, r.count)
+                let order = common <= 16 ? 0 : memcmp(l.baseAddress! + 16, r.baseAddress! + 16, common - 16)
+                return order != 0 ? order < 0 : l.count < r.count
+            }
+        }
+    }
+
+    /// The customer ‖ period start prefix (`UsageKey`).
+    var prefix: UsageKeyBytes {
+        UsageKeyBytes(Array(bytes[0..<min(bytes.count, 1 + Int(bytes[0]) + 8)]))
+    }
+}
+
+/// When a fold pass starts and how much each commit writes of it.
+public struct UsageFoldPolicy: Sendable {
+    /// A pass starts when the log holds at least this many entries (and twice the pending keys)…
+    public var minimumLoggedEntries: Int
+    /// …or this many records, whatever their size (so a reader never walks more).
+    public var maximumRecords: Int
+    /// Rows each commit folds, at least (twice its events when that is more).
+    public var minimumSliceSize: Int
+
+    /// The daemon's policy.
+    public static let standard = UsageFoldPolicy(minimumLoggedEntries: 65_536, maximumRecords: 512, minimumSliceSize: 4_096)
+
+    public init(minimumLoggedEntries: Int, maximumRecords: Int, minimumSliceSize: Int) {
+        self.minimumLoggedEntries = minimumLoggedEntries
+        self.maximumRecords = maximumRecords
+        self.minimumSliceSize = minimumSliceSize
+    }
+}
