@@ -19,6 +19,11 @@ struct AggregateState: Equatable {
 
     func encode(into buffer: inout [UInt8]) {
         buffer.removeAll(keepingCapacity: true)
+        append(to: &buffer)
+    }
+
+    /// Appends the encoded state to `buffer` (what `encode(into:)` writes into an empty one).
+    func append(to buffer: inout [UInt8]) {
         buffer.append(Self.format)
         buffer.appendBigEndian(eventCount)
         buffer.appendDecimal(quantity)

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import LMDB
 import Metering
@@ -45,6 +46,10 @@ final class UsageFolder {
     private(set) var pass: Pass?
     /// What `write` decided for the pass, applied by `committed`.
     private var nextPass: Pass?
+    /// Sorts the keys of the next pass off the writer thread.
+    private let sorter = PassSorter()
+    /// Bumped when the table is emptied, so that a sort started before is not used after.
+    private var generation = 0
     private var recordBuffer: [UInt8] = []
     private var valueBuffer: [UInt8] = []
 
@@ -135,24 +140,31 @@ final class UsageFolder {
         if !changed.isEmpty {
             UsageLogRecord.encode(changed.count, family: .periodUsage, into: &recordBuffer) { index, buffer in
                 buffer.append(contentsOf: changed[index].bytes)
-                table[changed[index]]!.state.encode(into: &valueBuffer)
-                return valueBuffer
+            } value: { index, buffer in
+                table[changed[index]]!.state.append(to: &buffer)
             }
             var stampKey: [UInt8] = []
             stampKey.appendBigEndian(stamp)
             _ = try transaction.put(log, key: stampKey, value: recordBuffer, flags: .append)
         }
         var next = pass
-        if next == nil, isFoldDue(adding: changed.count) {
-            // Keys this commit added are not covered: their record is newer than the pass.
-            let keys = table.compactMap { $0.value.stamp <= previousStamp ? $0.key : nil }.sorted()
-            next = Pass(keys: keys, written: 0, through: previousStamp)
+        if next == nil {
+            if let sorted = sorter.take(generation: generation) {
+                next = Pass(keys: sorted.keys, written: 0, through: sorted.through)
+            } else if sorter.isIdle, isFoldDue(adding: changed.count) {
+                // Sorting a few hundred thousand keys would hold up this commit: a helper thread
+                // sorts them, and a later commit starts the pass. Keys changed from now on have a
+                // newer stamp than `through`: their records outlive the pass.
+                sorter.sort(table.compactMap { $0.value.stamp <= previousStamp ? $0.key : nil },
+                            through: previousStamp, generation: generation)
+            }
         }
         nextPass = next
         guard var next else { return }
         let end = min(next.keys.count, next.written + max(policy.minimumSliceSize, 2 * eventCount))
         for key in next.keys[next.written..<end] {
-            table[key]!.state.encode(into: &valueBuffer)
+            guard let entry = table[key] else { continue }
+            entry.state.encode(into: &valueBuffer)
             _ = try transaction.put(store.usage, key: key.bytes, value: valueBuffer)
         }
         next.written = end
@@ -177,22 +189,27 @@ final class UsageFolder {
         journal.removeAll(keepingCapacity: true)
         guard let next = nextPass else { return }
         nextPass = nil
-        if next.isComplete { finish(next) } else { pass = next }
+        // The slice this commit wrote is in `usage` now: its keys leave memory unless a commit
+        // after the pass's last record changed them (their newest record outlives the pass).
+        for key in next.keys[(pass?.written ?? 0)..<next.written] { settle(key, through: next.through) }
+        if next.isComplete {
+            pass = nil
+            records.removeAll { $0.stamp <= next.through }
+            loggedEntries = records.reduce(0) { $0 + $1.entries }
+        } else {
+            pass = next
+        }
     }
 
-    private func finish(_ done: Pass) {
-        pass = nil
-        nextPass = nil
-        for key in done.keys { table[key]?.inBase = true }
-        records.removeAll { $0.stamp <= done.through }
-        loggedEntries = records.reduce(0) { $0 + $1.entries }
-        // In place: a new table would fault in fresh pages for every pass.
-        for key in done.keys where table[key].map({ $0.stamp <= done.through }) ?? false {
-            table.removeValue(forKey: key)
-        }
-        newKeysByPrefix.removeAll(keepingCapacity: true)
-        for (key, entry) in table where !entry.inBase {
-            newKeysByPrefix[key.prefix, default: []].append(key)
+    /// A key whose state a committed fold slice wrote into `usage`.
+    private func settle(_ key: UsageKeyBytes, through: UInt64) {
+        guard let slot = table.index(forKey: key) else { return }
+        let entry = table.values[slot]
+        if !entry.inBase { newKeysByPrefix[key.prefix]?.removeAll { $0 == key } }
+        if entry.stamp <= through {
+            table.remove(at: slot)
+        } else {
+            table.values[slot].inBase = true
         }
     }
 
@@ -228,6 +245,7 @@ final class UsageFolder {
     /// the log existed. Called when the daemon stops.
     func foldAll(sliceSize: Int = 65_536) throws(StoreError) {
         guard let last = records.last?.stamp else { return }
+        generation += 1  // a sort still running for a pass is of no use now
         var all = Pass(keys: table.keys.sorted(), written: 0, through: last)
         while !all.isComplete {
             let slice = all
@@ -244,7 +262,12 @@ final class UsageFolder {
             }
             all.written = written
         }
-        finish(all)
+        table.removeAll()
+        newKeysByPrefix.removeAll()
+        records.removeAll()
+        loggedEntries = 0
+        pass = nil
+        nextPass = nil
     }
 
     private func isFoldDue(adding entries: Int) -> Bool {
@@ -309,6 +332,46 @@ struct UsageKeyBytes: Hashable, Comparable {
     /// The customer ‖ period start prefix (`UsageKey`).
     var prefix: UsageKeyBytes {
         UsageKeyBytes(Array(bytes[0..<min(bytes.count, 1 + Int(bytes[0]) + 8)]))
+    }
+}
+
+/// Sorts a fold pass's keys on a helper thread; the writer takes the result when it is ready.
+private final class PassSorter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = false
+    private var result: (keys: [UsageKeyBytes], through: UInt64, generation: Int)?
+
+    /// Whether no sort runs and no result waits.
+    var isIdle: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !running && result == nil
+    }
+
+    /// Starts sorting `keys` unless a sort is running or its result waits to be taken.
+    func sort(_ keys: [UsageKeyBytes], through: UInt64, generation: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !running, result == nil else { return }
+        running = true
+        let thread = Thread { [self] in
+            let sorted = keys.sorted()
+            lock.lock()
+            result = (sorted, through, generation)
+            running = false
+            lock.unlock()
+        }
+        thread.name = "tally-usage-fold"
+        thread.start()
+    }
+
+    /// The sorted keys of a sort started in `generation`, once; nil while none is ready.
+    func take(generation: Int) -> (keys: [UsageKeyBytes], through: UInt64)? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let ready = result else { return nil }
+        result = nil
+        return ready.generation == generation ? (ready.keys, ready.through) : nil
     }
 }
 

@@ -27,33 +27,36 @@ enum UsageLogRecord {
     static func encode(_ entries: [(key: [UInt8], value: [UInt8])], family: Family, into buffer: inout [UInt8]) {
         encode(entries.count, family: family, into: &buffer) { index, key in
             key.append(contentsOf: entries[index].key)
-            return entries[index].value
+        } value: { index, value in
+            value.append(contentsOf: entries[index].value)
         }
     }
 
-    /// Encodes `count` entries, sorted by key and unique: `entry(i, &key)` appends entry i's key
-    /// bytes to `key` and returns its value.
+    /// Encodes `count` entries, sorted by key and unique, straight into `buffer`: `key(i, &buffer)`
+    /// and `value(i, &buffer)` append entry i's key and value bytes.
     static func encode(_ count: Int, family: Family, into buffer: inout [UInt8],
-                       entry: (_ index: Int, _ key: inout [UInt8]) -> [UInt8]) {
+                       key: (_ index: Int, _ buffer: inout [UInt8]) -> Void,
+                       value: (_ index: Int, _ buffer: inout [UInt8]) -> Void) {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(format)
         buffer.appendBigEndian(UInt32(count))
         let tableStart = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: 4 * count))
-        var key: [UInt8] = []
         for index in 0..<count {
-            let offset = UInt32(buffer.count)
-            buffer.withUnsafeMutableBytes { bytes in
-                bytes.storeBytes(of: offset.bigEndian, toByteOffset: tableStart + 4 * index, as: UInt32.self)
-            }
-            key.removeAll(keepingCapacity: true)
-            let value = entry(index, &key)
+            let offset = buffer.count
             buffer.append(family.rawValue)
-            buffer.append(UInt8(truncatingIfNeeded: key.count >> 8))
-            buffer.append(UInt8(truncatingIfNeeded: key.count))
-            buffer.append(contentsOf: key)
-            buffer.appendBigEndian(UInt32(value.count))
-            buffer.append(contentsOf: value)
+            buffer.append(contentsOf: [0, 0])
+            key(index, &buffer)
+            let keyLength = buffer.count - offset - 3
+            buffer.append(contentsOf: [0, 0, 0, 0])
+            let valueStart = buffer.count
+            value(index, &buffer)
+            let valueLength = buffer.count - valueStart
+            buffer.withUnsafeMutableBytes { bytes in
+                bytes.storeBytes(of: UInt32(offset).bigEndian, toByteOffset: tableStart + 4 * index, as: UInt32.self)
+                bytes.storeBytes(of: UInt16(keyLength).bigEndian, toByteOffset: offset + 1, as: UInt16.self)
+                bytes.storeBytes(of: UInt32(valueLength).bigEndian, toByteOffset: valueStart - 4, as: UInt32.self)
+            }
         }
     }
 }

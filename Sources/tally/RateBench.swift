@@ -1,6 +1,7 @@
 import ArgumentParser
 import Billing
 import Foundation
+import IngestClient
 import Logging
 import TallyConfiguration
 import Metering
