@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := liblmdb-dev libzstd-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps bench bench-micro clean
+.PHONY: run test build deps bench bench-matrix bench-micro clean
 
 ## Install the C libraries (LMDB, zstd) with apt-get when they are missing.
 deps:
@@ -36,6 +36,11 @@ bench: build
 	.build/release/tally bench ingest --events 1000000 --identities-prefill 50000000
 	.build/release/tally bench archive --events 5000000
 	.build/release/tally bench archive --events 2000000 --during-ingest
+
+## The ingest matrix (customers 1k-1M x identities 1M/50M, random order), half load, 16 connections,
+## and docs/ingest-vs-customers.svg from it (see BENCHMARKS.md). QUICK=1 for a few-minute version.
+bench-matrix: build
+	scripts/bench-matrix.sh $(if $(QUICK),--quick,)
 
 ## Micro-benchmarks (package-benchmark): parsing one line, one group commit of 8192 events.
 bench-micro: deps

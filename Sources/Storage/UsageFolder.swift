@@ -6,12 +6,14 @@ import Metering
 /// The writer's side of `usage_log`: what each commit logs, and the folding of logged states into
 /// `usage`, a sorted slice inside each later commit (see `UsageLogRecord` for why).
 ///
-/// It keeps in memory every aggregate the log holds (`pending`: usage key → state and the stamp of
-/// the newest record holding it), so a commit reads a row from LMDB only the first time it is
-/// touched after a fold. A fold pass starts when the log holds twice as many entries as there are
-/// pending keys (and at least `UsageFoldPolicy.minimumLoggedEntries`), or `UsageFoldPolicy.maximumRecords` records: it
-/// writes the pending states in key order, a slice per commit, and the commit that writes the last slice
-/// deletes the records the pass covered. Owned by the writer thread, like `StoreWriter`.
+/// `table` holds every aggregate the log holds (dirty: `usage` lacks its state) and, up to
+/// `UsageFoldPolicy.retainedAggregates`, folded ones (clean), so a commit seldom reads a `usage`
+/// row. A fold pass starts when the log holds twice as many entries as there are dirty keys (and at
+/// least `UsageFoldPolicy.minimumLoggedEntries`), or `UsageFoldPolicy.maximumRecords` records: the
+/// dirty keys are sorted on a helper thread, a later commit starts writing them in key order, a
+/// slice per commit, and the commit that writes the last slice deletes the records the pass
+/// covered. Every dirty key whose newest record the pass covers is in the pass, so no record is
+/// deleted before `usage` has its key's state. Owned by the writer thread, like `StoreWriter`.
 final class UsageFolder {
     struct Entry {
         var state: AggregateState
@@ -19,6 +21,9 @@ final class UsageFolder {
         var stamp: UInt64
         /// Whether `usage` has a row for the key (with an older state, or this one after a fold).
         var inBase: Bool
+        /// Whether `usage` lacks this state: set by every change, cleared when a fold slice wrote
+        /// it and no later record holds the key.
+        var dirty = true
     }
 
     /// A fold pass under way: the keys to write, sorted, how many are written, and the newest
@@ -43,6 +48,13 @@ final class UsageFolder {
     /// The `usage_log` records, oldest first, with their entry counts.
     private var records: [(stamp: UInt64, entries: Int)] = []
     private var loggedEntries = 0
+    /// How many entries of `table` are dirty: the keys the records hold.
+    private var dirtyCount = 0
+    /// The dirty keys no pass has taken yet, in the order they became dirty: the next pass's keys,
+    /// handed over without walking the table.
+    private var dirtyKeys: [UsageKeyBytes] = []
+    /// `dirtyKeys.count` before this commit's first change (what a rollback truncates to).
+    private var dirtyKeysBeforeCommit = 0
     private(set) var pass: Pass?
     /// What `write` decided for the pass, applied by `committed`.
     private var nextPass: Pass?
@@ -76,6 +88,8 @@ final class UsageFolder {
         for (key, entry) in table where !entry.inBase {
             newKeysByPrefix[key.prefix, default: []].append(key)
         }
+        dirtyCount = table.count
+        dirtyKeys = Array(table.keys)
     }
 
     // MARK: One commit
@@ -103,6 +117,7 @@ final class UsageFolder {
         if journalStamp != stamp {
             journal.removeAll(keepingCapacity: true)
             journalStamp = stamp
+            dirtyKeysBeforeCommit = dirtyKeys.count
         }
         let entry = Entry(state: state, stamp: stamp, inBase: inBase)
         let previous: Entry?
@@ -115,6 +130,10 @@ final class UsageFolder {
         if previous?.stamp != stamp {
             journal.append((key, previous))
             if previous == nil, !inBase { newKeysByPrefix[key.prefix, default: []].append(key) }
+            if !(previous?.dirty ?? false) {
+                dirtyCount += 1
+                dirtyKeys.append(key)
+            }
         }
     }
 
@@ -122,6 +141,7 @@ final class UsageFolder {
     func rollBack(stamp: UInt64) {
         guard journalStamp == stamp else { return }
         for (key, previous) in journal.reversed() {
+            if !(previous?.dirty ?? false) { dirtyCount -= 1 }
             if let previous {
                 table[key] = previous
             } else if let entry = table.removeValue(forKey: key), !entry.inBase {
@@ -129,6 +149,7 @@ final class UsageFolder {
             }
         }
         journal.removeAll(keepingCapacity: true)
+        dirtyKeys.removeSubrange(min(dirtyKeysBeforeCommit, dirtyKeys.count)...)
         nextPass = nil
     }
 
@@ -155,8 +176,11 @@ final class UsageFolder {
                 // Sorting a few hundred thousand keys would hold up this commit: a helper thread
                 // sorts them, and a later commit starts the pass. Keys changed from now on have a
                 // newer stamp than `through`: their records outlive the pass.
-                sorter.sort(table.compactMap { $0.value.stamp <= previousStamp ? $0.key : nil },
-                            through: previousStamp, generation: generation)
+                // Every key dirty before this commit; those this commit made dirty stay for the next.
+                let before = journalStamp == stamp ? dirtyKeysBeforeCommit : dirtyKeys.count
+                sorter.sort(Array(dirtyKeys[..<before]), through: previousStamp, generation: generation)
+                dirtyKeys.removeSubrange(..<before)
+                dirtyKeysBeforeCommit = 0
             }
         }
         nextPass = next
@@ -201,15 +225,27 @@ final class UsageFolder {
         }
     }
 
-    /// A key whose state a committed fold slice wrote into `usage`.
+    /// A key whose state a committed fold slice wrote into `usage`. It stays in memory, clean
+    /// (a later commit touching it reads no LMDB row), unless memory holds more than
+    /// `UsageFoldPolicy.retainedAggregates`.
     private func settle(_ key: UsageKeyBytes, through: UInt64) {
         guard let slot = table.index(forKey: key) else { return }
         let entry = table.values[slot]
-        if !entry.inBase { newKeysByPrefix[key.prefix]?.removeAll { $0 == key } }
-        if entry.stamp <= through {
+        if !entry.inBase {
+            newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
+            table.values[slot].inBase = true
+        }
+        // A key changed after `through` has a newer record: it stays dirty, for the next pass.
+        guard entry.stamp <= through else {
+            if entry.dirty { dirtyKeys.append(key) }
+            return
+        }
+        guard entry.dirty else { return }
+        dirtyCount -= 1
+        if table.count > policy.retainedAggregates {
             table.remove(at: slot)
         } else {
-            table.values[slot].inBase = true
+            table.values[slot].dirty = false
         }
     }
 
@@ -246,7 +282,7 @@ final class UsageFolder {
     func foldAll(sliceSize: Int = 65_536) throws(StoreError) {
         guard let last = records.last?.stamp else { return }
         generation += 1  // a sort still running for a pass is of no use now
-        var all = Pass(keys: table.keys.sorted(), written: 0, through: last)
+        var all = Pass(keys: table.compactMap { $0.value.dirty ? $0.key : nil }.sorted(), written: 0, through: last)
         while !all.isComplete {
             let slice = all
             let written: Int = try store.writeStore("fold logged usage") { transaction in
@@ -266,13 +302,15 @@ final class UsageFolder {
         newKeysByPrefix.removeAll()
         records.removeAll()
         loggedEntries = 0
+        dirtyCount = 0
+        dirtyKeys.removeAll()
         pass = nil
         nextPass = nil
     }
 
     private func isFoldDue(adding entries: Int) -> Bool {
         records.count + 1 >= policy.maximumRecords
-            || (loggedEntries + entries >= policy.minimumLoggedEntries && loggedEntries + entries >= 2 * table.count)
+            || (loggedEntries + entries >= policy.minimumLoggedEntries && loggedEntries + entries >= 2 * dirtyCount)
     }
 }
 
@@ -355,6 +393,8 @@ private final class PassSorter: @unchecked Sendable {
         guard !running, result == nil else { return }
         running = true
         let thread = Thread { [self] in
+            // Below the writer: on two cores, a sort at the same priority would take its CPU.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)  // Linux: 0 is the calling thread
             let sorted = keys.sorted()
             lock.lock()
             result = (sorted, through, generation)
@@ -383,13 +423,17 @@ public struct UsageFoldPolicy: Sendable {
     public var maximumRecords: Int
     /// Rows each commit folds, at least (twice its events when that is more).
     public var minimumSliceSize: Int
+    /// Folded aggregates kept in memory (so a commit reads no LMDB row for them) up to this many.
+    public var retainedAggregates: Int
 
-    /// The daemon's policy.
-    public static let standard = UsageFoldPolicy(minimumLoggedEntries: 65_536, maximumRecords: 512, minimumSliceSize: 4_096)
+    /// The daemon's policy: about 350 MiB at most for retained aggregates.
+    public static let standard = UsageFoldPolicy(minimumLoggedEntries: 65_536, maximumRecords: 512, minimumSliceSize: 4_096,
+                                                 retainedAggregates: 1_000_000)
 
-    public init(minimumLoggedEntries: Int, maximumRecords: Int, minimumSliceSize: Int) {
+    public init(minimumLoggedEntries: Int, maximumRecords: Int, minimumSliceSize: Int, retainedAggregates: Int) {
         self.minimumLoggedEntries = minimumLoggedEntries
         self.maximumRecords = maximumRecords
         self.minimumSliceSize = minimumSliceSize
+        self.retainedAggregates = retainedAggregates
     }
 }

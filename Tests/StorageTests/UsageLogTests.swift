@@ -18,7 +18,7 @@ struct UsageLogTests {
         Meter(code: "last", aggregation: .latest),
     ]
     /// Folds after a handful of entries, a few rows per commit, so a test sees many passes.
-    static let eager = UsageFoldPolicy(minimumLoggedEntries: 8, maximumRecords: 5, minimumSliceSize: 3)
+    static let eager = UsageFoldPolicy(minimumLoggedEntries: 8, maximumRecords: 5, minimumSliceSize: 3, retainedAggregates: 6)
 
     struct Model {
         var quantities: [String: ExactDecimal] = [:]
@@ -47,18 +47,22 @@ struct UsageLogTests {
                        access: access, logger: Logger(label: "test"))
     }
 
-    @Test("random commits with eager folding: per-customer reads, the period scan and a second reader agree with a model after every commit")
-    func agreesWithModel() throws {
+    /// Eager folding that keeps every folded aggregate in memory (they go clean, then dirty again).
+    static let eagerRetaining = UsageFoldPolicy(minimumLoggedEntries: 8, maximumRecords: 5, minimumSliceSize: 3, retainedAggregates: 10_000)
+
+    @Test("random commits with eager folding: per-customer reads, the period scan and a second reader agree with a model after every commit",
+          arguments: [eager, eagerRetaining])
+    func agreesWithModel(policy: UsageFoldPolicy) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tally-log-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try Self.open(path)
-        let writer = try StoreWriter(store: store, usageFolding: Self.eager)
+        let writer = try StoreWriter(store: store, usageFolding: policy)
         let period = BillingPeriod.monthly.interval(containing: now)
         var generator = SystemRandomNumberGenerator()
         var model = Model()
         var eventNumber = 0
         let customers = 12
-        for _ in 0..<60 {
+        for _ in 0..<150 {
             var batch: [PendingEvent] = []
             for _ in 0..<(1 + Int(generator.next() % 9)) {
                 eventNumber += 1
