@@ -113,11 +113,7 @@ public final class StoreWriter: @unchecked Sendable {
                 try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
                 try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
                 limits = try evaluateLimits(touched: commit.touched, transaction: transaction) { prefix in
-                    try folder.usage(prefix: prefix, transaction: transaction).compactMap { row in
-                        row.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
-                            UsageRecord(meter: $0, group: row.state.group, quantity: row.state.quantity, eventCount: row.state.eventCount)
-                        }
-                    }
+                    try folder.usage(prefix: prefix, transaction: transaction)
                 }
             }
         } catch let error as StoreError {
@@ -194,11 +190,10 @@ public final class StoreWriter: @unchecked Sendable {
             let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
             UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                           hashKeys: store.hashKeys, into: &keyBuffer)
-            let key = UsageKeyBytes(keyBuffer)
             var state: AggregateState
             let inBase: Bool
             let slot: UsageFolder.Slot?
-            if let current = try folder.current(key, transaction: transaction) {
+            if let current = try folder.current(keyBuffer, transaction: transaction) {
                 (state, inBase, slot) = current
             } else {
                 state = AggregateState()
@@ -218,7 +213,7 @@ public final class StoreWriter: @unchecked Sendable {
                     state.quantity = (try? state.quantity.adding(1)) ?? state.quantity
                 }
             }
-            folder.set(key, state, inBase: inBase, slot: slot, stamp: stamp)
+            folder.set(state, inBase: inBase, slot: slot, stamp: stamp)
         }
 
         sequence += 1

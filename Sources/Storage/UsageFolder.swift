@@ -58,6 +58,12 @@ final class UsageFolder {
     private(set) var pass: Pass?
     /// What `write` decided for the pass, applied by `committed`.
     private var nextPass: Pass?
+    /// A sorted pass taken from the sorter and not yet started by a commit that succeeded: kept
+    /// across a failed commit, since its keys are in no other list.
+    private var readyPass: Pass?
+    /// The key `current` looked up last, in a buffer reused for every event; `set` copies it into
+    /// a key of its own size only when the table gains it.
+    private var probe = UsageKeyBytes([])
     /// Sorts the keys of the next pass off the writer thread.
     private let sorter = PassSorter()
     /// Bumped when the table is emptied, so that a sort started before is not used after.
@@ -97,23 +103,25 @@ final class UsageFolder {
     /// Where `current` found an aggregate, for `set` to write it back without hashing again.
     typealias Slot = Dictionary<UsageKeyBytes, Entry>.Index
 
-    /// The aggregate at `key` as the store holds it (logged, else `usage`), or nil when new.
-    func current(_ key: UsageKeyBytes, transaction: borrowing WriteTransaction)
+    /// The aggregate at the usage key `bytes` as the store holds it (logged, else `usage`), or nil
+    /// when new. `set` then writes that key.
+    func current(_ bytes: [UInt8], transaction: borrowing WriteTransaction)
         throws -> (state: AggregateState, inBase: Bool, slot: Slot?)? {
-        if let slot = table.index(forKey: key) {
+        probe.assign(bytes)
+        if let slot = table.index(forKey: probe) {
             let entry = table.values[slot]
             return (entry.state, entry.inBase, slot)
         }
-        guard let stored = try transaction.get(store.usage, key: key.bytes) else { return nil }
+        guard let stored = try transaction.get(store.usage, key: bytes) else { return nil }
         guard let state = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
             throw StoreError(.incompatible, "a usage record is damaged")
         }
         return (state, true, nil)
     }
 
-    /// Sets the aggregate at `key` for the commit stamped `stamp`; `slot` is what `current` just
-    /// returned for it (no other key was added in between).
-    func set(_ key: UsageKeyBytes, _ state: AggregateState, inBase: Bool, slot: Slot?, stamp: UInt64) {
+    /// Sets the aggregate at the key `current` looked up last, for the commit stamped `stamp`;
+    /// `slot` is what `current` returned for it (no other key was added in between).
+    func set(_ state: AggregateState, inBase: Bool, slot: Slot?, stamp: UInt64) {
         if journalStamp != stamp {
             journal.removeAll(keepingCapacity: true)
             journalStamp = stamp
@@ -121,10 +129,13 @@ final class UsageFolder {
         }
         let entry = Entry(state: state, stamp: stamp, inBase: inBase)
         let previous: Entry?
+        let key: UsageKeyBytes
         if let slot {
+            key = table.keys[slot]
             previous = table.values[slot]
             table.values[slot] = entry
         } else {
+            key = UsageKeyBytes(probe.bytes)
             previous = table.updateValue(entry, forKey: key)
         }
         if previous?.stamp != stamp {
@@ -170,8 +181,11 @@ final class UsageFolder {
         }
         var next = pass
         if next == nil {
-            if let sorted = sorter.take(generation: generation) {
-                next = Pass(keys: sorted.keys, written: 0, through: sorted.through)
+            if readyPass == nil, let sorted = sorter.take(generation: generation) {
+                readyPass = Pass(keys: sorted.keys, written: 0, through: sorted.through)
+            }
+            if let readyPass {
+                next = readyPass
             } else if sorter.isIdle, isFoldDue(adding: changed.count) {
                 // Sorting a few hundred thousand keys would hold up this commit: a helper thread
                 // sorts them, and a later commit starts the pass. Keys changed from now on have a
@@ -204,7 +218,7 @@ final class UsageFolder {
     }
 
     /// Takes in the commit stamped `stamp`, which succeeded: its changes stay, and the fold pass
-    /// moves on (or ends: aggregates no newer record holds leave memory).
+    /// moves on (or ends, and the records it covered are gone).
     func committed(stamp: UInt64) {
         if journalStamp == stamp, !journal.isEmpty {
             records.append((stamp, journal.count))
@@ -213,8 +227,8 @@ final class UsageFolder {
         journal.removeAll(keepingCapacity: true)
         guard let next = nextPass else { return }
         nextPass = nil
-        // The slice this commit wrote is in `usage` now: its keys leave memory unless a commit
-        // after the pass's last record changed them (their newest record outlives the pass).
+        readyPass = nil
+        // The slice this commit wrote is in `usage` now (`settle`).
         for key in next.keys[(pass?.written ?? 0)..<next.written] { settle(key, through: next.through) }
         if next.isComplete {
             pass = nil
@@ -252,8 +266,16 @@ final class UsageFolder {
     // MARK: Reading
 
     /// A customer's usage in one period as this commit leaves it: `usage` rows overlaid with the
-    /// logged states, in key order.
-    func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [(key: UsageKeyBytes, state: AggregateState)] {
+    /// logged states, in key order (what the limit check counts).
+    func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [UsageRecord] {
+        try rows(prefix: prefix, transaction: transaction).compactMap { row in
+            row.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
+                UsageRecord(meter: $0, group: row.state.group, quantity: row.state.quantity, eventCount: row.state.eventCount)
+            }
+        }
+    }
+
+    private func rows(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [(key: UsageKeyBytes, state: AggregateState)] {
         var rows: [(key: UsageKeyBytes, state: AggregateState)] = []
         try transaction.forEach(store.usage, prefix: prefix) { key, value in
             let key = UsageKeyBytes(key)
@@ -272,9 +294,6 @@ final class UsageFolder {
         }
         return rows.sorted { $0.key < $1.key }
     }
-
-    /// Whether anything is logged and not yet folded.
-    var hasLoggedUsage: Bool { !records.isEmpty }
 
     /// Folds every logged state into `usage` and deletes every record, in transactions of at most
     /// `sliceSize` rows: a store at rest then holds all its usage in `usage`, as stores did before
@@ -306,6 +325,7 @@ final class UsageFolder {
         dirtyKeys.removeAll()
         pass = nil
         nextPass = nil
+        readyPass = nil
     }
 
     private func isFoldDue(adding entries: Int) -> Bool {
@@ -318,9 +338,9 @@ final class UsageFolder {
 /// `[UInt8]` hash feeds them one at a time), ordered as LMDB orders keys, with the first 16 bytes
 /// kept as two integers so that sorting rarely needs more than two integer comparisons.
 struct UsageKeyBytes: Hashable, Comparable {
-    let bytes: [UInt8]
-    private let head: UInt64
-    private let next: UInt64
+    private(set) var bytes: [UInt8]
+    private var head: UInt64
+    private var next: UInt64
 
     /// Copies `bytes` into storage of their own size: a key kept in a table must not hold on to a
     /// scratch buffer's capacity (the writer's key buffer reserves a kilobyte).
@@ -328,6 +348,13 @@ struct UsageKeyBytes: Hashable, Comparable {
         let copy = bytes.withUnsafeBytes { [UInt8]($0) }
         self.bytes = copy
         (head, next) = copy.withUnsafeBytes(Self.heads)
+    }
+
+    /// Becomes `bytes`, reusing this key's buffer (for a lookup key that the table never keeps).
+    mutating func assign(_ bytes: [UInt8]) {
+        self.bytes.removeAll(keepingCapacity: true)
+        self.bytes.append(contentsOf: bytes)
+        (head, next) = bytes.withUnsafeBytes(Self.heads)
     }
 
     init(_ bytes: UnsafeRawBufferPointer) {

@@ -213,10 +213,6 @@ struct IngestBench: ParsableCommand {
         }
         return (mebibytes("VmRSS:"), mebibytes("RssAnon:"))
     }
-
-    static func residentMegabytes(_ pid: Int32) -> Int {
-        memory(pid).resident
-    }
 }
 
 /// Producers of a benchmark: each connection on its own thread sends every `connections`-th line,
