@@ -145,6 +145,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
             logger.error("could not fold the logged usage at stop; the next start reads it from the log",
                          metadata: ["error": "\(error.message)"])
         }
+        // And the identity index goes beside the store, so the next start reads one file instead
+        // of every identity in LMDB.
+        do {
+            try writer.saveIdentityIndex()
+        } catch {
+            logger.warning("could not save the identity index; the next start rebuilds it from the store",
+                           metadata: ["error": "\(error.message)"])
+        }
         finished.lock()
         isFinished = true
         finished.broadcast()

@@ -66,13 +66,18 @@ struct HashKeys: Sendable {
 
 /// Where every remembered identity lives in the `identities` database: identity hash → commit stamp.
 ///
-/// An open-addressing table (linear probing) of 16-byte slots, each holding a slot key and a stamp in
-/// one cache line, in memory backed by transparent huge pages where the kernel allows it: at tens of
-/// millions of identities, the TLB misses of 4 KiB pages would otherwise dominate a lookup. It
-/// answers "certainly new" without touching LMDB, the common case on ingest; a hit names the commit
-/// stamp under which LMDB holds the identity's record. It is a cache: `StoreWriter` rebuilds it from
-/// LMDB when it opens and adds to it only after a commit succeeds. Not thread-safe: owned by the
-/// writer thread.
+/// An open-addressing table (linear probing) whose slots hold a 32-bit fragment of the identity's
+/// hash and the commit stamp under which LMDB holds its record, in memory backed by transparent
+/// huge pages where the kernel allows it: at tens of millions of identities, the TLB misses of
+/// 4 KiB pages would otherwise dominate a lookup. It answers "certainly new" without touching LMDB,
+/// the common case on ingest; a hit names a stamp to look up (a fragment shared by chance only costs
+/// that lookup: LMDB's key holds the whole hash). It is a cache: `StoreWriter` loads it from its
+/// snapshot or rebuilds it from LMDB when it opens, and adds to it only after a commit succeeds. Not
+/// thread-safe: owned by the writer thread.
+///
+/// Slots are 8 bytes (`Layout.compact`: the stamp as an offset from the table's base) while the
+/// stamps it holds span less than 2^32 ms (49.7 days: the default dedup window is 35), else 16
+/// (`Layout.wide`); a table moves to a new base, or to wide slots, the way it grows.
 ///
 /// Growing never stops the writer for long: the doubled table is allocated and its pages faulted in
 /// by a helper thread once the table is half full (huge-page faults with compaction cost hundreds
@@ -80,120 +85,218 @@ struct HashKeys: Sendable {
 /// slots per insert, lookups checking both until it is done (rehashing tens of millions of entries
 /// at once would hold up a group commit for seconds).
 final class IdentityIndex {
-    private struct Slot {
-        /// The identity's low 64 bits, never 0; 0 marks an empty slot.
-        var key: UInt64
-        var stamp: UInt64
+    /// How a table's slots hold an entry.
+    enum Layout: Equatable, Sendable {
+        /// 8-byte slots: the fragment in the high half, the stamp minus `base` in the low half.
+        case compact(base: UInt64)
+        /// 16-byte slots: the fragment (in 8 bytes), then the whole stamp.
+        case wide
+
+        var slotBytes: Int {
+            if case .compact = self { 8 } else { 16 }
+        }
     }
 
-    private var slots: UnsafeMutablePointer<Slot>
-    private var mask: Int
-    /// The table being moved into `slots` after a grow, or nil; its slots below `migrated` are moved
-    /// (but not cleared, so that its probe runs stay intact for the rest).
-    private var oldSlots: UnsafeMutablePointer<Slot>?
-    private var oldMask = 0
+    /// One table: its memory, its size and how its slots are laid out. A fragment of 0 marks an empty slot.
+    struct Table {
+        let memory: UnsafeMutableRawPointer
+        let mask: Int
+        let layout: Layout
+        private let words: UnsafeMutablePointer<UInt64>
+        private let isCompact: Bool
+        private let base: UInt64
+
+        init(memory: UnsafeMutableRawPointer, capacity: Int, layout: Layout) {
+            precondition(capacity > 0 && capacity & (capacity - 1) == 0 && capacity <= 1 << 32,
+                         "a power of two that a fragment can address")
+            self.memory = memory
+            mask = capacity - 1
+            self.layout = layout
+            words = memory.bindMemory(to: UInt64.self, capacity: capacity * layout.slotBytes / 8)
+            if case .compact(let base) = layout {
+                isCompact = true
+                self.base = base
+            } else {
+                isCompact = false
+                base = 0
+            }
+        }
+
+        var capacity: Int { mask + 1 }
+        var bytes: Int { capacity * layout.slotBytes }
+
+        /// The largest stamp offset a compact slot holds.
+        static let maximumOffset = UInt64(UInt32.max)
+
+        @inline(__always)
+        func fragment(at slot: Int) -> UInt32 {
+            isCompact ? UInt32(truncatingIfNeeded: words[slot] >> 32) : UInt32(truncatingIfNeeded: words[slot << 1])
+        }
+
+        @inline(__always)
+        func stamp(at slot: Int) -> UInt64 {
+            isCompact ? base + (words[slot] & 0xFFFF_FFFF) : words[slot << 1 | 1]
+        }
+
+        @inline(__always)
+        func store(_ fragment: UInt32, stamp: UInt64, at slot: Int) {
+            if isCompact {
+                words[slot] = UInt64(fragment) << 32 | (stamp - base)
+            } else {
+                words[slot << 1] = UInt64(fragment)
+                words[slot << 1 | 1] = stamp
+            }
+        }
+
+        @inline(__always)
+        func copy(from source: Int, to destination: Int) {
+            if isCompact {
+                words[destination] = words[source]
+            } else {
+                words[destination << 1] = words[source << 1]
+                words[destination << 1 | 1] = words[source << 1 | 1]
+            }
+        }
+
+        @inline(__always)
+        func clear(at slot: Int) {
+            if isCompact { words[slot] = 0 } else { words[slot << 1] = 0 }
+        }
+
+        /// Whether a slot can hold `stamp`.
+        func fits(_ stamp: UInt64) -> Bool {
+            !isCompact || (stamp >= base && stamp - base <= Self.maximumOffset)
+        }
+
+        /// Whether `stamp` is within `margin` of what a slot can hold (time to move to a new base).
+        func nearlyFull(_ stamp: UInt64, margin: UInt64) -> Bool {
+            isCompact && (stamp < base || stamp - base > Self.maximumOffset - margin)
+        }
+
+        @inline(__always)
+        func home(_ fragment: UInt32) -> Int { Int(fragment) & mask }
+
+        /// Calls `body` with the stamp of each entry holding `fragment` until it returns true; slots
+        /// below `from` are skipped (they were moved out). Returns whether `body` returned true.
+        @inline(__always)
+        func firstStamp(_ fragment: UInt32, skippingBelow from: Int = 0, where body: (UInt64) throws -> Bool) rethrows -> Bool {
+            var slot = home(fragment)
+            if isCompact {
+                let tag = UInt64(fragment) << 32
+                while true {
+                    let word = words[slot]
+                    if word == 0 { return false }
+                    if word & 0xFFFF_FFFF_0000_0000 == tag, slot >= from, try body(base + (word & 0xFFFF_FFFF)) { return true }
+                    slot = (slot + 1) & mask
+                }
+            } else {
+                let key = UInt64(fragment)
+                while true {
+                    let word = words[slot << 1]
+                    if word == 0 { return false }
+                    if word == key, slot >= from, try body(words[slot << 1 | 1]) { return true }
+                    slot = (slot + 1) & mask
+                }
+            }
+        }
+
+        /// Puts an entry in the first free slot of its probe run.
+        @inline(__always)
+        func place(_ fragment: UInt32, stamp: UInt64) {
+            var slot = home(fragment)
+            while self.fragment(at: slot) != 0 { slot = (slot + 1) & mask }
+            store(fragment, stamp: stamp, at: slot)
+        }
+    }
+
+    private var table: Table
+    /// The table being moved into `table` after a grow or a change of layout, or nil; its slots below
+    /// `migrated` are moved (but not cleared, so that its probe runs stay intact for the rest).
+    private var oldTable: Table?
     private var migrated = 0
     /// Old slots moved per insert: the move ends long before the new table needs to grow again.
     private static let slotsMovedPerInsert = 8
+    /// How close to the end of its compact range a table moves to a new base (two days of stamps).
+    private static let rebaseMargin: UInt64 = 2 * 86_400_000
     /// The next, doubled table, prepared off the writer thread.
     private let spare = SpareTable()
-    /// The capacity last asked of `spare`, so that inserts past half full do not ask (and lock) again.
+    /// The size last asked of `spare`, so that inserts past half full do not ask (and lock) again.
     private var spareRequested = 0
     private(set) var count = 0
-    /// Bumped when the table is rebuilt larger, which invalidates sweep positions.
+    /// The newest stamp inserted.
+    private(set) var newestStamp: UInt64 = 0
+    /// Bumped when the table is rebuilt, which invalidates sweep positions.
     private var generation = 0
     /// Entries stored before this stamp are expired (LMDB forgot them): sweeps remove them, and a
-    /// rebuild leaves them out.
-    private var expiredBefore: UInt64 = 0
+    /// move leaves them out.
+    private(set) var expiredBefore: UInt64 = 0
 
-    init(minimumCapacity: Int = 1 << 16) {
-        precondition(MemoryLayout<Slot>.stride == Self.slotBytes)
+    /// An empty index sized for `minimumCapacity` identities (see `layout(spanning:through:)`).
+    init(minimumCapacity: Int = 1 << 16, layout: Layout = .compact(base: 0)) {
         var capacity = 1 << 16
         while capacity * 7 / 10 < minimumCapacity { capacity <<= 1 }
-        slots = Self.allocate(capacity)
-        mask = capacity - 1
+        table = Table(memory: TableMemory.allocate(bytes: capacity * layout.slotBytes), capacity: capacity, layout: layout)
+    }
+
+    /// An index over a table read back whole (`IdentityIndexSnapshot`): `table.memory` comes from
+    /// `TableMemory.allocate`, and the index owns it from now on.
+    init(adopting table: Table, count: Int, newestStamp: UInt64, expiredBefore: UInt64) {
+        self.table = table
+        self.count = count
+        self.newestStamp = newestStamp
+        self.expiredBefore = expiredBefore
     }
 
     deinit {
-        Self.deallocate(slots, capacity: capacity)
-        if let oldSlots { Self.deallocate(oldSlots, capacity: oldMask + 1) }
+        TableMemory.deallocate(table.memory, bytes: table.bytes)
+        if let oldTable { TableMemory.deallocate(oldTable.memory, bytes: oldTable.bytes) }
     }
 
-    var capacity: Int { mask + 1 }
+    var capacity: Int { table.capacity }
+    var layout: Layout { table.layout }
 
-    /// The size of a slot: a key and a stamp.
-    static let slotBytes = 16
-
-    /// Zeroed memory for `capacity` slots.
-    private static func allocate(_ capacity: Int) -> UnsafeMutablePointer<Slot> {
-        TableMemory.allocate(bytes: capacity * MemoryLayout<Slot>.stride).bindMemory(to: Slot.self, capacity: capacity)
+    /// The whole table, for a snapshot: a move in progress is finished first. Valid until the next insert.
+    func settledTable() -> Table {
+        migrate(Int.max)
+        return table
     }
 
-    private static func deallocate(_ slots: UnsafeMutablePointer<Slot>, capacity: Int) {
-        TableMemory.deallocate(UnsafeMutableRawPointer(slots), bytes: capacity * MemoryLayout<Slot>.stride)
-    }
-
-    /// The slot key of an identity: its low half, never 0.
+    /// The fragment of an identity that slots hold: 32 bits of its low half, never 0.
     @inline(__always)
-    private static func slotKey(_ identity: Hash128) -> UInt64 {
-        identity.low == 0 ? 1 : identity.low
+    static func fragment(_ identity: Hash128) -> UInt32 {
+        let fragment = UInt32(truncatingIfNeeded: identity.low ^ (identity.low >> 32))
+        return fragment == 0 ? 1 : fragment
     }
 
-    @inline(__always)
-    private func home(_ key: UInt64) -> Int {
-        Self.home(key, mask: mask)
-    }
-
-    @inline(__always)
-    private static func home(_ key: UInt64, mask: Int) -> Int {
-        Int(truncatingIfNeeded: key ^ (key >> 29)) & mask
-    }
-
-    /// Remembers that `identity` is stored under `stamp`. Equal slot keys may repeat (64-bit collisions).
+    /// Remembers that `identity` is stored under `stamp`. Equal fragments may repeat.
     func insert(_ identity: Hash128, stamp: UInt64) {
-        if oldSlots != nil {
-            migrate(Self.slotsMovedPerInsert)
-        } else if count * 2 > capacity, spareRequested != capacity << 1 {
-            spareRequested = capacity << 1
-            spare.prepare(capacity: spareRequested)
+        if table.nearlyFull(stamp, margin: Self.rebaseMargin) {
+            if oldTable != nil { migrate(Int.max) }  // never two moves at once
+            startMove(capacity: capacity, holding: stamp)
         }
-        if (count + 1) * 10 > capacity * 7 { grow() }
-        place(Self.slotKey(identity), stamp: stamp)
+        if oldTable != nil {
+            migrate(Self.slotsMovedPerInsert)
+        } else if count * 2 > capacity, spareRequested != (capacity << 1) * table.layout.slotBytes {
+            spareRequested = (capacity << 1) * table.layout.slotBytes
+            spare.prepare(bytes: spareRequested)
+        }
+        if (count + 1) * 10 > capacity * 7 {
+            if oldTable != nil { migrate(Int.max) }  // (the per-insert pace prevents it)
+            startMove(capacity: capacity << 1, holding: stamp)
+        }
+        table.place(Self.fragment(identity), stamp: stamp)
+        newestStamp = max(newestStamp, stamp)
         count += 1
     }
 
-    @inline(__always)
-    private func place(_ key: UInt64, stamp: UInt64) {
-        var slot = home(key)
-        while slots[slot].key != 0 { slot = (slot + 1) & mask }
-        slots[slot] = Slot(key: key, stamp: stamp)
-    }
-
-    /// Calls `body` with each stamp recorded for identities that share `identity`'s slot key (almost
+    /// Calls `body` with each stamp recorded for identities that share `identity`'s fragment (almost
     /// always none or one) until `body` returns `true`; returns whether it did.
     @inline(__always)
     func firstStamp(for identity: Hash128, where body: (UInt64) throws -> Bool) rethrows -> Bool {
-        let key = Self.slotKey(identity)
-        var slot = home(key)
-        while true {
-            let candidate = slots[slot]
-            if candidate.key == 0 { break }
-            if candidate.key == key, try body(candidate.stamp) { return true }
-            slot = (slot + 1) & mask
-        }
-        return try firstStampInOldTable(key: key, where: body)
-    }
-
-    /// `firstStamp` in the table still being moved: only its slots not moved yet count.
-    private func firstStampInOldTable(key: UInt64, where body: (UInt64) throws -> Bool) rethrows -> Bool {
-        guard let oldSlots else { return false }
-        var slot = Self.home(key, mask: oldMask)
-        while true {
-            let candidate = oldSlots[slot]
-            if candidate.key == 0 { return false }
-            if slot >= migrated, candidate.key == key, try body(candidate.stamp) { return true }
-            slot = (slot + 1) & oldMask
-        }
+        let fragment = Self.fragment(identity)
+        if try table.firstStamp(fragment, where: body) { return true }
+        guard let oldTable else { return false }
+        return try oldTable.firstStamp(fragment, skippingBelow: migrated, where: body)
     }
 
     /// Removes entries whose stamp is before `cutoff`, sweeping at most `maximumSlots` slots from
@@ -202,7 +305,7 @@ final class IdentityIndex {
     /// Deletion shifts later entries of the same probe run back (no tombstones), so lookups stay as
     /// fast as before; the slot just emptied is examined again, since an entry may have moved into it.
     ///
-    /// A table grown in the middle of a sweep leaves the expired entries out as it moves them, which
+    /// A table rebuilt in the middle of a sweep leaves the expired entries out as it moves them, which
     /// completes the sweep: the next call with the old position returns nil at once. (Entries moved
     /// before the cutoff rose stay until the next sweep; a stale entry only costs an LMDB lookup.)
     func removeEntries(storedBefore cutoff: UInt64, from start: IdentitySweepPosition?, maximumSlots: Int) -> IdentitySweepPosition? {
@@ -214,7 +317,7 @@ final class IdentityIndex {
         }
         let end = min(capacity, slot + max(1, maximumSlots))
         while slot < end {
-            if slots[slot].key != 0, slots[slot].stamp < cutoff {
+            if table.fragment(at: slot) != 0, table.stamp(at: slot) < cutoff {
                 remove(at: slot)
             } else {
                 slot += 1
@@ -227,54 +330,62 @@ final class IdentityIndex {
     private func remove(at slot: Int) {
         var hole = slot
         var probe = slot
-        slots[hole].key = 0
+        table.clear(at: hole)
         count -= 1
         while true {
-            probe = (probe + 1) & mask
-            let entry = slots[probe]
-            if entry.key == 0 { return }
-            let home = home(entry.key)
+            probe = (probe + 1) & table.mask
+            let fragment = table.fragment(at: probe)
+            if fragment == 0 { return }
+            let home = table.home(fragment)
             // The entry stays when its home lies cyclically in (hole, probe].
             let stays = hole <= probe ? (hole < home && home <= probe) : (hole < home || home <= probe)
             if stays { continue }
-            slots[hole] = entry
-            slots[probe].key = 0
+            table.copy(from: probe, to: hole)
+            table.clear(at: probe)
             hole = probe
         }
     }
 
-    /// Doubles the table: a new allocation takes every insert from now on, and the old table moves
-    /// into it a few slots per insert (`migrate`), expired entries left out.
-    private func grow() {
-        if oldSlots != nil { migrate(Int.max) }  // never two moves at once (the per-insert pace prevents it)
+    /// A new table of `capacity` slots takes every insert from now on, and the old one moves into it a
+    /// few slots per insert (`migrate`), expired entries left out. Its layout holds every stamp the
+    /// move keeps and `stamp`: compact from the oldest unexpired stamp while the span allows, else wide.
+    private func startMove(capacity: Int, holding stamp: UInt64) {
+        var lowest = expiredBefore
+        if case .compact(let base) = table.layout { lowest = max(lowest, base) }
+        lowest = min(lowest, stamp)
+        let layout = Self.layout(spanning: lowest, through: max(newestStamp, stamp))
         generation += 1
-        oldSlots = slots
-        oldMask = mask
+        oldTable = table
         migrated = 0
-        let doubled = capacity << 1
-        slots = spare.take(capacity: doubled)?.bindMemory(to: Slot.self, capacity: doubled) ?? Self.allocate(doubled)
-        mask = (mask << 1) | 1
+        let bytes = capacity * layout.slotBytes
+        table = Table(memory: spare.take(bytes: bytes) ?? TableMemory.allocate(bytes: bytes), capacity: capacity, layout: layout)
+    }
+
+    /// The layout for a table holding stamps from `lowest` through `newest`: compact while the span
+    /// leaves room for a few days of new stamps, else wide.
+    static func layout(spanning lowest: UInt64, through newest: UInt64) -> Layout {
+        newest >= lowest && newest - lowest <= Table.maximumOffset - 2 * rebaseMargin ? .compact(base: lowest) : .wide
     }
 
     /// Moves up to `slotCount` more slots of the old table into the new one.
     private func migrate(_ slotCount: Int) {
-        guard let old = oldSlots else { return }
-        let oldCapacity = oldMask + 1
-        let end = slotCount >= oldCapacity - migrated ? oldCapacity : migrated + slotCount
+        guard let old = oldTable else { return }
+        let end = slotCount >= old.capacity - migrated ? old.capacity : migrated + slotCount
         while migrated < end {
-            let entry = old[migrated]
-            if entry.key != 0 {
-                if entry.stamp < expiredBefore {
+            let fragment = old.fragment(at: migrated)
+            if fragment != 0 {
+                let stamp = old.stamp(at: migrated)
+                if stamp < expiredBefore {
                     count -= 1
                 } else {
-                    place(entry.key, stamp: entry.stamp)
+                    table.place(fragment, stamp: stamp)
                 }
             }
             migrated += 1
         }
-        if migrated == oldCapacity {
-            Self.deallocate(old, capacity: oldCapacity)
-            oldSlots = nil
+        if migrated == old.capacity {
+            TableMemory.deallocate(old.memory, bytes: old.bytes)
+            oldTable = nil
         }
     }
 }
@@ -283,77 +394,4 @@ final class IdentityIndex {
 public struct IdentitySweepPosition: Sendable, Hashable {
     let slot: Int
     let generation: Int
-}
-
-/// Anonymous, zeroed mappings for identity tables, with huge pages advised: at tens of millions of
-/// identities the TLB misses of 4 KiB pages would dominate a lookup.
-enum TableMemory {
-    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
-        let memory = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let memory, memory != MAP_FAILED else {
-            // Like any allocation failure in Swift: out of memory is not recoverable here.
-            fatalError("cannot allocate \(bytes) bytes for the identity index: \(String(cString: strerror(errno)))")
-        }
-        _ = madvise(memory, bytes, MADV_HUGEPAGE)
-        return memory
-    }
-
-    static func deallocate(_ memory: UnsafeMutableRawPointer, bytes: Int) {
-        munmap(memory, bytes)
-    }
-}
-
-/// The identity index's next table, mapped and faulted in by a helper thread ahead of the grow.
-private final class SpareTable: @unchecked Sendable {
-    private let lock = NSLock()
-    private var memory: UnsafeMutableRawPointer?
-    private var readyCapacity = 0
-    private var requestedCapacity = 0
-
-    deinit {
-        if let memory { TableMemory.deallocate(memory, bytes: readyCapacity * IdentityIndex.slotBytes) }
-    }
-
-    /// Starts preparing a zeroed table of `capacity` slots on a helper thread.
-    func prepare(capacity: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        requestedCapacity = capacity
-        let thread = Thread { [self] in
-            let bytes = capacity * IdentityIndex.slotBytes
-            let prepared = TableMemory.allocate(bytes: bytes)
-            // Touch every page now, so that the writer never takes these page faults.
-            var offset = 0
-            while offset < bytes {
-                prepared.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
-                offset += 4096
-            }
-            lock.lock()
-            if requestedCapacity == capacity {
-                if let stale = memory { TableMemory.deallocate(stale, bytes: readyCapacity * IdentityIndex.slotBytes) }
-                memory = prepared
-                readyCapacity = capacity
-            } else {
-                TableMemory.deallocate(prepared, bytes: bytes)
-            }
-            lock.unlock()
-        }
-        thread.name = "tally-index-grow"
-        thread.start()
-    }
-
-    /// The prepared table of `capacity` slots, if it is ready; nil otherwise (allocate it yourself).
-    func take(capacity: Int) -> UnsafeMutableRawPointer? {
-        lock.lock()
-        defer { lock.unlock() }
-        requestedCapacity = 0
-        guard let prepared = memory else { return nil }
-        memory = nil
-        defer { readyCapacity = 0 }
-        guard readyCapacity == capacity else {
-            TableMemory.deallocate(prepared, bytes: readyCapacity * IdentityIndex.slotBytes)
-            return nil
-        }
-        return prepared
-    }
 }

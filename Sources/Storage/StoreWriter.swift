@@ -10,7 +10,9 @@ public import Metering
 /// committed (and fsynced) together, so an event counts if and only if its identity is stored.
 public final class StoreWriter: @unchecked Sendable {
     public let store: TallyStore
-    private let index: IdentityIndex
+    let index: IdentityIndex
+    /// Where the identity index came from when this writer opened.
+    public let identityIndexSource: IdentityIndexSource
     private var lastStamp: UInt64
     private var lastSequence: UInt64
     private let meters: [String: Meter]
@@ -36,14 +38,8 @@ public final class StoreWriter: @unchecked Sendable {
     public init(store: TallyStore, usageFolding: UsageFoldPolicy = .standard) throws(StoreError) {
         self.store = store
         meters = Dictionary(store.configuration.meters.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
-        let loaded: (index: IdentityIndex, stamp: UInt64, sequence: UInt64, alert: UInt64, folder: UsageFolder) = try store.readStore("load identities") { transaction in
-            let count = try store.environment.statistics(store.identities).entries
-            let index = IdentityIndex(minimumCapacity: count + 1024)
-            var stamp: UInt64 = 0
-            try transaction.forEach(store.identities, prefix: []) { key, _ in
-                stamp = key.loadBigEndianUInt64(at: 0)
-                index.insert(Hash128(loading: key, at: 8), stamp: stamp)
-            }
+        let loaded: (index: IdentityIndex, stamp: UInt64, source: IdentityIndexSource, sequence: UInt64, alert: UInt64, folder: UsageFolder) = try store.readStore("load identities") { transaction in
+            let (index, stamp, source) = try Self.loadIdentityIndex(store: store, transaction: transaction)
             var sequence: UInt64 = 0
             try transaction.withCursor(store.events) { cursor in
                 if let last = try cursor.last() { sequence = last.key.loadBigEndianUInt64(at: 0) }
@@ -56,11 +52,12 @@ public final class StoreWriter: @unchecked Sendable {
             try transaction.withCursor(store.alerts) { cursor in
                 if let last = try cursor.last() { alert = last.key.loadBigEndianUInt64(at: 0) }
             }
-            return (index, stamp, sequence, alert, try UsageFolder(store: store, policy: usageFolding, transaction: transaction))
+            return (index, stamp, source, sequence, alert, try UsageFolder(store: store, policy: usageFolding, transaction: transaction))
         }
         folder = loaded.folder
         lastAlertSequence = loaded.alert
         index = loaded.index
+        identityIndexSource = loaded.source
         lastStamp = loaded.stamp
         lastSequence = loaded.sequence
         store.logger.info("store opened", metadata: [

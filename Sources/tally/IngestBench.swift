@@ -20,6 +20,8 @@ struct IngestBench: ParsableCommand {
             arrives. --window 0 streams without a window (a firehose, as `tally send` of a big file);
             --rate sends at a fixed rate whatever the answers (an open-loop producer), its latency
             measured from when each line was due; --connections shares the load among producers.
+            The daemon starts as after a clean stop (the identity index read from the snapshot the
+            stop left); --after-crash starts it without one (the index rebuilt from LMDB).
 
             Examples:
               tally bench ingest --events 1000000 --identities-prefill 50000000
@@ -46,6 +48,8 @@ struct IngestBench: ParsableCommand {
     var rate: Int?
     @Option(name: .long, help: "Producer connections sharing the events.") var connections = 1
     @Option(name: .long, help: "Seed for the synthetic events (default: random).") var seed: UInt64?
+    @Flag(name: .customLong("after-crash"), help: "Start the daemon as after a crash: without the identity index snapshot a clean stop leaves, so it rebuilds the index from LMDB.")
+    var afterCrash = false
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
     @Flag(help: "Put an amount limit (50/80/100% steps) on every customer, through a priced default plan.") var limits = false
     @Flag(help: "Print one JSON object with every figure instead of text.") var json = false
@@ -104,7 +108,7 @@ struct IngestBench: ParsableCommand {
         }
         try Self.waitForSocket(socketPath, daemon: daemon)
         let ready = Date().timeIntervalSince(started)
-        say("  daemon ready in \(String(format: "%.2f", ready)) s (identity index loaded)")
+        say("  daemon ready in \(String(format: "%.2f", ready)) s (identity index \(afterCrash ? "rebuilt from LMDB, as after a crash" : "read from its snapshot, as after a clean stop"))")
 
         let load = try IngestLoad(socketPath: socketPath, lines: lines, connections: connections,
                                   windowLines: windowLines == 0 ? events : windowLines, rate: rate.map(Double.init)).run()
@@ -122,7 +126,7 @@ struct IngestBench: ParsableCommand {
             ("rss_anon_mib", "\(memory.anonymous)"), ("rss_mib", "\(memory.resident)"),
             ("customers", "\(customers)"), ("customers_order", "\"\(order.rawValue)\""),
             ("identities", "\(identitiesPrefill)"), ("events", "\(events)"), ("accepted", "\(load.accepted)"),
-            ("connections", "\(connections)"), ("window", "\(windowLines)"), ("rate", rate.map { "\($0)" } ?? "null"),
+            ("start", afterCrash ? "\"after_crash\"" : "\"after_stop\""), ("connections", "\(connections)"), ("window", "\(windowLines)"), ("rate", rate.map { "\($0)" } ?? "null"),
         ]
         if json {
             print("{" + figures.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
@@ -178,6 +182,8 @@ struct IngestBench: ParsableCommand {
             if interactive { FileHandle.standardError.write(Data("\r  prefilling: \(written)".utf8)) }
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        // The prefill writer stands in for a daemon that stopped: a clean stop leaves the snapshot.
+        if !afterCrash { try writer.saveIdentityIndex() }
     }
 
     /// Synthetic events with customers and meters round-robin (what `tally bench archive` records).

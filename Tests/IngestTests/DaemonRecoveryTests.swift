@@ -34,9 +34,12 @@ struct DaemonRecoveryTests {
         #expect(process.terminationStatus == 0)
         #expect(answers.count >= 1 && answers.count <= count)
         #expect(answers.allSatisfy { $0 == acceptedLine })
+        // The stopped daemon left its identity index beside the store, and the next one reads it.
+        #expect(FileManager.default.fileExists(atPath: daemon.storePath + "/identity-index.snapshot"))
         // Every answered line is durable: after a restart the whole stream gives `duplicate` exactly
         // for the answered prefix and `accepted` for the rest.
         try daemon.start()
+        #expect(daemon.log().contains("identity index read from its snapshot"))
         let replay = try daemon.exchange(lines.joined())
         #expect(replay.count == count)
         #expect(replay.prefix(answers.count).allSatisfy { $0 == duplicateLine })

@@ -56,3 +56,61 @@ struct IdentityIndexTests {
         for (identity, stamp) in entries where stamp <= 10_000 { #expect(!index.firstStamp(for: identity) { $0 == stamp }) }
     }
 }
+
+@Suite("Identity index layouts")
+struct IdentityIndexLayoutTests {
+    private func identity(_ number: Int) -> Hash128 {
+        Hash128(high: UInt64(number), low: UInt64(number) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    @Test("compact slots move to a new base when expiry allows, and to wide slots when it does not; every entry stays findable")
+    func layoutChanges() {
+        let day: UInt64 = 86_400_000
+        let start: UInt64 = 1_700_000_000_000
+        for expires in [true, false] {
+            let index = IdentityIndex(minimumCapacity: 1, layout: .compact(base: start))
+            #expect(index.layout.slotBytes == 8)
+            var stored: [(Hash128, UInt64)] = []
+            // One identity every hour for 100 days: past the 49.7 days a compact slot can hold.
+            for hour in 0..<(100 * 24) {
+                let stamp = start + UInt64(hour) * day / 24
+                if expires, hour % 24 == 0, stamp > start + 35 * day {
+                    let cutoff = stamp - 35 * day
+                    var position: IdentitySweepPosition?
+                    repeat { position = index.removeEntries(storedBefore: cutoff, from: position, maximumSlots: 10_000) } while position != nil
+                    stored.removeAll { $0.1 < cutoff }
+                }
+                for item in 0..<30 {
+                    let entry = identity(hour * 30 + item)
+                    index.insert(entry, stamp: stamp)
+                    stored.append((entry, stamp))
+                }
+            }
+            if expires {
+                guard case .compact(let base) = index.layout else { Issue.record("expected compact slots"); continue }
+                #expect(base > start)
+            } else {
+                #expect(index.layout == .wide)
+            }
+            for (entry, stamp) in stored { #expect(index.firstStamp(for: entry) { $0 == stamp }) }
+            #expect(!index.firstStamp(for: Hash128(high: 7, low: 0xDEAD_BEEF_0000_0001)) { _ in true })
+        }
+    }
+
+    @Test("a stamp older than the table's base moves the table to a base that holds it")
+    func olderStamp() {
+        let index = IdentityIndex(minimumCapacity: 1, layout: .compact(base: 1_000_000))
+        index.insert(identity(1), stamp: 1_000_500)
+        index.insert(identity(2), stamp: 10)
+        #expect(index.layout == .compact(base: 10))
+        #expect(index.firstStamp(for: identity(1)) { $0 == 1_000_500 })
+        #expect(index.firstStamp(for: identity(2)) { $0 == 10 })
+    }
+
+    @Test("layouts: compact while the span leaves room, else wide")
+    func chosenLayout() {
+        #expect(IdentityIndex.layout(spanning: 5, through: 5 + 40 * 86_400_000) == .compact(base: 5))
+        #expect(IdentityIndex.layout(spanning: 5, through: 5 + 49 * 86_400_000) == .wide)
+        #expect(IdentityIndex.layout(spanning: 9, through: 5) == .wide)
+    }
+}

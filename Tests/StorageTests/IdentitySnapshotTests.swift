@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import Metering
+import Testing
+
+@testable import Storage
+
+@Suite("Identity index snapshot")
+struct IdentitySnapshotTests {
+    private func batch(_ prefix: String, count: Int) -> [PendingEvent] {
+        (0..<count).map { pending("\(prefix)\($0)", customer: "c\($0 % 13)", value: ExactDecimal($0 % 9 + 1)) }
+    }
+
+    private var snapshotName: String { IdentityIndexSnapshot.fileName }
+
+    @Test("a writer opened after a save reads the snapshot, then the identities committed after it, and deduplicates all")
+    func snapshotAndTail() throws {
+        let temporary = try TemporaryStore(mapSize: 16 << 20)
+        #expect(temporary.writer.identityIndexSource == .rebuilt)
+        let first = batch("a", count: 3_000)
+        #expect(try temporary.writer.record(first).allSatisfy { $0 == .accepted })
+        try temporary.writer.saveIdentityIndex()
+        #expect(FileManager.default.fileExists(atPath: temporary.path + "/" + snapshotName))
+
+        // This writer stops without saving (a crash): its commits are only in LMDB.
+        let second = try StoreWriter(store: temporary.store)
+        #expect(second.identityIndexSource == .snapshot)
+        #expect(second.identityCount == 3_000)
+        let more = batch("b", count: 2_000)
+        #expect(try second.record(more).allSatisfy { $0 == .accepted })
+
+        let third = try StoreWriter(store: temporary.store)
+        #expect(third.identityIndexSource == .snapshot)
+        #expect(third.identityCount == 5_000)
+        #expect(try third.record(first + more).allSatisfy { $0 == .duplicate })
+        var changed = first[7]
+        changed.event.value = 1_000
+        let outcomes = try third.record([changed, pending("new")])
+        guard case .rejected(let conflict) = outcomes[0] else { Issue.record("expected a conflict"); return }
+        #expect(conflict.code == .idempotencyConflict)
+        #expect(outcomes[1] == .accepted)
+    }
+
+    @Test("a damaged, foreign or truncated snapshot is not used: the index is rebuilt and deduplicates as before",
+          arguments: ["slots", "header", "truncated", "foreign"])
+    func unusableSnapshots(damage: String) throws {
+        let temporary = try TemporaryStore(mapSize: 16 << 20)
+        let events = batch("e", count: 2_000)
+        _ = try temporary.writer.record(events)
+        try temporary.writer.saveIdentityIndex()
+        let file = temporary.path + "/" + snapshotName
+        switch damage {
+        case "slots", "header":
+            let handle = try #require(FileHandle(forUpdatingAtPath: file))
+            let offset: UInt64 = damage == "slots" ? 128 + 8 * 40_000 + 3 : 40
+            try handle.seek(toOffset: offset)
+            let byte = try #require(try handle.read(upToCount: 1)).first!
+            try handle.seek(toOffset: offset)
+            try handle.write(contentsOf: [byte ^ 0x5A])
+            try handle.close()
+        case "truncated":
+            #expect(truncate(file, 128 + 4096) == 0)
+        default:
+            // The snapshot of another store (other hash keys) in this store's directory.
+            let other = try TemporaryStore(mapSize: 16 << 20)
+            _ = try other.writer.record(batch("o", count: 100))
+            try other.writer.saveIdentityIndex()
+            try FileManager.default.removeItem(atPath: file)
+            try FileManager.default.copyItem(atPath: other.path + "/" + snapshotName, toPath: file)
+        }
+        let reopened = try StoreWriter(store: temporary.store)
+        #expect(reopened.identityIndexSource == .rebuilt)
+        #expect(reopened.identityCount == 2_000)
+        #expect(try reopened.record(events).allSatisfy { $0 == .duplicate })
+    }
+
+    @Test("a snapshot newer than the store (the store restored from an older copy) is not used")
+    func snapshotNewerThanStore() throws {
+        let temporary = try TemporaryStore(mapSize: 16 << 20)
+        let early = batch("early", count: 500)
+        _ = try temporary.writer.record(early)
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("tally-copy-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: temporary.path + "/data.mdb", toPath: copy + "/data.mdb")
+        let late = batch("late", count: 500)
+        _ = try temporary.writer.record(late)
+        try temporary.writer.saveIdentityIndex()
+        try FileManager.default.copyItem(atPath: temporary.path + "/" + snapshotName, toPath: copy + "/" + snapshotName)
+
+        let restored = try TallyStore(path: copy, configuration: temporary.store.configuration, access: .readWrite, logger: Logger(label: "test"))
+        let writer = try StoreWriter(store: restored)
+        #expect(writer.identityIndexSource == .rebuilt)
+        #expect(writer.identityCount == 500)
+        // The later events were never committed to this copy: they are new here.
+        #expect(try writer.record(early).allSatisfy { $0 == .duplicate })
+        #expect(try writer.record(late).allSatisfy { $0 == .accepted })
+    }
+
+    @Test("a snapshot is its header and every slot, renamed into place from a temporary file")
+    func fileShape() throws {
+        let temporary = try TemporaryStore(mapSize: 16 << 20)
+        _ = try temporary.writer.record(batch("x", count: 100))
+        try temporary.writer.saveIdentityIndex()
+        let size = try FileManager.default.attributesOfItem(atPath: temporary.path + "/" + snapshotName)[.size] as? Int
+        // Header and 65,536 compact slots of 8 bytes.
+        #expect(size == 128 + 65_536 * 8)
+        #expect(!FileManager.default.fileExists(atPath: temporary.path + "/" + snapshotName + ".partial"))
+    }
+}
