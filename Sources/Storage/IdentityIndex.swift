@@ -67,7 +67,7 @@ struct HashKeys: Sendable {
 /// Where every remembered identity lives in the `identities` database: identity hash → commit stamp.
 ///
 /// An open-addressing table (linear probing) whose slots hold a 32-bit fragment of the identity's
-/// hash and the commit stamp under which LMDB holds its record, in memory backed by transparent
+/// hash (and 8 more bits in a check byte) and the commit stamp under which LMDB holds its record, in memory backed by transparent
 /// huge pages where the kernel allows it: at tens of millions of identities, the TLB misses of
 /// 4 KiB pages would otherwise dominate a lookup. It answers "certainly new" without touching LMDB,
 /// the common case on ingest; a hit names a stamp to look up (a fragment shared by chance only costs
@@ -95,14 +95,20 @@ final class IdentityIndex {
         var slotBytes: Int {
             if case .compact = self { 8 } else { 16 }
         }
+
+        /// A slot and its check byte (kept in an array after the slots).
+        var entryBytes: Int { slotBytes + 1 }
     }
 
-    /// One table: its memory, its size and how its slots are laid out. A fragment of 0 marks an empty slot.
+    /// One table: its memory, its size and how its slots are laid out. A fragment of 0 marks an empty
+    /// slot. After the slots, one check byte per slot (8 more bits of the identity's hash) makes a
+    /// fragment shared by chance 256 times rarer, for one byte a slot.
     struct Table {
         let memory: UnsafeMutableRawPointer
         let mask: Int
         let layout: Layout
         private let words: UnsafeMutablePointer<UInt64>
+        private let checks: UnsafeMutablePointer<UInt8>
         private let isCompact: Bool
         private let base: UInt64
 
@@ -113,6 +119,7 @@ final class IdentityIndex {
             mask = capacity - 1
             self.layout = layout
             words = memory.bindMemory(to: UInt64.self, capacity: capacity * layout.slotBytes / 8)
+            checks = (memory + capacity * layout.slotBytes).bindMemory(to: UInt8.self, capacity: capacity)
             if case .compact(let base) = layout {
                 isCompact = true
                 self.base = base
@@ -123,7 +130,7 @@ final class IdentityIndex {
         }
 
         var capacity: Int { mask + 1 }
-        var bytes: Int { capacity * layout.slotBytes }
+        var bytes: Int { capacity * layout.entryBytes }
 
         /// The largest stamp offset a compact slot holds.
         static let maximumOffset = UInt64(UInt32.max)
@@ -139,7 +146,11 @@ final class IdentityIndex {
         }
 
         @inline(__always)
-        func store(_ fragment: UInt32, stamp: UInt64, at slot: Int) {
+        func check(at slot: Int) -> UInt8 { checks[slot] }
+
+        @inline(__always)
+        func store(_ fragment: UInt32, check: UInt8, stamp: UInt64, at slot: Int) {
+            checks[slot] = check
             if isCompact {
                 words[slot] = UInt64(fragment) << 32 | (stamp - base)
             } else {
@@ -150,12 +161,34 @@ final class IdentityIndex {
 
         @inline(__always)
         func copy(from source: Int, to destination: Int) {
+            checks[destination] = checks[source]
             if isCompact {
                 words[destination] = words[source]
             } else {
                 words[destination << 1] = words[source << 1]
                 words[destination << 1 | 1] = words[source << 1 | 1]
             }
+        }
+
+        /// The bytes of `slot` (`layout.slotBytes` of them), for a snapshot.
+        func slotBytes(_ slot: Int) -> UnsafeRawPointer {
+            UnsafeRawPointer(memory + slot * layout.slotBytes)
+        }
+
+        /// Sets `slot` from the `index`th of the packed slots at `source` (as a snapshot holds
+        /// them), with its check byte; returns false when that slot is empty (a damaged snapshot).
+        @inline(__always)
+        func setSlot(_ slot: Int, fromPacked source: UnsafeRawPointer, index: Int, check: UInt8) -> Bool {
+            checks[slot] = check
+            if isCompact {
+                let word = source.loadUnaligned(fromByteOffset: index << 3, as: UInt64.self)
+                words[slot] = word
+                return word >> 32 != 0
+            }
+            let key = source.loadUnaligned(fromByteOffset: index << 4, as: UInt64.self)
+            words[slot << 1] = key
+            words[slot << 1 | 1] = source.loadUnaligned(fromByteOffset: index << 4 | 8, as: UInt64.self)
+            return UInt32(truncatingIfNeeded: key) != 0
         }
 
         @inline(__always)
@@ -176,17 +209,17 @@ final class IdentityIndex {
         @inline(__always)
         func home(_ fragment: UInt32) -> Int { Int(fragment) & mask }
 
-        /// Calls `body` with the stamp of each entry holding `fragment` until it returns true; slots
-        /// below `from` are skipped (they were moved out). Returns whether `body` returned true.
+        /// Calls `body` with the stamp of each entry holding `fragment` and `check` until it returns
+        /// true; slots below `from` are skipped (they were moved out). Returns whether it did.
         @inline(__always)
-        func firstStamp(_ fragment: UInt32, skippingBelow from: Int = 0, where body: (UInt64) throws -> Bool) rethrows -> Bool {
+        func firstStamp(_ fragment: UInt32, check: UInt8, skippingBelow from: Int = 0, where body: (UInt64) throws -> Bool) rethrows -> Bool {
             var slot = home(fragment)
             if isCompact {
                 let tag = UInt64(fragment) << 32
                 while true {
                     let word = words[slot]
                     if word == 0 { return false }
-                    if word & 0xFFFF_FFFF_0000_0000 == tag, slot >= from, try body(base + (word & 0xFFFF_FFFF)) { return true }
+                    if word & 0xFFFF_FFFF_0000_0000 == tag, checks[slot] == check, slot >= from, try body(base + (word & 0xFFFF_FFFF)) { return true }
                     slot = (slot + 1) & mask
                 }
             } else {
@@ -194,7 +227,7 @@ final class IdentityIndex {
                 while true {
                     let word = words[slot << 1]
                     if word == 0 { return false }
-                    if word == key, slot >= from, try body(words[slot << 1 | 1]) { return true }
+                    if word == key, checks[slot] == check, slot >= from, try body(words[slot << 1 | 1]) { return true }
                     slot = (slot + 1) & mask
                 }
             }
@@ -202,10 +235,10 @@ final class IdentityIndex {
 
         /// Puts an entry in the first free slot of its probe run.
         @inline(__always)
-        func place(_ fragment: UInt32, stamp: UInt64) {
+        func place(_ fragment: UInt32, check: UInt8, stamp: UInt64) {
             var slot = home(fragment)
             while self.fragment(at: slot) != 0 { slot = (slot + 1) & mask }
-            store(fragment, stamp: stamp, at: slot)
+            store(fragment, check: check, stamp: stamp, at: slot)
         }
     }
 
@@ -235,7 +268,7 @@ final class IdentityIndex {
     init(minimumCapacity: Int = 1 << 16, layout: Layout = .compact(base: 0)) {
         var capacity = 1 << 16
         while capacity * 7 / 10 < minimumCapacity { capacity <<= 1 }
-        table = Table(memory: TableMemory.allocate(bytes: capacity * layout.slotBytes), capacity: capacity, layout: layout)
+        table = Table(memory: TableMemory.allocate(bytes: capacity * layout.entryBytes), capacity: capacity, layout: layout)
     }
 
     /// An index over a table read back whole (`IdentityIndexSnapshot`): `table.memory` comes from
@@ -268,6 +301,12 @@ final class IdentityIndex {
         return fragment == 0 ? 1 : fragment
     }
 
+    /// The check byte of an identity: the top byte of its high half (independent of the fragment).
+    @inline(__always)
+    static func check(_ identity: Hash128) -> UInt8 {
+        UInt8(truncatingIfNeeded: identity.high >> 56)
+    }
+
     /// Remembers that `identity` is stored under `stamp`. Equal fragments may repeat.
     func insert(_ identity: Hash128, stamp: UInt64) {
         if table.nearlyFull(stamp, margin: Self.rebaseMargin) {
@@ -276,15 +315,15 @@ final class IdentityIndex {
         }
         if oldTable != nil {
             migrate(Self.slotsMovedPerInsert)
-        } else if count * 2 > capacity, spareRequested != (capacity << 1) * table.layout.slotBytes {
-            spareRequested = (capacity << 1) * table.layout.slotBytes
+        } else if count * 2 > capacity, spareRequested != (capacity << 1) * table.layout.entryBytes {
+            spareRequested = (capacity << 1) * table.layout.entryBytes
             spare.prepare(bytes: spareRequested)
         }
         if (count + 1) * 10 > capacity * 7 {
             if oldTable != nil { migrate(Int.max) }  // (the per-insert pace prevents it)
             startMove(capacity: capacity << 1, holding: stamp)
         }
-        table.place(Self.fragment(identity), stamp: stamp)
+        table.place(Self.fragment(identity), check: Self.check(identity), stamp: stamp)
         newestStamp = max(newestStamp, stamp)
         count += 1
     }
@@ -294,9 +333,10 @@ final class IdentityIndex {
     @inline(__always)
     func firstStamp(for identity: Hash128, where body: (UInt64) throws -> Bool) rethrows -> Bool {
         let fragment = Self.fragment(identity)
-        if try table.firstStamp(fragment, where: body) { return true }
+        let check = Self.check(identity)
+        if try table.firstStamp(fragment, check: check, where: body) { return true }
         guard let oldTable else { return false }
-        return try oldTable.firstStamp(fragment, skippingBelow: migrated, where: body)
+        return try oldTable.firstStamp(fragment, check: check, skippingBelow: migrated, where: body)
     }
 
     /// Removes entries whose stamp is before `cutoff`, sweeping at most `maximumSlots` slots from
@@ -357,7 +397,7 @@ final class IdentityIndex {
         generation += 1
         oldTable = table
         migrated = 0
-        let bytes = capacity * layout.slotBytes
+        let bytes = capacity * layout.entryBytes
         table = Table(memory: spare.take(bytes: bytes) ?? TableMemory.allocate(bytes: bytes), capacity: capacity, layout: layout)
     }
 
@@ -378,7 +418,7 @@ final class IdentityIndex {
                 if stamp < expiredBefore {
                     count -= 1
                 } else {
-                    table.place(fragment, stamp: stamp)
+                    table.place(fragment, check: old.check(at: migrated), stamp: stamp)
                 }
             }
             migrated += 1

@@ -1,12 +1,13 @@
 import Foundation
 import LMDB
-public import Metering
+import Metering
 
 /// Where a writer's identity index came from when it opened.
 public enum IdentityIndexSource: String, Sendable {
     /// Its snapshot, then the identities LMDB committed after it.
     case snapshot
-    /// Every identity in LMDB (no usable snapshot: the first start, or after a crash or a restore).
+    /// Every identity in LMDB (no usable snapshot: the first start, a restored or replaced store, a
+    /// damaged file; after a crash, the snapshot of an earlier stop is used if there is one).
     case rebuilt
 }
 
@@ -20,6 +21,7 @@ extension StoreWriter {
             if let first = try cursor.first() { oldest = first.key.loadBigEndianUInt64(at: 0) }
             if let last = try cursor.last() { newest = last.key.loadBigEndianUInt64(at: 0) }
         }
+        let started = ContinuousClock.now
         do {
             if let (header, table) = try IdentityIndexSnapshot.load(directory: store.path, accept: { (header) throws(IdentityIndexSnapshot.SnapshotRejection) in
                 try checkSnapshot(header, newestInStore: newest, store: store, transaction: transaction)
@@ -37,7 +39,7 @@ extension StoreWriter {
                     }
                 }
                 store.logger.info("identity index read from its snapshot", metadata: [
-                    "identities": "\(index.count)", "replayed": "\(replayed)",
+                    "identities": "\(index.count)", "replayed": "\(replayed)", "took": "\(started.duration(to: .now))",
                 ])
                 return (index, newest, .snapshot)
             }

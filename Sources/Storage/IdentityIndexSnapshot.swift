@@ -4,11 +4,11 @@ import Glibc
 /// The identity index saved beside the store (`identity-index.snapshot`) when the writer stops, so
 /// that the next start reads one file instead of every identity in LMDB.
 ///
-/// The file is a 128-byte header and the table's slots as they lie in memory (little-endian hosts
-/// only: x86-64 and arm64). It is a cache and never the truth: the writer uses it only when it
+/// The file is a 128-byte header, then `Sections`: a bitmap of the occupied slots, and those slots and
+/// their check bytes packed, as they lie in memory (little-endian hosts only: x86-64 and arm64). It is a cache and never the truth: the writer uses it only when it
 /// belongs to this store (the hash keys' fingerprint), to this store's history (LMDB holds a record
 /// under the snapshot's newest stamp, and none of its stamps is newer than LMDB's newest), and reads
-/// back intact (a checksum over every slot); then it adds the identities LMDB committed after the
+/// back intact (a checksum over every section); then it adds the identities LMDB committed after the
 /// snapshot's newest stamp. Anything else is rebuilt from LMDB, as before snapshots existed. A stale
 /// snapshot is still correct, only slower: every identity after it is replayed.
 ///
@@ -82,27 +82,94 @@ enum IdentityIndexSnapshot {
 
     static func path(in directory: String) -> String { directory + "/" + fileName }
 
-    /// Writes `table` (all of it, settled) through a temporary file renamed into place. Not
-    /// fsynced: a snapshot torn by a crash fails its checksum and is rebuilt from LMDB.
+    /// The file's sections after the header, each padded with zeros to a multiple of 32 bytes: a
+    /// bitmap of the occupied slots, the occupied slots' bytes in slot order, their check bytes. An
+    /// index is at most 70 % full and usually far less (37 % at 50M identities), so the file is a
+    /// third of the table's size and a cold start reads that much less.
+    struct Sections {
+        let bitmap: Int, slots: Int, checks: Int
+        let bitmapBytes: Int, slotsBytes: Int, checksBytes: Int
+
+        init(capacity: Int, count: Int, slotBytes: Int) {
+            bitmapBytes = capacity / 8
+            slotsBytes = padded(count * slotBytes)
+            checksBytes = padded(count)
+            bitmap = IdentityIndexSnapshot.headerBytes
+            slots = bitmap + bitmapBytes
+            checks = slots + slotsBytes
+        }
+
+        var fileBytes: Int { checks + checksBytes }
+    }
+
+    /// Entries packed per chunk when writing or reading (a multiple of 256, so every chunk's bitmap
+    /// bytes, slot bytes and check bytes are whole `Checksum` blocks).
+    private static let chunkSlots = 1 << 20
+
+    /// Writes `table` (settled, with `count` occupied slots) through a temporary file renamed into
+    /// place. Not fsynced: a snapshot torn by a crash fails its checksum and is rebuilt from LMDB.
     static func save(_ table: IdentityIndex.Table, count: Int, newestStamp: UInt64, expiredBefore: UInt64,
                      keyFingerprint: Hash128, directory: String) throws(StoreError) {
         let final = path(in: directory)
         let temporary = final + ".partial"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        let descriptor = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else {
             throw StoreError(.unavailable, "cannot create '\(temporary)': \(BackupFiles.systemError()); check the store directory's permissions and free space")
         }
-        var slotsChecksum = Checksum()
+        let slotBytes = table.layout.slotBytes
+        let sections = Sections(capacity: table.capacity, count: count, slotBytes: slotBytes)
+        let bitmap = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots / 8, alignment: 8)
+        let packedSlots = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots * slotBytes + 32, alignment: 8)
+        let packedChecks = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots + 32, alignment: 8)
+        defer {
+            bitmap.deallocate()
+            packedSlots.deallocate()
+            packedChecks.deallocate()
+        }
+        var checksums = (Checksum(), Checksum(), Checksum())
         do throws(StoreError) {
-            var offset = 0
-            while offset < table.bytes {
-                let chunk = UnsafeRawBufferPointer(start: table.memory + offset, count: min(chunkBytes, table.bytes - offset))
-                slotsChecksum.add(chunk)
-                try write(descriptor, chunk, at: headerBytes + offset, path: temporary)
-                offset += chunk.count
+            var written = 0
+            var chunkStart = 0
+            while chunkStart < table.capacity {
+                let chunkEnd = min(table.capacity, chunkStart + chunkSlots)
+                bitmap.initializeMemory(as: UInt8.self, repeating: 0)
+                var packed = 0
+                for slot in chunkStart..<chunkEnd where table.fragment(at: slot) != 0 {
+                    let bit = slot - chunkStart
+                    bitmap[bit >> 3] |= 1 << UInt8(bit & 7)
+                    guard written + packed < count else {
+                        throw StoreError(.unavailable, "the identity index holds more entries than it counts; not saving a snapshot")
+                    }
+                    (packedSlots.baseAddress! + packed * slotBytes).copyMemory(from: table.slotBytes(slot), byteCount: slotBytes)
+                    packedChecks[packed] = table.check(at: slot)
+                    packed += 1
+                }
+                let bitmapChunk = UnsafeRawBufferPointer(rebasing: bitmap[0..<((chunkEnd - chunkStart) / 8)])
+                checksums.0.add(bitmapChunk)
+                try write(descriptor, bitmapChunk, at: sections.bitmap + chunkStart / 8, path: temporary)
+                // The packed sections are contiguous; the last chunk also writes their padding.
+                let isLast = chunkEnd == table.capacity
+                let slotLength = isLast ? sections.slotsBytes - written * slotBytes : packed * slotBytes
+                let checkLength = isLast ? sections.checksBytes - written : packed
+                if isLast {
+                    (packedSlots.baseAddress! + packed * slotBytes).initializeMemory(as: UInt8.self, repeating: 0, count: slotLength - packed * slotBytes)
+                    (packedChecks.baseAddress! + packed).initializeMemory(as: UInt8.self, repeating: 0, count: checkLength - packed)
+                }
+                try write(descriptor, UnsafeRawBufferPointer(rebasing: packedSlots[0..<slotLength]), at: sections.slots + written * slotBytes, path: temporary)
+                try write(descriptor, UnsafeRawBufferPointer(rebasing: packedChecks[0..<checkLength]), at: sections.checks + written, path: temporary)
+                written += packed
+                chunkStart = chunkEnd
             }
+            guard written == count else {
+                throw StoreError(.unavailable, "the identity index holds fewer entries than it counts; not saving a snapshot")
+            }
+            // The packed sections are checksummed as written, read back whole (chunks of entries
+            // cut anywhere would not be whole blocks).
+            try checksumSection(descriptor, at: sections.slots, bytes: sections.slotsBytes, into: &checksums.1, path: temporary)
+            try checksumSection(descriptor, at: sections.checks, bytes: sections.checksBytes, into: &checksums.2, path: temporary)
             let header = Header(layout: table.layout, capacity: table.capacity, count: count, newestStamp: newestStamp,
-                                expiredBefore: expiredBefore, keyFingerprint: keyFingerprint, slotsChecksum: slotsChecksum.value)
+                                expiredBefore: expiredBefore, keyFingerprint: keyFingerprint,
+                                slotsChecksum: checksum(of: [checksums.0.value, checksums.1.value, checksums.2.value]))
             var words = header.words
             words.append(checksum(of: words))
             var bytes = [UInt8](repeating: 0, count: headerBytes)
@@ -124,6 +191,21 @@ enum IdentityIndexSnapshot {
         }
     }
 
+    /// Adds `bytes` of the file from `offset` (a multiple of 32) to `checksum`, reading them back.
+    private static func checksumSection(_ descriptor: Int32, at offset: Int, bytes: Int, into checksum: inout Checksum, path: String) throws(StoreError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 8)
+        defer { buffer.deallocate() }
+        var done = 0
+        while done < bytes {
+            let length = min(buffer.count, bytes - done)
+            guard readExactly(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), at: offset + done) else {
+                throw StoreError(.unavailable, "cannot read back '\(path)': \(BackupFiles.systemError())")
+            }
+            checksum.add(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+            done += length
+        }
+    }
+
     /// The snapshot in `directory` read into a new table, if there is one that `accept` takes and
     /// that reads back intact; throws why not otherwise (nil: there is no snapshot).
     static func load(directory: String, accept: (Header) throws(SnapshotRejection) -> Void) throws(SnapshotRejection) -> (Header, IdentityIndex.Table)? {
@@ -138,35 +220,91 @@ enum IdentityIndexSnapshot {
         let headerRead = headerBytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, Self.headerBytes, 0) }
         guard headerRead == Self.headerBytes else { throw SnapshotRejection("it is shorter than its header") }
         let header = try Header(headerBytes)
-        let tableBytes = header.capacity * header.layout.slotBytes
+        let slotBytes = header.layout.slotBytes
+        let sections = Sections(capacity: header.capacity, count: header.count, slotBytes: slotBytes)
         var status = stat()
-        guard fstat(descriptor, &status) == 0, Int(status.st_size) == Self.headerBytes + tableBytes else {
+        guard fstat(descriptor, &status) == 0, Int(status.st_size) == sections.fileBytes else {
             throw SnapshotRejection("its size does not match its header")
         }
         try accept(header)
-        let memory = TableMemory.allocate(bytes: tableBytes)
-        var checksum = Checksum()
-        var offset = 0
-        while offset < tableBytes {
-            let length = min(chunkBytes, tableBytes - offset)
-            let count = pread(descriptor, memory + offset, length, off_t(Self.headerBytes + offset))
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                TableMemory.deallocate(memory, bytes: tableBytes)
-                throw SnapshotRejection("cannot read it: \(count < 0 ? BackupFiles.systemError() : "it ended early")")
-            }
-            checksum.add(UnsafeRawBufferPointer(start: memory + offset, count: count))
-            offset += count
+        // The three sections are read in step, which defeats the kernel's readahead on a cold
+        // file: ask for all of it at once (4.3 s → 1 s for 470 MB on this machine kind's disk).
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_WILLNEED)
+        let memory = TableMemory.allocate(bytes: header.capacity * header.layout.entryBytes)
+        let table = IdentityIndex.Table(memory: memory, capacity: header.capacity, layout: header.layout)
+        do throws(SnapshotRejection) {
+            try fill(table, count: header.count, sections: sections, descriptor: descriptor, expectedChecksum: header.slotsChecksum)
+        } catch {
+            TableMemory.deallocate(memory, bytes: table.bytes)
+            throw error
         }
-        guard checksum.value == header.slotsChecksum else {
-            TableMemory.deallocate(memory, bytes: tableBytes)
-            throw SnapshotRejection("its slots are damaged (checksum mismatch)")
-        }
-        return (header, IdentityIndex.Table(memory: memory, capacity: header.capacity, layout: header.layout))
+        return (header, table)
     }
 
-    /// Reads and writes go in chunks of this size (a multiple of `Checksum`'s block).
-    private static let chunkBytes = 32 << 20
+    /// Reads the three sections in step and puts each packed entry in the slot its bitmap bit names.
+    private static func fill(_ table: IdentityIndex.Table, count: Int, sections: Sections, descriptor: Int32, expectedChecksum: UInt64) throws(SnapshotRejection) {
+        let slotBytes = table.layout.slotBytes
+        // The bitmap is small (a bit a slot: 16 MiB at 2^27 slots): read it whole.
+        let bitmap = UnsafeMutableRawBufferPointer.allocate(byteCount: sections.bitmapBytes, alignment: 8)
+        let slots = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots * slotBytes, alignment: 8)
+        let checks = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots, alignment: 8)
+        defer {
+            bitmap.deallocate()
+            slots.deallocate()
+            checks.deallocate()
+        }
+        guard readExactly(descriptor, into: bitmap, at: sections.bitmap) else { throw SnapshotRejection("cannot read it: \(BackupFiles.systemError())") }
+        var checksums = (Checksum(), Checksum(), Checksum())
+        checksums.0.add(UnsafeRawBufferPointer(bitmap))
+        let slotsBase = UnsafeRawPointer(slots.baseAddress!)
+        var slotsRead = 0, checksRead = 0  // bytes of each packed section read so far
+        var available = 0, used = 0        // entries in the buffers, and how many are placed
+        var placed = 0
+        for byteIndex in 0..<sections.bitmapBytes where bitmap[byteIndex] != 0 {
+            var bits = bitmap[byteIndex]
+            while bits != 0 {
+                let slot = byteIndex << 3 | bits.trailingZeroBitCount
+                bits &= bits - 1
+                if used == available {
+                    // The next chunk of entries: whole blocks, the padding with the last.
+                    let slotLength = min(slots.count, sections.slotsBytes - slotsRead)
+                    let checkLength = min(checks.count, sections.checksBytes - checksRead)
+                    guard placed < count, slotLength > 0, checkLength > 0,
+                          readExactly(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: slots[0..<slotLength]), at: sections.slots + slotsRead),
+                          readExactly(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: checks[0..<checkLength]), at: sections.checks + checksRead)
+                    else { throw SnapshotRejection("its bitmap and its entries disagree, or it cannot be read") }
+                    checksums.1.add(UnsafeRawBufferPointer(rebasing: slots[0..<slotLength]))
+                    checksums.2.add(UnsafeRawBufferPointer(rebasing: checks[0..<checkLength]))
+                    slotsRead += slotLength
+                    checksRead += checkLength
+                    available = min(slotLength / slotBytes, checkLength, count - placed)
+                    used = 0
+                }
+                guard table.setSlot(slot, fromPacked: slotsBase, index: used, check: checks[used]) else {
+                    throw SnapshotRejection("it holds an empty entry")
+                }
+                used += 1
+                placed += 1
+            }
+        }
+        guard placed == count, slotsRead == sections.slotsBytes, checksRead == sections.checksBytes else {
+            throw SnapshotRejection("its bitmap and its count disagree")
+        }
+        guard checksum(of: [checksums.0.value, checksums.1.value, checksums.2.value]) == expectedChecksum else {
+            throw SnapshotRejection("its entries are damaged (checksum mismatch)")
+        }
+    }
+
+    private static func readExactly(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return false }
+            done += count
+        }
+        return true
+    }
 
     private static func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoreError) {
         var written = 0
@@ -232,3 +370,6 @@ extension [UInt8] {
         for byte in 0..<8 { self[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
     }
 }
+
+/// `bytes` rounded up to a whole number of `Checksum` blocks (32 bytes).
+private func padded(_ bytes: Int) -> Int { (bytes + 31) & ~31 }

@@ -107,6 +107,23 @@ struct IdentityIndexLayoutTests {
         #expect(index.firstStamp(for: identity(2)) { $0 == 10 })
     }
 
+    @Test("identities sharing a fragment are told apart by their check byte, in both layouts")
+    func checkBytes() {
+        for layout in [IdentityIndex.Layout.compact(base: 0), .wide] {
+            let index = IdentityIndex(minimumCapacity: 1, layout: layout)
+            let first = Hash128(high: 0x01 << 56, low: 42)
+            let second = Hash128(high: 0x02 << 56, low: 42)
+            index.insert(first, stamp: 1)
+            index.insert(second, stamp: 2)
+            var stamps: [UInt64] = []
+            _ = index.firstStamp(for: second) { stamps.append($0); return false }
+            #expect(stamps == [2])
+            stamps = []
+            _ = index.firstStamp(for: first) { stamps.append($0); return false }
+            #expect(stamps == [1])
+        }
+    }
+
     @Test("layouts: compact while the span leaves room, else wide")
     func chosenLayout() {
         #expect(IdentityIndex.layout(spanning: 5, through: 5 + 40 * 86_400_000) == .compact(base: 5))

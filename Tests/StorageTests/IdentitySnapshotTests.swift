@@ -42,7 +42,7 @@ struct IdentitySnapshotTests {
     }
 
     @Test("a damaged, foreign or truncated snapshot is not used: the index is rebuilt and deduplicates as before",
-          arguments: ["slots", "header", "truncated", "foreign"])
+          arguments: ["slots", "bitmap", "header", "truncated", "foreign"])
     func unusableSnapshots(damage: String) throws {
         let temporary = try TemporaryStore(mapSize: 16 << 20)
         let events = batch("e", count: 2_000)
@@ -50,9 +50,10 @@ struct IdentitySnapshotTests {
         try temporary.writer.saveIdentityIndex()
         let file = temporary.path + "/" + snapshotName
         switch damage {
-        case "slots", "header":
+        case "slots", "bitmap", "header":
             let handle = try #require(FileHandle(forUpdatingAtPath: file))
-            let offset: UInt64 = damage == "slots" ? 128 + 8 * 40_000 + 3 : 40
+            // After the 128-byte header: a bitmap of 65,536 bits, then the 2,000 packed slots.
+            let offset: UInt64 = damage == "slots" ? 128 + 8_192 + 8 * 700 + 3 : damage == "bitmap" ? 128 + 1_000 : 40
             try handle.seek(toOffset: offset)
             let byte = try #require(try handle.read(upToCount: 1)).first!
             try handle.seek(toOffset: offset)
@@ -97,14 +98,40 @@ struct IdentitySnapshotTests {
         #expect(try writer.record(late).allSatisfy { $0 == .accepted })
     }
 
-    @Test("a snapshot is its header and every slot, renamed into place from a temporary file")
+    @Test("a snapshot is its header, a bitmap and the occupied slots packed, renamed into place from a temporary file")
     func fileShape() throws {
         let temporary = try TemporaryStore(mapSize: 16 << 20)
         _ = try temporary.writer.record(batch("x", count: 100))
         try temporary.writer.saveIdentityIndex()
         let size = try FileManager.default.attributesOfItem(atPath: temporary.path + "/" + snapshotName)[.size] as? Int
-        // Header and 65,536 compact slots of 8 bytes.
-        #expect(size == 128 + 65_536 * 8)
+        // Header; a bit for each of 65,536 slots; 100 compact slots of 8 bytes; their check bytes
+        // (100, padded to 128).
+        #expect(size == 128 + 8_192 + 800 + 128)
         #expect(!FileManager.default.fileExists(atPath: temporary.path + "/" + snapshotName + ".partial"))
+    }
+
+    @Test("a table of several chunks round-trips through a snapshot in both layouts, every entry with its stamp", arguments: [false, true])
+    func severalChunks(wide: Bool) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-snapshot-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let index = IdentityIndex(minimumCapacity: 1_200_000, layout: wide ? .wide : .compact(base: 1_000))
+        var generator = SystemRandomNumberGenerator()
+        var entries: [(Hash128, UInt64)] = []
+        for number in 0..<700_003 {
+            let identity = Hash128(high: generator.next(), low: generator.next())
+            let stamp = 1_000 + UInt64(number / 100)
+            index.insert(identity, stamp: stamp)
+            entries.append((identity, stamp))
+        }
+        #expect(index.capacity == 1 << 21)  // two chunks of 2^20 slots
+        let fingerprint = Hash128(high: 1, low: 2)
+        try IdentityIndexSnapshot.save(index.settledTable(), count: index.count, newestStamp: index.newestStamp,
+                                       expiredBefore: 0, keyFingerprint: fingerprint, directory: directory)
+        let (header, table) = try #require(try IdentityIndexSnapshot.load(directory: directory) { _ in })
+        #expect(header.count == entries.count && header.keyFingerprint == fingerprint && header.layout == index.layout)
+        let loaded = IdentityIndex(adopting: table, count: header.count, newestStamp: header.newestStamp, expiredBefore: 0)
+        for (identity, stamp) in entries { #expect(loaded.firstStamp(for: identity) { $0 == stamp }) }
+        #expect(!loaded.firstStamp(for: Hash128(high: 3, low: 4)) { _ in true })
     }
 }
