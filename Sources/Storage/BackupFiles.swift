@@ -104,10 +104,20 @@ enum BackupFiles {
     /// Writes `bytes` to `final` all or nothing: into `temporary` (created new), synced, renamed over
     /// `final`, the directory synced. On failure `temporary` is removed and `final` is untouched.
     static func writeAtomically(_ bytes: [UInt8], to final: String, through temporary: String) throws(StoreError) {
+        try replace(final, through: temporary, durable: true) { (descriptor) throws(StoreError) in
+            try writeAll(descriptor, bytes, path: temporary)
+        }
+    }
+
+    /// Replaces `final` all or nothing with what `body` writes into `temporary` (created new), which
+    /// is then renamed over `final`; with `durable`, the file and then the directory are synced
+    /// too. On failure `temporary` is removed and `final` is untouched.
+    static func replace(_ final: String, through temporary: String, durable: Bool,
+                        _ body: (Int32) throws(StoreError) -> Void) throws(StoreError) {
         let descriptor = try createExclusive(temporary)
         do {
-            try writeAll(descriptor, bytes, path: temporary)
-            try sync(descriptor, path: temporary)
+            try body(descriptor)
+            if durable { try sync(descriptor, path: temporary) }
         } catch {
             close(descriptor)
             unlink(temporary)
@@ -119,7 +129,7 @@ enum BackupFiles {
             unlink(temporary)
             throw StoreError(.unavailable, "cannot rename '\(temporary)' to '\(final)': \(reason)")
         }
-        try syncDirectory((final as NSString).deletingLastPathComponent)
+        if durable { try syncDirectory((final as NSString).deletingLastPathComponent) }
     }
 
 

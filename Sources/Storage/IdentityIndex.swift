@@ -67,10 +67,10 @@ struct HashKeys: Sendable {
 /// Where every remembered identity lives in the `identities` database: identity hash → commit stamp.
 ///
 /// An open-addressing table (linear probing) whose slots hold a 32-bit fragment of the identity's
-/// hash (and 8 more bits in a check byte) and the commit stamp under which LMDB holds its record, in memory backed by transparent
-/// huge pages where the kernel allows it: at tens of millions of identities, the TLB misses of
-/// 4 KiB pages would otherwise dominate a lookup. It answers "certainly new" without touching LMDB,
-/// the common case on ingest; a hit names a stamp to look up (a fragment shared by chance only costs
+/// hash (and 8 more bits in a check byte) and the commit stamp under which LMDB holds its record,
+/// in memory backed by transparent huge pages where the kernel allows it: at tens of millions of
+/// identities, the TLB misses of 4 KiB pages would otherwise dominate a lookup. It answers
+/// "certainly new" without touching LMDB, the common case on ingest; a hit names a stamp to look up (a fragment shared by chance only costs
 /// that lookup: LMDB's key holds the whole hash). It is a cache: `StoreWriter` loads it from its
 /// snapshot or rebuilds it from LMDB when it opens, and adds to it only after a commit succeeds. Not
 /// thread-safe: owned by the writer thread.
@@ -194,11 +194,6 @@ final class IdentityIndex {
         @inline(__always)
         func clear(at slot: Int) {
             if isCompact { words[slot] = 0 } else { words[slot << 1] = 0 }
-        }
-
-        /// Whether a slot can hold `stamp`.
-        func fits(_ stamp: UInt64) -> Bool {
-            !isCompact || (stamp >= base && stamp - base <= Self.maximumOffset)
         }
 
         /// Whether `stamp` is within `margin` of what a slot can hold (time to move to a new base).

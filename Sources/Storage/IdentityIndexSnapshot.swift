@@ -102,8 +102,8 @@ enum IdentityIndexSnapshot {
         var fileBytes: Int { checks + checksBytes }
     }
 
-    /// Entries packed per chunk when writing or reading (a multiple of 256, so every chunk's bitmap
-    /// bytes, slot bytes and check bytes are whole `Checksum` blocks).
+    /// Slots examined per chunk when writing, entries per chunk when reading (a multiple of 8, so a
+    /// chunk's bitmap is whole bytes).
     private static let chunkSlots = 1 << 20
 
     /// Writes `table` (settled, with `count` occupied slots) through a temporary file renamed into
@@ -112,12 +112,26 @@ enum IdentityIndexSnapshot {
                      keyFingerprint: Hash128, directory: String) throws(StoreError) {
         let final = path(in: directory)
         let temporary = final + ".partial"
-        let descriptor = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else {
-            throw StoreError(.unavailable, "cannot create '\(temporary)': \(BackupFiles.systemError()); check the store directory's permissions and free space")
+        unlink(temporary)  // left by a stop that died while saving
+        try BackupFiles.replace(final, through: temporary, durable: false) { (descriptor) throws(StoreError) in
+            let sections = Sections(capacity: table.capacity, count: count, slotBytes: table.layout.slotBytes)
+            let slotsChecksum = try writeSections(table, count: count, sections: sections, descriptor: descriptor, path: temporary)
+            let header = Header(layout: table.layout, capacity: table.capacity, count: count, newestStamp: newestStamp,
+                                expiredBefore: expiredBefore, keyFingerprint: keyFingerprint, slotsChecksum: slotsChecksum)
+            var words = header.words
+            words.append(checksum(of: words))
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: headerBytes, alignment: 8)
+            defer { bytes.deallocate() }
+            bytes.initializeMemory(as: UInt8.self, repeating: 0)
+            for (index, word) in words.enumerated() { bytes.storeBytes(of: word.littleEndian, toByteOffset: index * 8, as: UInt64.self) }
+            try write(descriptor, UnsafeRawBufferPointer(bytes), at: 0, path: temporary)
         }
+    }
+
+    /// Writes the three sections a chunk of slots at a time; returns their checksum.
+    private static func writeSections(_ table: IdentityIndex.Table, count: Int, sections: Sections,
+                                      descriptor: Int32, path: String) throws(StoreError) -> UInt64 {
         let slotBytes = table.layout.slotBytes
-        let sections = Sections(capacity: table.capacity, count: count, slotBytes: slotBytes)
         let bitmap = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots / 8, alignment: 8)
         let packedSlots = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots * slotBytes + 32, alignment: 8)
         let packedChecks = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSlots + 32, alignment: 8)
@@ -127,83 +141,46 @@ enum IdentityIndexSnapshot {
             packedChecks.deallocate()
         }
         var checksums = (Checksum(), Checksum(), Checksum())
-        do throws(StoreError) {
-            var written = 0
-            var chunkStart = 0
-            while chunkStart < table.capacity {
-                let chunkEnd = min(table.capacity, chunkStart + chunkSlots)
-                bitmap.initializeMemory(as: UInt8.self, repeating: 0)
-                var packed = 0
-                for slot in chunkStart..<chunkEnd where table.fragment(at: slot) != 0 {
-                    let bit = slot - chunkStart
-                    bitmap[bit >> 3] |= 1 << UInt8(bit & 7)
-                    guard written + packed < count else {
-                        throw StoreError(.unavailable, "the identity index holds more entries than it counts; not saving a snapshot")
-                    }
-                    (packedSlots.baseAddress! + packed * slotBytes).copyMemory(from: table.slotBytes(slot), byteCount: slotBytes)
-                    packedChecks[packed] = table.check(at: slot)
-                    packed += 1
+        var written = 0
+        var chunkStart = 0
+        while chunkStart < table.capacity {
+            let chunkEnd = min(table.capacity, chunkStart + chunkSlots)
+            bitmap.initializeMemory(as: UInt8.self, repeating: 0)
+            var packed = 0
+            for slot in chunkStart..<chunkEnd where table.fragment(at: slot) != 0 {
+                let bit = slot - chunkStart
+                bitmap[bit >> 3] |= 1 << UInt8(bit & 7)
+                guard written + packed < count else {
+                    throw StoreError(.unavailable, "the identity index holds more entries than it counts; not saving a snapshot")
                 }
-                let bitmapChunk = UnsafeRawBufferPointer(rebasing: bitmap[0..<((chunkEnd - chunkStart) / 8)])
-                checksums.0.add(bitmapChunk)
-                try write(descriptor, bitmapChunk, at: sections.bitmap + chunkStart / 8, path: temporary)
-                // The packed sections are contiguous; the last chunk also writes their padding.
-                let isLast = chunkEnd == table.capacity
-                let slotLength = isLast ? sections.slotsBytes - written * slotBytes : packed * slotBytes
-                let checkLength = isLast ? sections.checksBytes - written : packed
-                if isLast {
-                    (packedSlots.baseAddress! + packed * slotBytes).initializeMemory(as: UInt8.self, repeating: 0, count: slotLength - packed * slotBytes)
-                    (packedChecks.baseAddress! + packed).initializeMemory(as: UInt8.self, repeating: 0, count: checkLength - packed)
-                }
-                try write(descriptor, UnsafeRawBufferPointer(rebasing: packedSlots[0..<slotLength]), at: sections.slots + written * slotBytes, path: temporary)
-                try write(descriptor, UnsafeRawBufferPointer(rebasing: packedChecks[0..<checkLength]), at: sections.checks + written, path: temporary)
-                written += packed
-                chunkStart = chunkEnd
+                (packedSlots.baseAddress! + packed * slotBytes).copyMemory(from: table.slotBytes(slot), byteCount: slotBytes)
+                packedChecks[packed] = table.check(at: slot)
+                packed += 1
             }
-            guard written == count else {
-                throw StoreError(.unavailable, "the identity index holds fewer entries than it counts; not saving a snapshot")
+            let bitmapChunk = UnsafeRawBufferPointer(rebasing: bitmap[0..<((chunkEnd - chunkStart) / 8)])
+            // The packed sections are contiguous; the last chunk also writes their padding.
+            let isLast = chunkEnd == table.capacity
+            let slotLength = isLast ? sections.slotsBytes - written * slotBytes : packed * slotBytes
+            let checkLength = isLast ? sections.checksBytes - written : packed
+            if isLast {
+                (packedSlots.baseAddress! + packed * slotBytes).initializeMemory(as: UInt8.self, repeating: 0, count: slotLength - packed * slotBytes)
+                (packedChecks.baseAddress! + packed).initializeMemory(as: UInt8.self, repeating: 0, count: checkLength - packed)
             }
-            // The packed sections are checksummed as written, read back whole (chunks of entries
-            // cut anywhere would not be whole blocks).
-            try checksumSection(descriptor, at: sections.slots, bytes: sections.slotsBytes, into: &checksums.1, path: temporary)
-            try checksumSection(descriptor, at: sections.checks, bytes: sections.checksBytes, into: &checksums.2, path: temporary)
-            let header = Header(layout: table.layout, capacity: table.capacity, count: count, newestStamp: newestStamp,
-                                expiredBefore: expiredBefore, keyFingerprint: keyFingerprint,
-                                slotsChecksum: checksum(of: [checksums.0.value, checksums.1.value, checksums.2.value]))
-            var words = header.words
-            words.append(checksum(of: words))
-            var bytes = [UInt8](repeating: 0, count: headerBytes)
-            for (index, word) in words.enumerated() { bytes.storeLittleEndian(word, at: index * 8) }
-            let headerBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: headerBytes, alignment: 8)
-            defer { headerBuffer.deallocate() }
-            headerBuffer.copyBytes(from: bytes)
-            try write(descriptor, UnsafeRawBufferPointer(headerBuffer), at: 0, path: temporary)
-        } catch {
-            close(descriptor)
-            unlink(temporary)
-            throw error
+            let slotChunk = UnsafeRawBufferPointer(rebasing: packedSlots[0..<slotLength])
+            let checkChunk = UnsafeRawBufferPointer(rebasing: packedChecks[0..<checkLength])
+            checksums.0.add(bitmapChunk)
+            checksums.1.add(slotChunk)
+            checksums.2.add(checkChunk)
+            try write(descriptor, bitmapChunk, at: sections.bitmap + chunkStart / 8, path: path)
+            try write(descriptor, slotChunk, at: sections.slots + written * slotBytes, path: path)
+            try write(descriptor, checkChunk, at: sections.checks + written, path: path)
+            written += packed
+            chunkStart = chunkEnd
         }
-        close(descriptor)
-        guard rename(temporary, final) == 0 else {
-            let message = BackupFiles.systemError()
-            unlink(temporary)
-            throw StoreError(.unavailable, "cannot rename '\(temporary)' to '\(final)': \(message)")
+        guard written == count else {
+            throw StoreError(.unavailable, "the identity index holds fewer entries than it counts; not saving a snapshot")
         }
-    }
-
-    /// Adds `bytes` of the file from `offset` (a multiple of 32) to `checksum`, reading them back.
-    private static func checksumSection(_ descriptor: Int32, at offset: Int, bytes: Int, into checksum: inout Checksum, path: String) throws(StoreError) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 8)
-        defer { buffer.deallocate() }
-        var done = 0
-        while done < bytes {
-            let length = min(buffer.count, bytes - done)
-            guard readExactly(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]), at: offset + done) else {
-                throw StoreError(.unavailable, "cannot read back '\(path)': \(BackupFiles.systemError())")
-            }
-            checksum.add(UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-            done += length
-        }
+        return checksum(of: [checksums.0.value, checksums.1.value, checksums.2.value])
     }
 
     /// The snapshot in `directory` read into a new table, if there is one that `accept` takes and
@@ -266,7 +243,7 @@ enum IdentityIndexSnapshot {
                 let slot = byteIndex << 3 | bits.trailingZeroBitCount
                 bits &= bits - 1
                 if used == available {
-                    // The next chunk of entries: whole blocks, the padding with the last.
+                    // The next chunk of entries (the sections' padding comes with the last).
                     let slotLength = min(slots.count, sections.slotsBytes - slotsRead)
                     let checkLength = min(checks.count, sections.checksBytes - checksRead)
                     guard placed < count, slotLength > 0, checkLength > 0,
@@ -321,25 +298,39 @@ enum IdentityIndexSnapshot {
     /// A fast 64-bit checksum of the header's words.
     fileprivate static func checksum(of words: [UInt64]) -> UInt64 {
         var checksum = Checksum()
-        var padded = words
-        while padded.count % 4 != 0 { padded.append(0) }
-        padded.withUnsafeBytes { checksum.add($0) }
+        words.withUnsafeBytes { checksum.add($0) }
         return checksum.value
     }
 
     /// Four independent multiply-rotate lanes over 8-byte words: several GB/s, enough to catch a
-    /// torn or damaged file (not an adversary: the file is the store owner's own).
+    /// torn or damaged file (not an adversary: the file is the store owner's own). The value
+    /// depends only on the bytes added, not on how they were split into calls.
     struct Checksum {
         private var lanes: (UInt64, UInt64, UInt64, UInt64) = (0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344, 0xA409_3822_299F_31D0, 0x082E_FA98_EC4E_6C89)
         private var length: UInt64 = 0
+        /// Bytes of an unfinished 32-byte block, until the next call completes it.
+        private var carry: [UInt8] = []
 
-        /// Adds bytes whose count is a multiple of 32.
         mutating func add(_ bytes: UnsafeRawBufferPointer) {
-            precondition(bytes.count % 32 == 0, "whole blocks")
+            length &+= UInt64(bytes.count)
+            var offset = 0
+            if !carry.isEmpty {
+                offset = min(32 - carry.count, bytes.count)
+                carry.append(contentsOf: bytes[0..<offset])
+                guard carry.count == 32 else { return }
+                carry.withUnsafeBytes { mix($0, blocksUpTo: 32) }
+                carry.removeAll(keepingCapacity: true)
+            }
+            let whole = offset + (bytes.count - offset) / 32 * 32
+            mix(UnsafeRawBufferPointer(rebasing: bytes[offset..<whole]), blocksUpTo: whole - offset)
+            carry.append(contentsOf: bytes[whole...])
+        }
+
+        private mutating func mix(_ bytes: UnsafeRawBufferPointer, blocksUpTo end: Int) {
             let prime: UInt64 = 0x9E37_79B9_7F4A_7C15
             var (a, b, c, d) = lanes
             var offset = 0
-            while offset < bytes.count {
+            while offset < end {
                 a = ((a ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* prime).rotated(31)
                 b = ((b ^ bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) &* prime).rotated(31)
                 c = ((c ^ bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)) &* prime).rotated(31)
@@ -347,12 +338,17 @@ enum IdentityIndexSnapshot {
                 offset += 32
             }
             lanes = (a, b, c, d)
-            length &+= UInt64(bytes.count)
         }
 
         var value: UInt64 {
+            var finished = self
+            if !carry.isEmpty {
+                // The last, unfinished block, padded with zeros (the length tells it apart).
+                let block = carry + [UInt8](repeating: 0, count: 32 - carry.count)
+                block.withUnsafeBytes { finished.mix($0, blocksUpTo: 32) }
+            }
             var result = length
-            for lane in [lanes.0, lanes.1, lanes.2, lanes.3] {
+            for lane in [finished.lanes.0, finished.lanes.1, finished.lanes.2, finished.lanes.3] {
                 result = ((result ^ lane) &* 0xC2B2_AE3D_27D4_EB4F).rotated(29)
             }
             return result ^ (result >> 32)
@@ -365,11 +361,5 @@ extension UInt64 {
     fileprivate func rotated(_ bits: UInt64) -> UInt64 { (self << bits) | (self >> (64 - bits)) }
 }
 
-extension [UInt8] {
-    fileprivate mutating func storeLittleEndian(_ value: UInt64, at offset: Int) {
-        for byte in 0..<8 { self[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
-    }
-}
-
-/// `bytes` rounded up to a whole number of `Checksum` blocks (32 bytes).
+/// `bytes` rounded up to a multiple of 32, so that every section starts 32-byte aligned.
 private func padded(_ bytes: Int) -> Int { (bytes + 31) & ~31 }
