@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Limits", targets: ["Limits"]),
         .library(name: "Rating", targets: ["Rating"]),
         .library(name: "HTTPAPI", targets: ["HTTPAPI"]),
+        .library(name: "UsageQuery", targets: ["UsageQuery"]),
         .library(name: "AlertDelivery", targets: ["AlertDelivery"]),
     ],
     dependencies: [
@@ -97,10 +98,13 @@ let package = Package(
         // Rating: price × quantity → amount with a breakdown. Pure functions, no I/O.
         .target(name: "Rating", dependencies: ["Metering"], swiftSettings: strictSettings),
         // The HTTP API (DESIGN §9): Hummingbird routes over the store and the group-commit writer.
+        // Usage over time: windowed queries (hour, day, month in a time zone) over the stored buckets.
+        .target(name: "UsageQuery", dependencies: ["Storage", "Metering"], swiftSettings: strictSettings),
+
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "TallyConfiguration", "Ingest", "Limits", "Billing", "Storage", "Metering",
+                "TallyConfiguration", "Ingest", "Limits", "Billing", "Storage", "Metering", "UsageQuery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -126,7 +130,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "TallyConfiguration", "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
-                "HTTPAPI", "AlertDelivery",
+                "HTTPAPI", "AlertDelivery", "UsageQuery",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -147,6 +151,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "UsageQueryTests", dependencies: ["UsageQuery", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "IngestTests",
             dependencies: ["TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally"],

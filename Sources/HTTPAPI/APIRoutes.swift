@@ -47,6 +47,9 @@ struct APIRoutes: Sendable {
             try entitlement(customer: try customerParameter(context), meter: try pathParameter(context, "meter", name: "meter"))
         }
         router.get("/v1/alerts") { request, _ in try alerts(request) }
+        router.get("/v1/meters/:meter/usage") { request, context in
+            try meterUsage(meter: try pathParameter(context, "meter", name: "meter"), request: request)
+        }
     }
 
     // MARK: Parameters
@@ -86,6 +89,7 @@ struct APIRoutes: Sendable {
 
     /// `GET /v1/customers/{id}/usage?period=2026-11`: as `tally usage --json`.
     func usage(customer: String, request: Request) throws -> Response {
+        if request.uri.queryParameters.get("window") != nil { return try usageOverTime(customer: customer, request: request) }
         let period: PeriodInterval
         if let label = request.uri.queryParameters["period"], !label.isEmpty {
             guard let interval = config.billing.period.interval(label: String(label)) else {

@@ -37,6 +37,11 @@ struct AggregateState: Equatable {
 
     init() {}
 
+    /// An empty aggregate of `group`.
+    init(group: [GroupValue]) {
+        self.group = group
+    }
+
     init?(decoding bytes: UnsafeRawBufferPointer) {
         var reader = ByteReader(bytes: bytes)
         guard reader.byte() == Self.format, let count = reader.uint64(), let quantity = reader.decimal(),

@@ -19,7 +19,9 @@ import Metering
 // | `alerts`        | alert sequence u64 BE                                       | `Alert` fields (the durable outbox) |
 // | `delivery_cursors` | sink name (`log`, `webhook:<url>`)                       | last delivered alert sequence u64 |
 // | `archive_segments` | segment number u64 BE                                    | `ArchiveSegment`: sequences, times, sizes, SHA-256 of the file |
-// | `usage_log`     | commit stamp u64 BE                                         | `UsageLogRecord`: the aggregates that commit changed, as they stand after it, sorted by key |
+// | `usage_log`     | commit stamp u64 BE                                         | `UsageLogRecord`: the aggregates that commit changed, as they stand after it, sorted by family and key |
+// | `usage_buckets` | len u8 ‖ customer ‖ len u8 ‖ meter ‖ u8 resolution (0 quarter-hour, 1 UTC day) ‖ start i64 (ordered) ‖ { u32 len ‖ group value } | `AggregateState` (`BucketKey`) |
+// | `bucket_unique_values` | bucket-key hash 16 B ‖ property value (or 0xFF ‖ its hash)  | empty |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -47,6 +49,8 @@ enum DatabaseName {
     static let deliveryCursors = "delivery_cursors"
     static let archiveSegments = "archive_segments"
     static let usageLog = "usage_log"
+    static let usageBuckets = "usage_buckets"
+    static let bucketUniqueValues = "bucket_unique_values"
 }
 
 /// Keys of the `meta` database.

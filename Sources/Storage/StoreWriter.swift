@@ -22,6 +22,8 @@ public final class StoreWriter: @unchecked Sendable {
     // Scratch space reused across commits so the hot path does not allocate per event.
     private var eventBuffer: [UInt8] = []
     private var keyBuffer: [UInt8] = []
+    private var quarterKeyBuffer: [UInt8] = []
+    private var dayKeyBuffer: [UInt8] = []
     private var valueBuffer: [UInt8] = []
 
     /// Evaluates usage limits inside each group commit; nil: no limits.
@@ -184,33 +186,9 @@ public final class StoreWriter: @unchecked Sendable {
         }
 
         if let meter = meters[event.meter], meter.matches(event) {
-            let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
-            UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
-                          hashKeys: store.hashKeys, into: &keyBuffer)
-            var state: AggregateState
-            let inBase: Bool
-            let slot: UsageFolder.Slot?
-            if let current = try folder.current(keyBuffer, transaction: transaction) {
-                (state, inBase, slot) = current
-            } else {
-                state = AggregateState()
-                state.group = group
-                (inBase, slot) = (false, nil)
+            if let rejection = try foldUsage(of: event, meter: meter, time: time, period: period, stamp: stamp, transaction: transaction) {
+                return .rejected(rejection)
             }
-            do {
-                try state.fold(event.value, time: time.nanosecondsSinceEpoch, aggregation: meter.aggregation)
-            } catch {
-                return .rejected(IngestError(
-                    code: .invalidValue,
-                    message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
-                    field: "value"))
-            }
-            if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
-                if try isFirstUniqueValue(value.text, usageKey: keyBuffer, transaction: transaction) {
-                    state.quantity = (try? state.quantity.adding(1)) ?? state.quantity
-                }
-            }
-            folder.set(state, inBase: inBase, slot: slot, stamp: stamp)
         }
 
         sequence += 1
@@ -221,6 +199,64 @@ public final class StoreWriter: @unchecked Sendable {
         commit.touched[TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)] = period
         newIdentities.append((identity, fingerprint, sequence))
         return .accepted
+    }
+
+    /// Folds `event` into its period aggregate and its quarter-hour and UTC-day buckets, all or
+    /// nothing: an error (an overflow) when any of them cannot take it.
+    private func foldUsage(of event: UsageEvent, meter: Meter, time: Timestamp, period: PeriodInterval, stamp: UInt64,
+                           transaction: borrowing WriteTransaction) throws -> IngestError? {
+        let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
+        let nanoseconds = time.nanosecondsSinceEpoch
+        UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
+                      hashKeys: store.hashKeys, into: &keyBuffer)
+        BucketKey.make(customer: event.customer, meter: meter.code, resolution: .quarterHour,
+                       start: BucketResolution.quarterHour.start(containing: nanoseconds), group: group,
+                       hashKeys: store.hashKeys, into: &quarterKeyBuffer)
+        BucketKey.make(customer: event.customer, meter: meter.code, resolution: .day,
+                       start: BucketResolution.day.start(containing: nanoseconds), group: group,
+                       hashKeys: store.hashKeys, into: &dayKeyBuffer)
+        let overflow = IngestError(
+            code: .invalidValue,
+            message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
+            field: "value")
+        guard var periodUsage = try folded(keyBuffer, family: .periodUsage, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
+              var quarter = try folded(quarterKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
+              var day = try folded(dayKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction)
+        else { return overflow }
+        if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
+            if try isFirstUniqueValue(value.text, key: keyBuffer, in: store.uniqueValues, transaction: transaction) {
+                periodUsage.state.quantity = (try? periodUsage.state.quantity.adding(1)) ?? periodUsage.state.quantity
+            }
+            if let buckets = store.bucketUniqueValues {
+                if try isFirstUniqueValue(value.text, key: quarterKeyBuffer, in: buckets, transaction: transaction) {
+                    quarter.state.quantity = (try? quarter.state.quantity.adding(1)) ?? quarter.state.quantity
+                }
+                if try isFirstUniqueValue(value.text, key: dayKeyBuffer, in: buckets, transaction: transaction) {
+                    day.state.quantity = (try? day.state.quantity.adding(1)) ?? day.state.quantity
+                }
+            }
+        }
+        // A key new to the folder's table may move the others: a slot holds only until then.
+        folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
+        var slotsValid = periodUsage.slot != nil
+        folder.set(quarter.state, inBase: quarter.inBase, slot: slotsValid ? quarter.slot : nil, key: quarterKeyBuffer, family: .buckets, stamp: stamp)
+        slotsValid = slotsValid && quarter.slot != nil
+        folder.set(day.state, inBase: day.inBase, slot: slotsValid ? day.slot : nil, key: dayKeyBuffer, family: .buckets, stamp: stamp)
+        return nil
+    }
+
+    /// The aggregate at `key` with `event` folded in, and where the folder found it; nil when the
+    /// value would overflow it.
+    private func folded(_ key: [UInt8], family: UsageLogRecord.Family, group: [GroupValue], value: ExactDecimal, time: Int64, meter: Meter,
+                        transaction: borrowing WriteTransaction) throws -> (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)? {
+        var (state, inBase, slot) = try folder.current(key, family: family, transaction: transaction)
+            ?? (AggregateState(group: group), false, nil)
+        do {
+            try state.fold(value, time: time, aggregation: meter.aggregation)
+        } catch {
+            return nil
+        }
+        return (state, inBase, slot)
     }
 
     /// Folds every logged usage state into `usage` (see `UsageFolder.foldAll`): the daemon calls
@@ -256,10 +292,11 @@ public final class StoreWriter: @unchecked Sendable {
     ///
     /// The value itself is in the key (exact); only a value too long for an LMDB key is hashed,
     /// behind a 0xFF marker that no UTF-8 text starts with.
-    private func isFirstUniqueValue(_ text: String, usageKey: [UInt8], transaction: borrowing WriteTransaction) throws -> Bool {
+    private func isFirstUniqueValue(_ text: String, key aggregateKey: [UInt8], in database: Database,
+                                    transaction: borrowing WriteTransaction) throws -> Bool {
         var key: [UInt8] = []
         key.reserveCapacity(64)
-        store.hashKeys.hash(usageKey).append(to: &key)
+        store.hashKeys.hash(aggregateKey).append(to: &key)
         var text = text
         text.withUTF8 { value in
             if key.count + value.count <= UsageKey.maximumKeySize, value.first != 0xFF {
@@ -269,7 +306,7 @@ public final class StoreWriter: @unchecked Sendable {
                 store.hashKeys.hash(UnsafeRawBufferPointer(value)).append(to: &key)
             }
         }
-        return try transaction.put(store.uniqueValues, key: key, value: [], flags: .noOverwrite) == .stored
+        return try transaction.put(database, key: key, value: [], flags: .noOverwrite) == .stored
     }
 
     /// Appends this commit's identities under its stamp, sorted, so they form one run at the B-tree's edge.

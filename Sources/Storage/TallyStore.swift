@@ -130,6 +130,11 @@ public final class TallyStore: @unchecked Sendable {
     /// Usage aggregates of recent commits not yet folded into `usage` (`UsageLogRecord`); nil only
     /// in a read-only store written before the log existed.
     let usageLog: Database?
+    /// Usage per customer × meter × quarter-hour and UTC day (`BucketKey`); nil only in a
+    /// read-only store written before buckets existed.
+    let usageBuckets: Database?
+    /// The distinct values of each `unique_count` bucket: hash(bucket key) ‖ value, as `unique_values`.
+    let bucketUniqueValues: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -155,7 +160,7 @@ public final class TallyStore: @unchecked Sendable {
         do {
             environment = try Environment(
                 path: path,
-                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 16, readOnly: access == .readOnly,
+                options: .init(mapSize: configuration.initialMapSize, maxDatabases: 32, readOnly: access == .readOnly,
                                maxMapSize: configuration.maximumSize)
             )
             let create = access != .readOnly
@@ -172,6 +177,8 @@ public final class TallyStore: @unchecked Sendable {
             deliveryCursors = try environment.openDatabase(DatabaseName.deliveryCursors, create: create)
             archiveSegments = try Self.openOptionalDatabase(environment, DatabaseName.archiveSegments, create: create)
             usageLog = try Self.openOptionalDatabase(environment, DatabaseName.usageLog, create: create)
+            usageBuckets = try Self.openOptionalDatabase(environment, DatabaseName.usageBuckets, create: create)
+            bucketUniqueValues = try Self.openOptionalDatabase(environment, DatabaseName.bucketUniqueValues, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }
@@ -179,6 +186,15 @@ public final class TallyStore: @unchecked Sendable {
         } catch {
             if let lockDescriptor { close(lockDescriptor) }
             throw StoreError(.unavailable, "cannot open the store at '\(path)': \(error)")
+        }
+    }
+
+    /// The table that logged entries of `family` fold into.
+    func base(of family: UInt8) -> Database? {
+        switch UsageLogRecord.Family(rawValue: family) {
+        case .periodUsage: usage
+        case .buckets: usageBuckets
+        case nil: nil
         }
     }
 

@@ -69,6 +69,8 @@ final class UsageFolder {
     /// Bumped when the table is emptied, so that a sort started before is not used after.
     private var generation = 0
     private var recordBuffer: [UInt8] = []
+    /// The stamp (ms since the epoch) of the last commit that succeeded.
+    private var lastCommittedStamp: UInt64 = 0
     private var valueBuffer: [UInt8] = []
 
     /// Loads the records a previous run left (a crash, or a stop before its fold finished).
@@ -80,18 +82,19 @@ final class UsageFolder {
             let stamp = key.loadBigEndianUInt64(at: 0)
             guard let view = UsageLogView(value) else { throw StoreError(.incompatible, "a usage_log record is damaged") }
             for index in 0..<view.count {
-                guard let entry = view.entry(index), let state = AggregateState(decoding: entry.value) else {
+                guard let entry = view.entry(index), UsageLogRecord.Family(rawValue: entry.family) != nil,
+                      let state = AggregateState(decoding: entry.value) else {
                     throw StoreError(.incompatible, "a usage_log record is damaged")
                 }
-                table[UsageKeyBytes(entry.key)] = Entry(state: state, stamp: stamp, inBase: false)
+                table[UsageKeyBytes(entry.key, family: entry.family)] = Entry(state: state, stamp: stamp, inBase: false)
             }
             records.append((stamp, view.count))
             loggedEntries += view.count
         }
         for key in Array(table.keys) {
-            if try transaction.get(store.usage, key: key.bytes) != nil { table[key]!.inBase = true }
+            if let base = store.base(of: key.family), try transaction.get(base, key: key.bytes) != nil { table[key]!.inBase = true }
         }
-        for (key, entry) in table where !entry.inBase {
+        for (key, entry) in table where !entry.inBase && key.family == UsageLogRecord.Family.periodUsage.rawValue {
             newKeysByPrefix[key.prefix, default: []].append(key)
         }
         dirtyCount = table.count
@@ -103,25 +106,26 @@ final class UsageFolder {
     /// Where `current` found an aggregate, for `set` to write it back without hashing again.
     typealias Slot = Dictionary<UsageKeyBytes, Entry>.Index
 
-    /// The aggregate at the usage key `bytes` as the store holds it (logged, else `usage`), or nil
-    /// when new. `set` then writes that key.
-    func current(_ bytes: [UInt8], transaction: borrowing WriteTransaction)
+    /// The aggregate at the key `bytes` of `family` as the store holds it (logged, else its table:
+    /// `usage` or `usage_buckets`), or nil when new. `set` then writes that key.
+    func current(_ bytes: [UInt8], family: UsageLogRecord.Family = .periodUsage, transaction: borrowing WriteTransaction)
         throws -> (state: AggregateState, inBase: Bool, slot: Slot?)? {
-        probe.assign(bytes)
+        probe.assign(bytes, family: family.rawValue)
         if let slot = table.index(forKey: probe) {
             let entry = table.values[slot]
             return (entry.state, entry.inBase, slot)
         }
-        guard let stored = try transaction.get(store.usage, key: bytes) else { return nil }
+        guard let base = store.base(of: family.rawValue), let stored = try transaction.get(base, key: bytes) else { return nil }
         guard let state = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
             throw StoreError(.incompatible, "a usage record is damaged")
         }
         return (state, true, nil)
     }
 
-    /// Sets the aggregate at the key `current` looked up last, for the commit stamped `stamp`;
-    /// `slot` is what `current` returned for it (no other key was added in between).
-    func set(_ state: AggregateState, inBase: Bool, slot: Slot?, stamp: UInt64) {
+    /// Sets the aggregate at `bytes` of `family`, for the commit stamped `stamp`; `slot` is what
+    /// `current` returned for it, valid only when no key was added to the table in between (else nil).
+    func set(_ state: AggregateState, inBase: Bool, slot: Slot?, key bytes: [UInt8],
+             family: UsageLogRecord.Family = .periodUsage, stamp: UInt64) {
         if journalStamp != stamp {
             journal.removeAll(keepingCapacity: true)
             journalStamp = stamp
@@ -135,12 +139,12 @@ final class UsageFolder {
             previous = table.values[slot]
             table.values[slot] = entry
         } else {
-            key = UsageKeyBytes(probe.bytes)
+            key = UsageKeyBytes(bytes, family: family.rawValue)
             previous = table.updateValue(entry, forKey: key)
         }
         if previous?.stamp != stamp {
             journal.append((key, previous))
-            if previous == nil, !inBase { newKeysByPrefix[key.prefix, default: []].append(key) }
+            if previous == nil, !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
             if !(previous?.dirty ?? false) {
                 dirtyCount += 1
                 dirtyKeys.append(key)
@@ -155,7 +159,7 @@ final class UsageFolder {
             if !(previous?.dirty ?? false) { dirtyCount -= 1 }
             if let previous {
                 table[key] = previous
-            } else if let entry = table.removeValue(forKey: key), !entry.inBase {
+            } else if let entry = table.removeValue(forKey: key), !entry.inBase, key.family == 0 {
                 newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
             }
         }
@@ -170,7 +174,9 @@ final class UsageFolder {
         guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
         let changed = journalStamp == stamp ? journal.map(\.key).sorted() : []
         if !changed.isEmpty {
-            UsageLogRecord.encode(changed.count, family: .periodUsage, into: &recordBuffer) { index, buffer in
+            UsageLogRecord.encode(changed.count, into: &recordBuffer) { index in
+                UsageLogRecord.Family(rawValue: changed[index].family)!
+            } key: { index, buffer in
                 buffer.append(contentsOf: changed[index].bytes)
             } value: { index, buffer in
                 table[changed[index]]!.state.append(to: &buffer)
@@ -201,9 +207,9 @@ final class UsageFolder {
         guard var next else { return }
         let end = min(next.keys.count, next.written + max(policy.minimumSliceSize, 2 * eventCount))
         for key in next.keys[next.written..<end] {
-            guard let entry = table[key] else { continue }
+            guard let entry = table[key], let base = store.base(of: key.family) else { continue }
             entry.state.encode(into: &valueBuffer)
-            _ = try transaction.put(store.usage, key: key.bytes, value: valueBuffer)
+            _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
         }
         next.written = end
         if next.isComplete {
@@ -220,6 +226,7 @@ final class UsageFolder {
     /// Takes in the commit stamped `stamp`, which succeeded: its changes stay, and the fold pass
     /// moves on (or ends, and the records it covered are gone).
     func committed(stamp: UInt64) {
+        lastCommittedStamp = stamp
         if journalStamp == stamp, !journal.isEmpty {
             records.append((stamp, journal.count))
             loggedEntries += journal.count
@@ -246,7 +253,7 @@ final class UsageFolder {
         guard let slot = table.index(forKey: key) else { return }
         let entry = table.values[slot]
         if !entry.inBase {
-            newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
+            if key.family == 0 { newKeysByPrefix[key.prefix]?.removeAll { $0 == key } }
             table.values[slot].inBase = true
         }
         // A key changed after `through` has a newer record: it stays dirty, for the next pass.
@@ -256,7 +263,7 @@ final class UsageFolder {
         }
         guard entry.dirty else { return }
         dirtyCount -= 1
-        if table.count > policy.retainedAggregates {
+        if table.count > policy.retainedAggregates || isPastBucket(key) {
             table.remove(at: slot)
         } else {
             table.values[slot].dirty = false
@@ -307,8 +314,9 @@ final class UsageFolder {
             let written: Int = try store.writeStore("fold logged usage") { transaction in
                 let end = min(slice.keys.count, slice.written + sliceSize)
                 for key in slice.keys[slice.written..<end] {
+                    guard let base = store.base(of: key.family) else { continue }
                     table[key]!.state.encode(into: &valueBuffer)
-                    _ = try transaction.put(store.usage, key: key.bytes, value: valueBuffer)
+                    _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
                 }
                 if end == slice.keys.count, let log = store.usageLog {
                     try transaction.deleteAll(log)
@@ -328,6 +336,15 @@ final class UsageFolder {
         readyPass = nil
     }
 
+    /// Whether `key` is a bucket that ended a while before the last commit: late events for it are
+    /// rare, so once folded it leaves memory (the next one reads its row).
+    private func isPastBucket(_ key: UsageKeyBytes) -> Bool {
+        guard key.family == UsageLogRecord.Family.buckets.rawValue,
+              let (resolution, start) = key.bytes.withUnsafeBytes({ BucketKey.bucket(in: $0) }) else { return false }
+        let now = Int64(clamping: lastCommittedStamp) &* 1_000_000
+        return start &+ resolution.nanoseconds &+ BucketResolution.quarterHour.nanoseconds < now
+    }
+
     private func isFoldDue(adding entries: Int) -> Bool {
         records.count + 1 >= policy.maximumRecords
             || (loggedEntries + entries >= policy.minimumLoggedEntries && loggedEntries + entries >= 2 * dirtyCount)
@@ -341,24 +358,30 @@ struct UsageKeyBytes: Hashable, Comparable {
     private(set) var bytes: [UInt8]
     private var head: UInt64
     private var next: UInt64
+    /// The `UsageLogRecord.Family` the key belongs to (which table it folds into); keys order by
+    /// family first, as records do.
+    private(set) var family: UInt8
 
     /// Copies `bytes` into storage of their own size: a key kept in a table must not hold on to a
     /// scratch buffer's capacity (the writer's key buffer reserves a kilobyte).
-    init(_ bytes: [UInt8]) {
+    init(_ bytes: [UInt8], family: UInt8 = 0) {
         let copy = bytes.withUnsafeBytes { [UInt8]($0) }
         self.bytes = copy
+        self.family = family
         (head, next) = copy.withUnsafeBytes(Self.heads)
     }
 
-    /// Becomes `bytes`, reusing this key's buffer (for a lookup key that the table never keeps).
-    mutating func assign(_ bytes: [UInt8]) {
+    /// Becomes `bytes` of `family`, reusing this key's buffer (for a lookup key that the table never keeps).
+    mutating func assign(_ bytes: [UInt8], family: UInt8) {
         self.bytes.removeAll(keepingCapacity: true)
         self.bytes.append(contentsOf: bytes)
+        self.family = family
         (head, next) = bytes.withUnsafeBytes(Self.heads)
     }
 
-    init(_ bytes: UnsafeRawBufferPointer) {
+    init(_ bytes: UnsafeRawBufferPointer, family: UInt8 = 0) {
         self.bytes = Array(bytes)
+        self.family = family
         (head, next) = Self.heads(bytes)
     }
 
@@ -370,11 +393,12 @@ struct UsageKeyBytes: Hashable, Comparable {
     }
 
     func hash(into hasher: inout Hasher) {
+        hasher.combine(family)
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     static func == (lhs: Self, rhs: Self) -> Bool {
-        guard lhs.head == rhs.head, lhs.next == rhs.next, lhs.bytes.count == rhs.bytes.count else { return false }
+        guard lhs.head == rhs.head, lhs.next == rhs.next, lhs.bytes.count == rhs.bytes.count, lhs.family == rhs.family else { return false }
         guard lhs.bytes.count > 16 else { return true }
         return lhs.bytes.withUnsafeBytes { l in
             rhs.bytes.withUnsafeBytes { r in memcmp(l.baseAddress! + 16, r.baseAddress! + 16, l.count - 16) == 0 }
@@ -383,6 +407,7 @@ struct UsageKeyBytes: Hashable, Comparable {
 
     /// Byte order, LMDB's order (a shorter key first when one is a prefix of the other).
     static func < (lhs: Self, rhs: Self) -> Bool {
+        if lhs.family != rhs.family { return lhs.family < rhs.family }
         if lhs.head != rhs.head { return lhs.head < rhs.head }
         if lhs.next != rhs.next { return lhs.next < rhs.next }
         return lhs.bytes.withUnsafeBytes { l in

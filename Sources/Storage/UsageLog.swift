@@ -21,20 +21,24 @@ enum UsageLogRecord {
     enum Family: UInt8 {
         /// A row of `usage`: customer × period × meter × group.
         case periodUsage = 0
+        /// A row of `usage_buckets`: customer × meter × quarter-hour or UTC day × group (`BucketKey`).
+        case buckets = 1
     }
 
     /// Encodes `entries`, which must be sorted by key and unique, into `buffer`.
     static func encode(_ entries: [(key: [UInt8], value: [UInt8])], family: Family, into buffer: inout [UInt8]) {
-        encode(entries.count, family: family, into: &buffer) { index, key in
+        encode(entries.count, into: &buffer) { _ in family } key: { index, key in
             key.append(contentsOf: entries[index].key)
         } value: { index, value in
             value.append(contentsOf: entries[index].value)
         }
     }
 
-    /// Encodes `count` entries, sorted by key and unique, straight into `buffer`: `key(i, &buffer)`
-    /// and `value(i, &buffer)` append entry i's key and value bytes.
-    static func encode(_ count: Int, family: Family, into buffer: inout [UInt8],
+    /// Encodes `count` entries, sorted by family then key and unique, straight into `buffer`:
+    /// `family(i)` is entry i's family, `key(i, &buffer)` and `value(i, &buffer)` append its key
+    /// and value bytes.
+    static func encode(_ count: Int, into buffer: inout [UInt8],
+                       family: (_ index: Int) -> Family,
                        key: (_ index: Int, _ buffer: inout [UInt8]) -> Void,
                        value: (_ index: Int, _ buffer: inout [UInt8]) -> Void) {
         buffer.removeAll(keepingCapacity: true)
@@ -44,7 +48,7 @@ enum UsageLogRecord {
         buffer.append(contentsOf: repeatElement(0, count: 4 * count))
         for index in 0..<count {
             let offset = buffer.count
-            buffer.append(family.rawValue)
+            buffer.append(family(index).rawValue)
             buffer.append(contentsOf: [0, 0])
             key(index, &buffer)
             let keyLength = buffer.count - offset - 3
@@ -147,9 +151,10 @@ enum UsageLogReader {
     /// Base rows under `prefix` overlaid with the newest logged states, in key order.
     static func merged(
         in transaction: borrowing some ReadableTransaction & ~Copyable, usage: Database, log: Database?,
+        family: UsageLogRecord.Family = .periodUsage,
         prefix: [UInt8], _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
     ) throws {
-        let logged = try newest(in: transaction, log: log, prefix: prefix)
+        let logged = try newest(in: transaction, log: log, family: family, prefix: prefix)
         if logged.isEmpty {
             try transaction.forEach(usage, prefix: prefix, body)
             return
