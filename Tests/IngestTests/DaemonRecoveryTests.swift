@@ -124,6 +124,31 @@ struct DaemonRecoveryTests {
         }
         #expect(calls == total / 2)
         #expect(try store.statistics().events == total)
+
+        // Usage over time agrees: the hourly windows around now add up to the unique events.
+        let day: TimeInterval = 86_400
+        let formatter = ISO8601DateFormatter()
+        let midnight = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / day).rounded(.down) * day)
+        var windowCalls = 0
+        for customer in 0..<customers {
+            let result = try daemon.tally(["usage", "--config", daemon.configPath, "--customer", "cus_\(customer)",
+                                           "--from", formatter.string(from: midnight - day), "--to", formatter.string(from: midnight + 2 * day),
+                                           "--window", "hour", "--json"])
+            #expect(result.status == 0, "\(result.error)")
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            for meter in body["meters"] as? [[String: Any]] ?? [] {
+                let windows = (meter["windows"] as? [[String: Any]] ?? []).compactMap { Int($0["quantity"] as? String ?? "") }
+                switch meter["meter"] as? String {
+                case "api_calls":
+                    windowCalls += windows.reduce(0, +)
+                    #expect(meter["total"] as? String == String(windows.reduce(0, +)))
+                case "tokens":
+                    #expect(windows.reduce(0, +) == expectedTokens[customer], "cus_\(customer)")
+                default: break
+                }
+            }
+        }
+        #expect(windowCalls == total / 2)
     }
 }
 

@@ -127,6 +127,14 @@ final class LoopbackReceiver: @unchecked Sendable {
 
 /// Sends one HTTP/1.1 request to 127.0.0.1:`port` and returns the status and body.
 func httpRequest(port: Int, method: String, path: String, key: String? = nil, body: String = "") throws -> (status: Int, body: String) {
+    let response = try httpExchange(port: port, method: method, path: path, key: key, body: body)
+    return (response.status, response.body)
+}
+
+/// Sends one HTTP/1.1 request with extra header lines (`"Accept: text/csv"`) and returns the
+/// status, the response head (lowercased) and the body.
+func httpExchange(port: Int, method: String, path: String, key: String? = nil, body: String = "",
+                  headers: [String] = []) throws -> (status: Int, head: String, body: String) {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(descriptor) }
     var address = sockaddr_in()
@@ -140,6 +148,7 @@ func httpRequest(port: Int, method: String, path: String, key: String? = nil, bo
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
     if let key { request += "Authorization: Bearer \(key)\r\n" }
     if !body.isEmpty { request += "Content-Type: application/json\r\n" }
+    for header in headers { request += header + "\r\n" }
     request += "\r\n" + body
     _ = request.withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
     var data = [UInt8]()
@@ -156,7 +165,7 @@ func httpRequest(port: Int, method: String, path: String, key: String? = nil, bo
     if text[..<headEnd.lowerBound].lowercased().contains("transfer-encoding: chunked") {
         bodyText = dechunk(bodyText)
     }
-    return (status, bodyText)
+    return (status, text[..<headEnd.lowerBound].lowercased(), bodyText)
 }
 
 private func dechunk(_ text: String) -> String {
