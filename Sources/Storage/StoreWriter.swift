@@ -236,12 +236,9 @@ public final class StoreWriter: @unchecked Sendable {
                 }
             }
         }
-        // A key new to the folder's table may move the others: a slot holds only until then.
         folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
-        var slotsValid = periodUsage.slot != nil
-        folder.set(quarter.state, inBase: quarter.inBase, slot: slotsValid ? quarter.slot : nil, key: quarterKeyBuffer, family: .buckets, stamp: stamp)
-        slotsValid = slotsValid && quarter.slot != nil
-        folder.set(day.state, inBase: day.inBase, slot: slotsValid ? day.slot : nil, key: dayKeyBuffer, family: .buckets, stamp: stamp)
+        folder.set(quarter.state, inBase: quarter.inBase, slot: quarter.slot, key: quarterKeyBuffer, family: .buckets, stamp: stamp)
+        folder.set(day.state, inBase: day.inBase, slot: day.slot, key: dayKeyBuffer, family: .buckets, stamp: stamp)
         return nil
     }
 

@@ -15,21 +15,55 @@ import Metering
 /// covered. Every dirty key whose newest record the pass covers is in the pass, so no record is
 /// deleted before `usage` has its key's state. Owned by the writer thread, like `StoreWriter`.
 final class UsageFolder {
-    struct Entry {
+    /// One aggregate in memory. A reference, so that a commit, its journal and a fold pass reach
+    /// it without hashing its key again (three lookups per event otherwise became six).
+    final class Entry {
+        /// The entry's key (sharing its bytes with the table's key).
+        let key: UsageKeyBytes
         var state: AggregateState
         /// The stamp of the newest commit that changed this aggregate (its `usage_log` record).
         var stamp: UInt64
-        /// Whether `usage` has a row for the key (with an older state, or this one after a fold).
+        /// Whether its table has a row for the key (with an older state, or this one after a fold).
         var inBase: Bool
-        /// Whether `usage` lacks this state: set by every change, cleared when a fold slice wrote
-        /// it and no later record holds the key.
+        /// Whether its table lacks this state: set by every change, cleared when a fold slice
+        /// wrote it and no later record holds the key.
         var dirty = true
+
+        init(key: UsageKeyBytes, state: AggregateState, stamp: UInt64, inBase: Bool) {
+            self.key = key
+            self.state = state
+            self.stamp = stamp
+            self.inBase = inBase
+        }
+
+        /// The fields as they were before a commit changed them, for a rollback.
+        struct Saved {
+            var state: AggregateState
+            var stamp: UInt64
+            var inBase: Bool
+            var dirty: Bool
+        }
+
+        var saved: Saved { Saved(state: state, stamp: stamp, inBase: inBase, dirty: dirty) }
+
+        func restore(_ saved: Saved) {
+            state = saved.state
+            stamp = saved.stamp
+            inBase = saved.inBase
+            dirty = saved.dirty
+        }
     }
+
+    /// A key and its entry: what journals, dirty lists and fold passes hold.
+    typealias Keyed = (key: UsageKeyBytes, entry: Entry)
 
     /// A fold pass under way: the keys to write, sorted, how many are written, and the newest
     /// record it covers (every record up to it is deleted when the pass ends).
+    ///
+    /// A key in a pass or in `dirtyKeys` is dirty, and a dirty entry never leaves the table, so
+    /// the entries these lists hold are the table's.
     struct Pass {
-        var keys: [UsageKeyBytes]
+        var keys: [Keyed]
         var written: Int
         var through: UInt64
         var isComplete: Bool { written == keys.count }
@@ -39,8 +73,9 @@ final class UsageFolder {
     private let policy: UsageFoldPolicy
     /// Every aggregate the log holds, with this commit's changes already in (undone by `rollBack`).
     private var table: [UsageKeyBytes: Entry] = [:]
-    /// This commit's first change of each key, with the entry before it, in order.
-    private var journal: [(key: UsageKeyBytes, previous: Entry?)] = []
+    /// This commit's first change of each key, with the entry's fields before it (nil: the
+    /// commit added the key), in order.
+    private var journal: [(key: UsageKeyBytes, entry: Entry, previous: Entry.Saved?)] = []
     private var journalStamp: UInt64 = 0
     /// Logged keys `usage` has no row for, by prefix (customer ‖ period start): the limit check
     /// finds a customer's rows in `usage` and these.
@@ -52,7 +87,7 @@ final class UsageFolder {
     private var dirtyCount = 0
     /// The dirty keys no pass has taken yet, in the order they became dirty: the next pass's keys,
     /// handed over without walking the table.
-    private var dirtyKeys: [UsageKeyBytes] = []
+    private var dirtyKeys: [Keyed] = []
     /// `dirtyKeys.count` before this commit's first change (what a rollback truncates to).
     private var dirtyKeysBeforeCommit = 0
     private(set) var pass: Pass?
@@ -86,34 +121,34 @@ final class UsageFolder {
                       let state = AggregateState(decoding: entry.value) else {
                     throw StoreError(.incompatible, "a usage_log record is damaged")
                 }
-                table[UsageKeyBytes(entry.key, family: entry.family)] = Entry(state: state, stamp: stamp, inBase: false)
+                let key = UsageKeyBytes(entry.key, family: entry.family)
+                table[key] = Entry(key: key, state: state, stamp: stamp, inBase: false)
             }
             records.append((stamp, view.count))
             loggedEntries += view.count
         }
-        for key in Array(table.keys) {
-            if let base = store.base(of: key.family), try transaction.get(base, key: key.bytes) != nil { table[key]!.inBase = true }
+        for (key, entry) in table {
+            if let base = store.base(of: key.family), try transaction.get(base, key: key.bytes) != nil { entry.inBase = true }
         }
         for (key, entry) in table where !entry.inBase && key.family == UsageLogRecord.Family.periodUsage.rawValue {
             newKeysByPrefix[key.prefix, default: []].append(key)
         }
         dirtyCount = table.count
-        dirtyKeys = Array(table.keys)
+        dirtyKeys = table.map { ($0.key, $0.value) }
     }
 
     // MARK: One commit
 
     /// Where `current` found an aggregate, for `set` to write it back without hashing again.
-    typealias Slot = Dictionary<UsageKeyBytes, Entry>.Index
+    typealias Slot = Entry
 
     /// The aggregate at the key `bytes` of `family` as the store holds it (logged, else its table:
     /// `usage` or `usage_buckets`), or nil when new. `set` then writes that key.
     func current(_ bytes: [UInt8], family: UsageLogRecord.Family = .periodUsage, transaction: borrowing WriteTransaction)
         throws -> (state: AggregateState, inBase: Bool, slot: Slot?)? {
         probe.assign(bytes, family: family.rawValue)
-        if let slot = table.index(forKey: probe) {
-            let entry = table.values[slot]
-            return (entry.state, entry.inBase, slot)
+        if let entry = table[probe] {
+            return (entry.state, entry.inBase, entry)
         }
         guard let base = store.base(of: family.rawValue), let stored = try transaction.get(base, key: bytes) else { return nil }
         guard let state = stored.withUnsafeBytes({ AggregateState(decoding: $0) }) else {
@@ -123,7 +158,7 @@ final class UsageFolder {
     }
 
     /// Sets the aggregate at `bytes` of `family`, for the commit stamped `stamp`; `slot` is what
-    /// `current` returned for it, valid only when no key was added to the table in between (else nil).
+    /// `current` returned for it (nil: the table lacks the key).
     func set(_ state: AggregateState, inBase: Bool, slot: Slot?, key bytes: [UInt8],
              family: UsageLogRecord.Family = .periodUsage, stamp: UInt64) {
         if journalStamp != stamp {
@@ -131,35 +166,40 @@ final class UsageFolder {
             journalStamp = stamp
             dirtyKeysBeforeCommit = dirtyKeys.count
         }
-        let entry = Entry(state: state, stamp: stamp, inBase: inBase)
-        let previous: Entry?
-        let key: UsageKeyBytes
-        if let slot {
-            key = table.keys[slot]
-            previous = table.values[slot]
-            table.values[slot] = entry
-        } else {
-            key = UsageKeyBytes(bytes, family: family.rawValue)
-            previous = table.updateValue(entry, forKey: key)
-        }
-        if previous?.stamp != stamp {
-            journal.append((key, previous))
-            if previous == nil, !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
-            if !(previous?.dirty ?? false) {
-                dirtyCount += 1
-                dirtyKeys.append(key)
+        if let entry = slot {
+            guard entry.stamp != stamp else {
+                entry.state = state
+                return
             }
+            let wasDirty = entry.dirty
+            journal.append((entry.key, entry, entry.saved))
+            entry.state = state
+            entry.stamp = stamp
+            entry.inBase = inBase
+            entry.dirty = true
+            if !wasDirty {
+                dirtyCount += 1
+                dirtyKeys.append((journal[journal.count - 1].key, entry))
+            }
+        } else {
+            let key = UsageKeyBytes(bytes, family: family.rawValue)
+            let entry = Entry(key: key, state: state, stamp: stamp, inBase: inBase)
+            table[key] = entry
+            journal.append((key, entry, nil))
+            if !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
+            dirtyCount += 1
+            dirtyKeys.append((key, entry))
         }
     }
 
     /// Undoes every `set` of the commit stamped `stamp` (it failed, or its transaction runs again).
     func rollBack(stamp: UInt64) {
         guard journalStamp == stamp else { return }
-        for (key, previous) in journal.reversed() {
+        for (key, entry, previous) in journal.reversed() {
             if !(previous?.dirty ?? false) { dirtyCount -= 1 }
             if let previous {
-                table[key] = previous
-            } else if let entry = table.removeValue(forKey: key), !entry.inBase, key.family == 0 {
+                entry.restore(previous)
+            } else if table.removeValue(forKey: key) != nil, !entry.inBase, key.family == 0 {
                 newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
             }
         }
@@ -172,14 +212,14 @@ final class UsageFolder {
     /// (starting one when due), in the commit's transaction.
     func write(stamp: UInt64, previousStamp: UInt64, eventCount: Int, transaction: borrowing WriteTransaction) throws {
         guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
-        let changed = journalStamp == stamp ? journal.map(\.key).sorted() : []
+        let changed = journalStamp == stamp ? journal.map { ($0.key, $0.entry) }.sorted { $0.0 < $1.0 } : []
         if !changed.isEmpty {
             UsageLogRecord.encode(changed.count, into: &recordBuffer) { index in
-                UsageLogRecord.Family(rawValue: changed[index].family)!
+                UsageLogRecord.Family(rawValue: changed[index].0.family)!
             } key: { index, buffer in
-                buffer.append(contentsOf: changed[index].bytes)
+                buffer.append(contentsOf: changed[index].0.bytes)
             } value: { index, buffer in
-                table[changed[index]]!.state.append(to: &buffer)
+                changed[index].1.state.append(to: &buffer)
             }
             var stampKey: [UInt8] = []
             stampKey.appendBigEndian(stamp)
@@ -206,8 +246,8 @@ final class UsageFolder {
         nextPass = next
         guard var next else { return }
         let end = min(next.keys.count, next.written + max(policy.minimumSliceSize, 2 * eventCount))
-        for key in next.keys[next.written..<end] {
-            guard let entry = table[key], let base = store.base(of: key.family) else { continue }
+        for (key, entry) in next.keys[next.written..<end] {
+            guard let base = store.base(of: key.family) else { continue }
             entry.state.encode(into: &valueBuffer)
             _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
         }
@@ -236,7 +276,7 @@ final class UsageFolder {
         nextPass = nil
         readyPass = nil
         // The slice this commit wrote is in `usage` now (`settle`).
-        for key in next.keys[(pass?.written ?? 0)..<next.written] { settle(key, through: next.through) }
+        for (key, entry) in next.keys[(pass?.written ?? 0)..<next.written] { settle(key, entry, through: next.through) }
         if next.isComplete {
             pass = nil
             records.removeAll { $0.stamp <= next.through }
@@ -249,24 +289,21 @@ final class UsageFolder {
     /// A key whose state a committed fold slice wrote into `usage`. It stays in memory, clean
     /// (a later commit touching it reads no LMDB row), unless memory holds more than
     /// `UsageFoldPolicy.retainedAggregates`.
-    private func settle(_ key: UsageKeyBytes, through: UInt64) {
-        guard let slot = table.index(forKey: key) else { return }
-        let entry = table.values[slot]
+    private func settle(_ key: UsageKeyBytes, _ entry: Entry, through: UInt64) {
         if !entry.inBase {
             if key.family == 0 { newKeysByPrefix[key.prefix]?.removeAll { $0 == key } }
-            table.values[slot].inBase = true
+            entry.inBase = true
         }
         // A key changed after `through` has a newer record: it stays dirty, for the next pass.
         guard entry.stamp <= through else {
-            if entry.dirty { dirtyKeys.append(key) }
+            if entry.dirty { dirtyKeys.append((key, entry)) }
             return
         }
         guard entry.dirty else { return }
         dirtyCount -= 1
+        entry.dirty = false
         if table.count > policy.retainedAggregates || isPastBucket(key) {
-            table.remove(at: slot)
-        } else {
-            table.values[slot].dirty = false
+            table.removeValue(forKey: key)
         }
     }
 
@@ -308,14 +345,14 @@ final class UsageFolder {
     func foldAll(sliceSize: Int = 65_536) throws(StoreError) {
         guard let last = records.last?.stamp else { return }
         generation += 1  // a sort still running for a pass is of no use now
-        var all = Pass(keys: table.compactMap { $0.value.dirty ? $0.key : nil }.sorted(), written: 0, through: last)
+        var all = Pass(keys: table.compactMap { $0.value.dirty ? ($0.key, $0.value) : nil }.sorted { $0.key < $1.key }, written: 0, through: last)
         while !all.isComplete {
             let slice = all
             let written: Int = try store.writeStore("fold logged usage") { transaction in
                 let end = min(slice.keys.count, slice.written + sliceSize)
-                for key in slice.keys[slice.written..<end] {
+                for (key, entry) in slice.keys[slice.written..<end] {
                     guard let base = store.base(of: key.family) else { continue }
-                    table[key]!.state.encode(into: &valueBuffer)
+                    entry.state.encode(into: &valueBuffer)
                     _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
                 }
                 if end == slice.keys.count, let log = store.usageLog {
@@ -429,7 +466,13 @@ struct UsageKeyBytes: Hashable, Comparable {
 private final class PassSorter: @unchecked Sendable {
     private let lock = NSLock()
     private var running = false
-    private var result: (keys: [UsageKeyBytes], through: UInt64, generation: Int)?
+    private var result: (keys: Keys, through: UInt64, generation: Int)?
+
+    /// A pass's keys and entries, handed to the sorting thread: it reads only the keys (values)
+    /// and moves the references; the entries' fields stay the writer thread's.
+    struct Keys: @unchecked Sendable {
+        var keys: [UsageFolder.Keyed]
+    }
 
     /// Whether no sort runs and no result waits.
     var isIdle: Bool {
@@ -439,7 +482,8 @@ private final class PassSorter: @unchecked Sendable {
     }
 
     /// Starts sorting `keys` unless a sort is running or its result waits to be taken.
-    func sort(_ keys: [UsageKeyBytes], through: UInt64, generation: Int) {
+    func sort(_ keys: [UsageFolder.Keyed], through: UInt64, generation: Int) {
+        let keys = Keys(keys: keys)
         lock.lock()
         defer { lock.unlock() }
         guard !running, result == nil else { return }
@@ -447,7 +491,7 @@ private final class PassSorter: @unchecked Sendable {
         let thread = Thread { [self] in
             // Below the writer: on two cores, a sort at the same priority would take its CPU.
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)  // Linux: 0 is the calling thread
-            let sorted = keys.sorted()
+            let sorted = Keys(keys: keys.keys.sorted { $0.key < $1.key })
             lock.lock()
             result = (sorted, through, generation)
             running = false
@@ -458,12 +502,12 @@ private final class PassSorter: @unchecked Sendable {
     }
 
     /// The sorted keys of a sort started in `generation`, once; nil while none is ready.
-    func take(generation: Int) -> (keys: [UsageKeyBytes], through: UInt64)? {
+    func take(generation: Int) -> (keys: [UsageFolder.Keyed], through: UInt64)? {
         lock.lock()
         defer { lock.unlock() }
         guard let ready = result else { return nil }
         result = nil
-        return ready.generation == generation ? (ready.keys, ready.through) : nil
+        return ready.generation == generation ? (ready.keys.keys, ready.through) : nil
     }
 }
 
