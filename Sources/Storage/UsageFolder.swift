@@ -54,8 +54,8 @@ final class UsageFolder {
         }
     }
 
-    /// A key and its entry: what journals, dirty lists and fold passes hold.
-    typealias Keyed = (key: UsageKeyBytes, entry: Entry)
+    /// An entry, which knows its key: what dirty lists and fold passes hold (one reference each).
+    typealias Keyed = Entry
 
     /// A fold pass under way: the keys to write, sorted, how many are written, and the newest
     /// record it covers (every record up to it is deleted when the pass ends).
@@ -134,7 +134,7 @@ final class UsageFolder {
             newKeysByPrefix[key.prefix, default: []].append(key)
         }
         dirtyCount = table.count
-        dirtyKeys = table.map { ($0.key, $0.value) }
+        dirtyKeys = Array(table.values)
     }
 
     // MARK: One commit
@@ -179,7 +179,7 @@ final class UsageFolder {
             entry.dirty = true
             if !wasDirty {
                 dirtyCount += 1
-                dirtyKeys.append((journal[journal.count - 1].key, entry))
+                dirtyKeys.append(entry)
             }
         } else {
             let key = UsageKeyBytes(bytes, family: family.rawValue)
@@ -188,7 +188,7 @@ final class UsageFolder {
             journal.append((key, entry, nil))
             if !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
             dirtyCount += 1
-            dirtyKeys.append((key, entry))
+            dirtyKeys.append(entry)
         }
     }
 
@@ -212,14 +212,18 @@ final class UsageFolder {
     /// (starting one when due), in the commit's transaction.
     func write(stamp: UInt64, previousStamp: UInt64, eventCount: Int, transaction: borrowing WriteTransaction) throws {
         guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
-        let changed = journalStamp == stamp ? journal.map { ($0.key, $0.entry) }.sorted { $0.0 < $1.0 } : []
-        if !changed.isEmpty {
-            UsageLogRecord.encode(changed.count, into: &recordBuffer) { index in
-                UsageLogRecord.Family(rawValue: changed[index].0.family)!
+        // The record lists the changed keys sorted; the journal's order does not matter otherwise
+        // (each key is in it once), so it is sorted in place.
+        if journalStamp != stamp { journal.removeAll(keepingCapacity: true) }
+        journal.sort { $0.entry.key < $1.entry.key }
+        let changedCount = journal.count
+        if changedCount > 0 {
+            UsageLogRecord.encode(changedCount, into: &recordBuffer) { index in
+                UsageLogRecord.Family(rawValue: journal[index].entry.key.family)!
             } key: { index, buffer in
-                buffer.append(contentsOf: changed[index].0.bytes)
+                buffer.append(contentsOf: journal[index].entry.key.bytes)
             } value: { index, buffer in
-                changed[index].1.state.append(to: &buffer)
+                journal[index].entry.state.append(to: &buffer)
             }
             var stampKey: [UInt8] = []
             stampKey.appendBigEndian(stamp)
@@ -232,7 +236,7 @@ final class UsageFolder {
             }
             if let readyPass {
                 next = readyPass
-            } else if sorter.isIdle, isFoldDue(adding: changed.count) {
+            } else if sorter.isIdle, isFoldDue(adding: changedCount) {
                 // Sorting a few hundred thousand keys would hold up this commit: a helper thread
                 // sorts them, and a later commit starts the pass. Keys changed from now on have a
                 // newer stamp than `through`: their records outlive the pass.
@@ -246,7 +250,8 @@ final class UsageFolder {
         nextPass = next
         guard var next else { return }
         let end = min(next.keys.count, next.written + max(policy.minimumSliceSize, 2 * eventCount))
-        for (key, entry) in next.keys[next.written..<end] {
+        for entry in next.keys[next.written..<end] {
+            let key = entry.key
             guard let base = store.base(of: key.family) else { continue }
             entry.state.encode(into: &valueBuffer)
             _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
@@ -276,7 +281,7 @@ final class UsageFolder {
         nextPass = nil
         readyPass = nil
         // The slice this commit wrote is in `usage` now (`settle`).
-        for (key, entry) in next.keys[(pass?.written ?? 0)..<next.written] { settle(key, entry, through: next.through) }
+        for entry in next.keys[(pass?.written ?? 0)..<next.written] { settle(entry.key, entry, through: next.through) }
         if next.isComplete {
             pass = nil
             records.removeAll { $0.stamp <= next.through }
@@ -296,7 +301,7 @@ final class UsageFolder {
         }
         // A key changed after `through` has a newer record: it stays dirty, for the next pass.
         guard entry.stamp <= through else {
-            if entry.dirty { dirtyKeys.append((key, entry)) }
+            if entry.dirty { dirtyKeys.append(entry) }
             return
         }
         guard entry.dirty else { return }
@@ -345,12 +350,13 @@ final class UsageFolder {
     func foldAll(sliceSize: Int = 65_536) throws(StoreError) {
         guard let last = records.last?.stamp else { return }
         generation += 1  // a sort still running for a pass is of no use now
-        var all = Pass(keys: table.compactMap { $0.value.dirty ? ($0.key, $0.value) : nil }.sorted { $0.key < $1.key }, written: 0, through: last)
+        var all = Pass(keys: table.values.filter(\.dirty).sorted { $0.key < $1.key }, written: 0, through: last)
         while !all.isComplete {
             let slice = all
             let written: Int = try store.writeStore("fold logged usage") { transaction in
                 let end = min(slice.keys.count, slice.written + sliceSize)
-                for (key, entry) in slice.keys[slice.written..<end] {
+                for entry in slice.keys[slice.written..<end] {
+                    let key = entry.key
                     guard let base = store.base(of: key.family) else { continue }
                     entry.state.encode(into: &valueBuffer)
                     _ = try transaction.put(base, key: key.bytes, value: valueBuffer)
