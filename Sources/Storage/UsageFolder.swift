@@ -104,6 +104,14 @@ final class UsageFolder {
     /// Bumped when the table is emptied, so that a sort started before is not used after.
     private var generation = 0
     private var recordBuffer: [UInt8] = []
+    /// A journal entry's place in key order, as integers.
+    private struct SortItem {
+        var family: UInt8
+        var head: UInt64
+        var next: UInt64
+        var index: Int32
+    }
+    private var order: [SortItem] = []
     /// The stamp (ms since the epoch) of the last commit that succeeded.
     private var lastCommittedStamp: UInt64 = 0
     private var valueBuffer: [UInt8] = []
@@ -212,18 +220,28 @@ final class UsageFolder {
     /// (starting one when due), in the commit's transaction.
     func write(stamp: UInt64, previousStamp: UInt64, eventCount: Int, transaction: borrowing WriteTransaction) throws {
         guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
-        // The record lists the changed keys sorted; the journal's order does not matter otherwise
-        // (each key is in it once), so it is sorted in place.
+        // The record lists the changed keys sorted: their order is sorted as plain integers (the
+        // family and the first 16 key bytes), the full keys compared only on a tie.
         if journalStamp != stamp { journal.removeAll(keepingCapacity: true) }
-        journal.sort { $0.entry.key < $1.entry.key }
         let changedCount = journal.count
         if changedCount > 0 {
+            order.removeAll(keepingCapacity: true)
+            for (index, change) in journal.enumerated() {
+                let (head, next) = change.key.sortWords
+                order.append(SortItem(family: change.key.family, head: head, next: next, index: Int32(index)))
+            }
+            order.sort { left, right in
+                if left.family != right.family { return left.family < right.family }
+                if left.head != right.head { return left.head < right.head }
+                if left.next != right.next { return left.next < right.next }
+                return journal[Int(left.index)].key < journal[Int(right.index)].key
+            }
             UsageLogRecord.encode(changedCount, into: &recordBuffer) { index in
-                UsageLogRecord.Family(rawValue: journal[index].entry.key.family)!
+                UsageLogRecord.Family(rawValue: journal[Int(order[index].index)].key.family)!
             } key: { index, buffer in
-                buffer.append(contentsOf: journal[index].entry.key.bytes)
+                buffer.append(contentsOf: journal[Int(order[index].index)].key.bytes)
             } value: { index, buffer in
-                journal[index].entry.state.append(to: &buffer)
+                journal[Int(order[index].index)].entry.state.append(to: &buffer)
             }
             var stampKey: [UInt8] = []
             stampKey.appendBigEndian(stamp)
@@ -427,6 +445,9 @@ struct UsageKeyBytes: Hashable, Comparable {
         self.family = family
         (head, next) = Self.heads(bytes)
     }
+
+    /// Bytes 0–7 and 8–15 as big-endian integers: when they differ, their order is the keys'.
+    var sortWords: (UInt64, UInt64) { (head, next) }
 
     /// Bytes 0–7 and 8–15 as big-endian integers, zero-padded: their order is the bytes' order.
     private static func heads(_ bytes: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
