@@ -189,8 +189,9 @@ private struct BucketScan {
                 var entry = try cursor.seek(atLeast: key)
                 while let (rowKey, value) = entry, rowKey.starts(with: rangePrefix) {
                     guard let (_, start) = BucketKey.bucket(in: rowKey), start < range.to else { break }
-                    let keyBytes = Array(rowKey)
-                    if let newer = logged[keyBytes] {
+                    // A copy of the key only when the log may hold a newer state of it.
+                    let keyBytes = logged.isEmpty ? [] : Array(rowKey)
+                    if !logged.isEmpty, let newer = logged[keyBytes] {
                         seen.insert(keyBytes)
                         try newer.withUnsafeBytes { buckets.append(try decode(customer: customer, key: rowKey, value: $0, transaction: transaction)) }
                     } else {

@@ -68,7 +68,18 @@ public struct UsageQuery: Sendable {
     func series(of meter: Meter, customer: String, buckets: [StoredBucket], keepEmpty: Bool) -> [UsageSeries] {
         var groups: [[GroupValue]: [WindowAccumulator]] = [:]
         var order: [[GroupValue]] = []
-        for bucket in buckets {
+        if groupBy.isEmpty {
+            // One series: no grouping to look up per bucket.
+            var windows = Array(repeating: WindowAccumulator(), count: plan.count)
+            for bucket in buckets {
+                if let window = plan.windowIndex(of: bucket.start) { windows[window].add(bucket, aggregation: meter.aggregation) }
+            }
+            if !buckets.isEmpty || keepEmpty {
+                groups[[]] = windows
+                order.append([])
+            }
+        }
+        for bucket in buckets where !groupBy.isEmpty {
             guard let window = plan.windowIndex(of: bucket.start) else { continue }
             let group = groupBy.map { property in
                 GroupValue(property: property, value: bucket.group.first { $0.property == property }?.value ?? "")
@@ -78,10 +89,6 @@ public struct UsageQuery: Sendable {
                 order.append(group)
             }
             groups[group]![window].add(bucket, aggregation: meter.aggregation)
-        }
-        if order.isEmpty, keepEmpty, groupBy.isEmpty {
-            order.append([])
-            groups[[]] = Array(repeating: WindowAccumulator(), count: plan.count)
         }
         order.sort { $0.lexicographicallyPrecedes($1) { ($0.property, $0.value) < ($1.property, $1.value) } }
         return order.map { group in
