@@ -1,11 +1,12 @@
 # Tally: `make run` sets up and starts the daemon; `make test` sets up and runs every test.
 SWIFT ?= swift
-APT_PACKAGES := liblmdb-dev libzstd-dev
+# tzdata: the IANA time zones usage-over-time queries (--tz) read from /usr/share/zoneinfo.
+APT_PACKAGES := liblmdb-dev libzstd-dev tzdata
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test build deps bench bench-matrix bench-micro clean
 
-## Install the C libraries (LMDB, zstd) with apt-get when they are missing.
+## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \
@@ -30,12 +31,13 @@ test: deps
 	# 2-core machine parallel tests would starve the async ones (alert delivery) of the cooperative pool.
 	$(SWIFT) test --skip-build --no-parallel
 
-## The ingest benchmark at 1M and 50M remembered identities, and the archive (see BENCHMARKS.md).
+## The ingest benchmark at 1M and 50M remembered identities, the archive and usage-over-time queries (see BENCHMARKS.md).
 bench: build
 	.build/release/tally bench ingest --events 1000000 --identities-prefill 1000000
 	.build/release/tally bench ingest --events 1000000 --identities-prefill 50000000
 	.build/release/tally bench archive --events 5000000
 	.build/release/tally bench archive --events 2000000 --during-ingest
+	.build/release/tally bench query --customers 10000
 
 ## The ingest matrix (customers 1k-1M x identities 1M/50M, random order), half load, 16 connections,
 ## and docs/ingest-vs-customers.svg from it (see BENCHMARKS.md). QUICK=1 for a few-minute version.
