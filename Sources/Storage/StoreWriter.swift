@@ -215,14 +215,16 @@ public final class StoreWriter: @unchecked Sendable {
         BucketKey.make(customer: event.customer, meter: meter.code, resolution: .day,
                        start: BucketResolution.day.start(containing: nanoseconds), group: group,
                        hashKeys: store.hashKeys, into: &dayKeyBuffer)
-        let overflow = IngestError(
-            code: .invalidValue,
-            message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
-            field: "value")
         guard var periodUsage = try folded(keyBuffer, family: .periodUsage, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
               var quarter = try folded(quarterKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
               var day = try folded(dayKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction)
-        else { return overflow }
+        else {
+            // Built only here: the message's interpolation would cost every event an allocation.
+            return IngestError(
+                code: .invalidValue,
+                message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
+                field: "value")
+        }
         if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
             if try isFirstUniqueValue(value.text, key: keyBuffer, in: store.uniqueValues, transaction: transaction) {
                 periodUsage.state.quantity = (try? periodUsage.state.quantity.adding(1)) ?? periodUsage.state.quantity

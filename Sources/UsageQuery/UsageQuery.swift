@@ -50,6 +50,7 @@ public struct UsageQuery: Sendable {
             + quarters.map { BucketRange(resolution: .quarterHour, from: $0.from, to: $0.to) }
         var cursor: [UInt8]?
         var order: [String] = []
+        var listed = Set<String>()
         var byCustomer: [String: [UsageSeries]] = [:]
         let keepEmpty = if case .only = customers { true } else { false }
         for meter in meters {
@@ -57,7 +58,7 @@ public struct UsageQuery: Sendable {
                                                uniqueValues: meter.aggregation == .uniqueCount) { customer, buckets in
                 byCustomer[customer, default: []].append(contentsOf: self.series(of: meter, customer: customer, buckets: buckets, keepEmpty: keepEmpty))
             }
-            for customer in result.customers where !order.contains(customer) { order.append(customer) }
+            for customer in result.customers where listed.insert(customer).inserted { order.append(customer) }
             cursor = result.last
         }
         let series = order.flatMap { byCustomer[$0] ?? [] }
