@@ -20,6 +20,11 @@ public struct PlanResolver: Sendable {
         self.init(config: config, storedAssignments: stored)
     }
 
+    /// Loads only `customer`'s stored assignments: for answering about one customer.
+    public init(config: TallyConfig, store: TallyStore, customer: String) throws(StoreError) {
+        self.init(config: config, storedAssignments: [customer: try store.planAssignments(customer: customer)])
+    }
+
     /// Uses assignments already read (by the ingest writer, inside its transaction).
     public init(config: TallyConfig, storedAssignments: [String: [PlanAssignment]]) {
         self.config = config
@@ -31,6 +36,25 @@ public struct PlanResolver: Sendable {
     /// Customers that have a plan assignment, stored or in the config.
     public var assignedCustomers: [String] {
         Array(Set(stored.keys).union(configured.keys))
+    }
+
+    /// Where `customer`'s plan in `period` comes from.
+    public enum Source: String, Sendable {
+        /// A stored assignment (`tally customers set-plan`, `PUT /v1/customers/{id}/plan`).
+        case assigned
+        /// The config's `customers` list.
+        case config
+        /// The config's `default_plan`.
+        case defaultPlan = "default_plan"
+        /// No plan applies.
+        case none
+    }
+
+    /// Where the plan that prices `customer`'s `period` comes from (as `plan(for:in:)` decides it).
+    public func source(for customer: String, in period: PeriodInterval) -> Source {
+        if stored[customer]?.contains(where: { $0.from < period.end }) == true { return .assigned }
+        if configured[customer] != nil { return .config }
+        return plan(for: customer, in: period) == nil ? .none : .defaultPlan
     }
 
     /// The plan for `customer` in `period`, or nil when no plan applies.

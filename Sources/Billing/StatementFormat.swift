@@ -20,7 +20,7 @@ public enum StatementFormat {
     }
 
     /// `{"start","end"}`: a period's bounds, as usage, estimates and re-rating print them.
-    static func bounds(_ period: PeriodInterval, into writer: inout JSONWriter) {
+    public static func bounds(_ period: PeriodInterval, into writer: inout JSONWriter) {
         writer.raw("{"); writer.key("start"); writer.string(period.start.rfc3339)
         writer.raw(","); writer.key("end"); writer.string(period.end.rfc3339)
         writer.raw("}")

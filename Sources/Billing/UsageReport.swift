@@ -78,7 +78,14 @@ public struct UsageReport: Sendable {
         writer.raw("{")
         writer.key("customer"); writer.string(customer)
         writer.raw(","); writer.key("period"); StatementFormat.bounds(period, into: &writer)
-        writer.raw(","); writer.key("meters"); writer.raw("[")
+        writer.raw(","); writer.key("meters"); appendRows(to: &writer)
+        writer.raw("}")
+        return writer.output
+    }
+
+    /// The `meters` array of ``json``: `[{"meter","aggregation","group":{},"quantity"}]`.
+    public func appendRows(to writer: inout JSONWriter) {
+        writer.raw("[")
         for (index, row) in rows.enumerated() {
             if index > 0 { writer.raw(",") }
             writer.raw("{"); writer.key("meter"); writer.string(row.meter)
@@ -87,7 +94,6 @@ public struct UsageReport: Sendable {
             writer.raw(","); writer.key("quantity"); writer.string(row.quantity.description)
             writer.raw("}")
         }
-        writer.raw("]}")
-        return writer.output
+        writer.raw("]")
     }
 }

@@ -3,7 +3,7 @@ import Logging
 import Metering
 import Storage
 
-/// An error answered by the HTTP API as `{"error":{"code","message"}}` with its status.
+/// An error answered by the HTTP API as `{"error":{"code","message","field"?,"details"?}}` with its status.
 public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stable error code; an open set of string constants.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -52,6 +52,8 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let outOfRange = Code(rawValue: "out_of_range")
         /// 503: the store cannot be read or written now.
         public static let unavailable = Code(rawValue: "unavailable")
+        /// 404: no such plan in the config (a route), or 422 (a body naming one).
+        public static let unknownPlan = Code(rawValue: "unknown_plan")
         /// 500: a bug; the message says what failed.
         public static let internalError = Code(rawValue: "internal")
     }
@@ -62,20 +64,30 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: Code
     /// What went wrong and what to do.
     public var message: String
+    /// The query parameter or body field at fault, when there is one.
+    public var field: String?
+    /// More about the error as a JSON object (its text), when there is more.
+    public var details: String?
 
     /// Creates an error.
-    public init(status: Int, code: Code, message: String) {
+    public init(status: Int, code: Code, message: String, field: String? = nil, details: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
+        self.details = details
     }
 
     /// `"code: message"`.
     public var description: String { "\(code.rawValue): \(message)" }
 
-    static func badRequest(_ code: Code, _ message: String) -> HTTPAPIError { HTTPAPIError(status: 400, code: code, message: message) }
+    static func badRequest(_ code: Code, _ message: String, field: String? = nil) -> HTTPAPIError {
+        HTTPAPIError(status: 400, code: code, message: message, field: field)
+    }
     static func notFound(_ code: Code, _ message: String) -> HTTPAPIError { HTTPAPIError(status: 404, code: code, message: message) }
-    static func unprocessable(_ code: Code, _ message: String) -> HTTPAPIError { HTTPAPIError(status: 422, code: code, message: message) }
+    static func unprocessable(_ code: Code, _ message: String, field: String? = nil) -> HTTPAPIError {
+        HTTPAPIError(status: 422, code: code, message: message, field: field)
+    }
 
     /// A store failure: 503 with the store's message.
     static func store(_ error: StoreError) -> HTTPAPIError {
@@ -88,6 +100,8 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         writer.raw("{"); writer.key("error"); writer.raw("{")
         writer.key("code"); writer.string(code.rawValue)
         writer.raw(","); writer.key("message"); writer.string(message)
+        if let field { writer.raw(","); writer.key("field"); writer.string(field) }
+        if let details { writer.raw(","); writer.key("details"); writer.raw(details) }
         writer.raw("}}")
         return writer.output
     }

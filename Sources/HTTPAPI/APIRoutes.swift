@@ -28,14 +28,21 @@ struct APIRoutes: Sendable {
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
         }
         router.post("/v1/events") { request, _ in try await postEvents(request) }
+        router.get("/v1/customers") { request, _ in try listCustomers(request) }
+        router.get("/v1/customers/:customer") { _, context in try customerState(customer: try customerParameter(context)) }
+        router.put("/v1/customers/:customer/plan") { request, context in
+            try await setPlan(customer: try customerParameter(context), request: request)
+        }
+        router.get("/v1/plans") { request, _ in try listPlans(request) }
+        router.get("/v1/plans/:code") { _, context in try plan(code: try pathParameter(context, "code", name: "plan code")) }
         router.get("/v1/customers/:customer/usage") { request, context in
             try usage(customer: try customerParameter(context), request: request)
         }
         router.get("/v1/customers/:customer/estimate") { _, context in
             try estimate(customer: try customerParameter(context))
         }
-        router.get("/v1/customers/:customer/limits") { _, context in
-            try listLimits(customer: try customerParameter(context))
+        router.get("/v1/customers/:customer/limits") { request, context in
+            try listLimits(customer: try customerParameter(context), request: request)
         }
         router.post("/v1/customers/:customer/limits") { request, context in
             try await addLimit(customer: try customerParameter(context), request: request)
@@ -57,7 +64,7 @@ struct APIRoutes: Sendable {
     /// A path parameter, percent-decoded.
     func pathParameter(_ context: BasicRequestContext, _ key: String, name: String) throws(HTTPAPIError) -> String {
         guard let raw = context.parameters.get(key), let value = raw.removingPercentEncoding, !value.isEmpty else {
-            throw .badRequest(.invalidParameter, "the \(name) in the path is empty or not valid percent-encoded UTF-8")
+            throw .badRequest(.invalidParameter, "the \(name) in the path is empty or not valid percent-encoded UTF-8", field: key)
         }
         return value
     }
@@ -66,19 +73,17 @@ struct APIRoutes: Sendable {
     func customerParameter(_ context: BasicRequestContext) throws(HTTPAPIError) -> String {
         let customer = try pathParameter(context, "customer", name: "customer id")
         guard customer.utf8.count <= EventLineParser.maxIdentifierBytes else {
-            throw .badRequest(.invalidParameter, "the customer id is \(customer.utf8.count) bytes long; customer ids have at most \(EventLineParser.maxIdentifierBytes) bytes")
+            throw .badRequest(.invalidParameter, "the customer id is \(customer.utf8.count) bytes long; customer ids have at most \(EventLineParser.maxIdentifierBytes) bytes", field: "customer")
         }
         return customer
     }
 
     /// 404 unless Tally knows the customer: it has usage in some period, a plan assignment (config
-    /// or stored), or a limit of its own.
+    /// or stored), or a limit of its own (the customer directory, `GET /v1/customers`).
     func requireKnown(_ customer: String) throws -> Void {
         if config.customers.contains(where: { $0.customer == customer }) { return }
         if config.limits.contains(where: { $0.scope == .customer(customer) }) { return }
-        if try !store.periodsWithUsage(customer: customer).isEmpty { return }
-        if try store.allPlanAssignments().contains(where: { $0.customer == customer }) { return }
-        if try store.storedLimits().contains(where: { $0.scope == .customer(customer) }) { return }
+        if try store.knowsCustomer(customer) { return }
         throw HTTPAPIError.notFound(.unknownCustomer,
                                     "no customer \(quoted(customer)): Tally has no usage, plan or limit for it; check the id")
     }
@@ -108,16 +113,20 @@ struct APIRoutes: Sendable {
     /// `GET /v1/customers/{id}/estimate`: as `tally estimate --json`.
     func estimate(customer: String) throws -> Response {
         try requireKnown(customer)
-        let estimator = Estimator(config: config, resolver: try PlanResolver(config: config, store: store))
-        let estimate: Estimate
+        let resolver = try PlanResolver(config: config, store: store, customer: customer)
+        return .json(StatementFormat.json(try estimate(customer: customer, resolver: resolver)))
+    }
+
+    /// The customer's estimate now, rated with `resolver`'s plan.
+    func estimate(customer: String, resolver: PlanResolver) throws -> Estimate {
+        let estimator = Estimator(config: config, resolver: resolver)
         do {
-            estimate = try estimator.estimate(customer: customer, store: store)
+            return try estimator.estimate(customer: customer, store: store)
         } catch let error as StoreError {
             throw error
         } catch {
             throw HTTPAPIError(status: 500, code: .internalError, message: "cannot estimate \(quoted(customer)): \(error)")
         }
-        return .json(StatementFormat.json(estimate))
     }
 
     // MARK: Entitlements
@@ -135,7 +144,38 @@ struct APIRoutes: Sendable {
         try requireKnown(customer)
         let period = currentPeriod
         let usage = try store.usage(customer: customer, periodStart: period.start)
-        let evaluator = try limitEvaluator()
+        let state = try entitlementState(customer: customer, meter: meter, period: period, usage: usage,
+                                         evaluator: try limitEvaluator(for: customer))
+        var writer = JSONWriter()
+        state.append(meter: nil, to: &writer)
+        return .json(writer.output)
+    }
+
+    /// One meter's entitlement: what `GET …/entitlements/{meter}` answers.
+    struct EntitlementState {
+        var hasAccess: Bool
+        var used: ExactDecimal
+        var limit: ExactDecimal?
+        var remaining: ExactDecimal?
+        var resetsAt: Timestamp
+
+        /// `{"meter"?,"has_access","used","limit","remaining","resets_at"}`.
+        func append(meter: String?, to writer: inout JSONWriter) {
+            writer.raw("{")
+            if let meter { writer.key("meter"); writer.string(meter); writer.raw(",") }
+            writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
+            writer.raw(","); writer.key("used"); writer.string(used.description)
+            writer.raw(","); writer.key("limit")
+            if let limit { writer.string(limit.description) } else { writer.raw("null") }
+            writer.raw(","); writer.key("remaining")
+            if let remaining { writer.string(remaining.description) } else { writer.raw("null") }
+            writer.raw(","); writer.key("resets_at"); writer.string(resetsAt.rfc3339)
+            writer.raw("}")
+        }
+    }
+
+    func entitlementState(customer: String, meter: String, period: PeriodInterval, usage: [UsageRecord],
+                          evaluator: CommitLimitEvaluator) throws -> EntitlementState {
         let limits = evaluator.limits(for: customer, in: period)
         var used: ExactDecimal = 0
         for record in usage where record.meter == meter { used = try used.adding(record.quantity) }
@@ -148,60 +188,77 @@ struct APIRoutes: Sendable {
                 hasAccess = false
             }
         }
-        var writer = JSONWriter()
-        writer.raw("{"); writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
-        writer.raw(","); writer.key("used"); writer.string(used.description)
-        writer.raw(","); writer.key("limit")
-        if let applicable { writer.string(applicable.threshold.value.description) } else { writer.raw("null") }
-        writer.raw(","); writer.key("remaining")
+        var remaining: ExactDecimal?
         if let applicable {
-            let remaining = try applicable.threshold.value.subtracting(used)
-            writer.string((remaining.isNegative ? ExactDecimal.zero : remaining).description)
-        } else {
-            writer.raw("null")
+            let left = try applicable.threshold.value.subtracting(used)
+            remaining = left.isNegative ? ExactDecimal.zero : left
         }
-        writer.raw(","); writer.key("resets_at"); writer.string(period.end.rfc3339)
-        writer.raw("}")
-        return .json(writer.output)
+        return EntitlementState(hasAccess: hasAccess, used: used, limit: applicable?.threshold.value, remaining: remaining,
+                                resetsAt: period.end)
     }
 
-    /// An evaluator loaded with the stored limits and plan assignments, as the ingest writer has it.
-    func limitEvaluator() throws(StoreError) -> CommitLimitEvaluator {
+    /// An evaluator loaded with the stored limits and `customer`'s plan assignments, as the ingest
+    /// writer has them for that customer.
+    func limitEvaluator(for customer: String) throws(StoreError) -> CommitLimitEvaluator {
         let evaluator = CommitLimitEvaluator(config: config)
-        var assignments: [String: [PlanAssignment]] = [:]
-        for entry in try store.allPlanAssignments() { assignments[entry.customer] = entry.assignments }
-        evaluator.reload(storedLimits: try store.storedLimits(), planAssignments: assignments)
+        evaluator.reload(storedLimits: try store.storedLimits(),
+                         planAssignments: [customer: try store.planAssignments(customer: customer)])
         return evaluator
     }
 
     // MARK: Alerts
 
-    /// `GET /v1/alerts?customer=&since=&limit=&page=`: fired alerts, newest first.
+    /// `GET /v1/alerts?customer=&since=&limit=&cursor=`: fired alerts, newest first, in the list
+    /// convention (`data`, `has_more`, `next_cursor`). `page=` (and the `alerts`, `page`, `limit`
+    /// keys of the answer) still work for one release: deprecated.
     func alerts(_ request: Request) throws -> Response {
         let query = request.uri.queryParameters
         let customer = query["customer"].flatMap { $0.isEmpty ? nil : String($0) }
         var since: Timestamp?
         if let text = query["since"], !text.isEmpty {
             guard let timestamp = Timestamp.parseRFC3339(text) else {
-                throw HTTPAPIError.badRequest(.invalidParameter, "since \(quoted(String(text))) is not an RFC 3339 time; write it like 2026-11-22T10:00:00Z")
+                throw HTTPAPIError.badRequest(.invalidParameter, "since \(quoted(String(text))) is not an RFC 3339 time; write it like 2026-11-22T10:00:00Z", field: "since")
             }
             since = timestamp
         }
         let limit = try integerParameter(query["limit"], name: "limit", default: 50)
         guard (1...100).contains(limit) else {
-            throw HTTPAPIError.unprocessable(.outOfRange, "limit is \(limit); ask for 1 to 100 alerts per page")
+            throw HTTPAPIError.unprocessable(.outOfRange, "limit is \(limit); ask for 1 to 100 alerts per page", field: "limit")
         }
         let page = try integerParameter(query["page"], name: "page", default: 1)
-        guard page >= 1 else { throw HTTPAPIError.unprocessable(.outOfRange, "page is \(page); pages count from 1") }
-        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: limit)
-        let found = overflow ? [] : try store.recentAlerts(customer: customer, since: since, offset: offset, limit: limit)
-        var writer = JSONWriter()
-        writer.raw("{"); writer.key("alerts"); writer.raw("[")
-        for (index, alert) in found.enumerated() {
-            if index > 0 { writer.raw(",") }
-            writer.raw(alert.json)
+        guard page >= 1 else { throw HTTPAPIError.unprocessable(.outOfRange, "page is \(page); pages count from 1", field: "page") }
+        var before: UInt64?
+        if let text = query["cursor"], !text.isEmpty {
+            guard query["page"] == nil else {
+                throw HTTPAPIError.badRequest(.invalidParameter, "pass cursor or page, not both; page is deprecated", field: "page")
+            }
+            guard let bytes = ListRequest.decode(String(text)), bytes.count == 8 else {
+                throw HTTPAPIError.badRequest(.invalidParameter, "cursor \(quoted(String(text))) is not a cursor this API gave out: pass next_cursor from the previous page as it is", field: "cursor")
+            }
+            before = bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) }
         }
-        writer.raw("],"); writer.key("page"); writer.raw(String(page))
+        let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: limit)
+        // One more than the page, to know whether more follow.
+        var found = overflow ? [] : try store.recentAlerts(customer: customer, since: since, before: before, offset: offset, limit: limit + 1)
+        let hasMore = found.count > limit
+        if hasMore { found.removeLast() }
+        var items = JSONWriter()
+        items.raw("[")
+        for (index, alert) in found.enumerated() {
+            if index > 0 { items.raw(",") }
+            items.raw(alert.json)
+        }
+        items.raw("]")
+        var next: [UInt8]?
+        if hasMore, let last = found.last {
+            next = []
+            next?.appendBigEndianSequence(last.sequence)
+        }
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("data"); writer.raw(items.output)
+        writer.listTail(nextCursor: next)
+        writer.raw(","); writer.key("alerts"); writer.raw(items.output)
+        writer.raw(","); writer.key("page"); writer.raw(String(page))
         writer.raw(","); writer.key("limit"); writer.raw(String(limit))
         writer.raw("}")
         return .json(writer.output)
@@ -210,7 +267,7 @@ struct APIRoutes: Sendable {
     func integerParameter(_ text: Substring?, name: String, default value: Int) throws(HTTPAPIError) -> Int {
         guard let text, !text.isEmpty else { return value }
         guard text.utf8.count <= 18, let number = Int(text) else {
-            throw .badRequest(.invalidParameter, "\(name) \(quoted(String(text))) is not a whole number")
+            throw .badRequest(.invalidParameter, "\(name) \(quoted(String(text))) is not a whole number", field: name)
         }
         return number
     }

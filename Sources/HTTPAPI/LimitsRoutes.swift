@@ -10,22 +10,36 @@ extension APIRoutes {
     /// The highest notify step, in percent.
     static let maximumNotifyPercent = 1000
 
-    /// `GET /v1/customers/{id}/limits`: the limits that apply to the customer now, its own first,
-    /// then its plan's: `{"customer","limits":[…]}`.
-    func listLimits(customer: String) throws -> Response {
+    /// `GET /v1/customers/{id}/limits?limit=&cursor=`: the limits that apply to the customer now,
+    /// its own first, then its plan's, in the list convention: `{"data":[…],"has_more","next_cursor"}`,
+    /// plus `"customer"` and `"limits"` (the same page as `data`, as before the list convention).
+    func listLimits(customer: String, request: Request) throws -> Response {
+        let list = try ListRequest(request)
         try requireKnown(customer)
-        let stored = try store.storedLimits()
-        let plan = try PlanResolver(config: config, store: store).plan(for: customer, in: currentPeriod)
-        let limits = LimitPolicy(config: config, storedLimits: stored).limits(for: customer, plan: plan?.code)
-        let configIDs = Set(config.limits.map(\.id))
-        var writer = JSONWriter()
-        writer.raw("{"); writer.key("customer"); writer.string(customer)
-        writer.raw(","); writer.key("limits"); writer.raw("[")
-        for (index, limit) in limits.enumerated() {
-            if index > 0 { writer.raw(",") }
-            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &writer)
+        let plan = try PlanResolver(config: config, store: store, customer: customer).plan(for: customer, in: currentPeriod)
+        let limits = try applicableLimits(customer: customer, plan: plan?.code)
+        var start = 0
+        if let after = list.after {
+            guard let index = limits.firstIndex(where: { Array($0.id.utf8) == after }) else {
+                throw HTTPAPIError.badRequest(.invalidParameter, "the cursor names a limit that no longer applies to \(quoted(customer)); list again from the start", field: "cursor")
+            }
+            start = index + 1
         }
-        writer.raw("]}")
+        let page = limits[start...].prefix(list.limit)
+        let configIDs = Set(config.limits.map(\.id))
+        var items = JSONWriter()
+        items.raw("[")
+        for (index, limit) in page.enumerated() {
+            if index > 0 { items.raw(",") }
+            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &items)
+        }
+        items.raw("]")
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("data"); writer.raw(items.output)
+        writer.listTail(nextCursor: start + page.count < limits.count ? page.last.map { Array($0.id.utf8) } : nil)
+        writer.raw(","); writer.key("customer"); writer.string(customer)
+        writer.raw(","); writer.key("limits"); writer.raw(items.output)
+        writer.raw("}")
         return .json(writer.output)
     }
 
@@ -58,7 +72,7 @@ extension APIRoutes {
     /// `DELETE /v1/customers/{id}/limits/{limit_id}`: removes a stored limit of this customer and
     /// answers it; 404 when the customer has no such limit, 422 for a config or plan limit.
     func removeLimit(customer: String, id: String) throws -> Response {
-        let plan = try PlanResolver(config: config, store: store).plan(for: customer, in: currentPeriod)?.code
+        let plan = try PlanResolver(config: config, store: store, customer: customer).plan(for: customer, in: currentPeriod)?.code
         let applies = { (limit: UsageLimit) -> Bool in
             switch limit.scope {
             case .customer(let owner): owner == customer

@@ -118,13 +118,18 @@ extension TallyStore {
     }
 
     /// Alerts newest first, optionally only one customer's and only those fired at or after `since`,
-    /// skipping `offset` matches and returning at most `limit`.
-    public func recentAlerts(customer: String? = nil, since: Timestamp? = nil, offset: Int = 0, limit: Int = 100) throws(StoreError) -> [Alert] {
-        try readStore("read alerts") { transaction in
+    /// older than the alert numbered `before` (a cursor: sequences only grow, so a page after it
+    /// stays the same while alerts fire), skipping `offset` matches and returning at most `limit`.
+    public func recentAlerts(customer: String? = nil, since: Timestamp? = nil, before: UInt64? = nil, offset: Int = 0,
+                             limit: Int = 100) throws(StoreError) -> [Alert] {
+        if before == 0 { return [] }
+        return try readStore("read alerts") { transaction in
             var result: [Alert] = []
             var skipped = 0
+            var start: [UInt8] = []
+            if let before { start.appendBigEndian(before - 1) }
             try transaction.withCursor(alerts) { cursor in
-                try cursor.forEach(startingAt: nil, reverse: true) { key, value in
+                let body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool = { key, value in
                     guard let alert = Alert(decoding: value, sequence: key.loadBigEndianUInt64(at: 0)) else { return true }
                     if let since, alert.firedAt < since { return false }
                     if let customer, alert.customer != customer { return true }
@@ -134,6 +139,11 @@ extension TallyStore {
                     }
                     result.append(alert)
                     return result.count < limit
+                }
+                if start.isEmpty {
+                    try cursor.forEach(startingAt: nil, reverse: true, body)
+                } else {
+                    try start.withUnsafeBytes { try cursor.forEach(startingAt: $0, reverse: true, body) }
                 }
             }
             return result
@@ -170,7 +180,10 @@ extension TallyStore {
     public func addLimit(_ limit: UsageLimit) throws(StoreError) -> Bool {
         try writeStore("add a limit") { transaction in
             let stored = try transaction.put(limits, key: Array(limit.id.utf8), value: LimitCodec.encode(limit), flags: .noOverwrite) == .stored
-            if stored { try Self.bumpSettingsVersion(transaction, meta) }
+            if stored {
+                if case .customer(let customer) = limit.scope { try Self.indexCustomer(Array(customer.utf8), in: transaction, customerIndex) }
+                try Self.bumpSettingsVersion(transaction, meta)
+            }
             return stored
         }
     }

@@ -22,6 +22,7 @@ import Metering
 // | `usage_log`     | commit stamp u64 BE                                         | `UsageLogRecord`: the aggregates that commit changed, as they stand after it, sorted by family and key |
 // | `usage_buckets` | len u8 ‖ customer ‖ len u8 ‖ meter ‖ u8 resolution (0 quarter-hour, 1 UTC day) ‖ start i64 (ordered) ‖ { u32 len ‖ group value } | `AggregateState` (`BucketKey`) |
 // | `bucket_unique_values` | bucket-key hash 16 B ‖ property value (or 0xFF ‖ its hash)  | empty |
+// | `customer_index` | customer id (its bytes, so keys are in byte order of id)   | an empty `AggregateState` (written by the fold, as usage is) |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -51,6 +52,7 @@ enum DatabaseName {
     static let usageLog = "usage_log"
     static let usageBuckets = "usage_buckets"
     static let bucketUniqueValues = "bucket_unique_values"
+    static let customerIndex = "customer_index"
 }
 
 /// Keys of the `meta` database.
@@ -66,6 +68,9 @@ enum MetaKey {
     static let archivedSequence: [UInt8] = Array("archived_sequence".utf8)
     /// The starts (i64 ordered each) of the closed periods whose events have all been archived.
     static let archivedPeriods: [UInt8] = Array("archived_periods".utf8)
+    /// Present once `customer_index` holds every customer the store knew when it was created or
+    /// upgraded (empty value); later customers are added as they appear.
+    static let customerIndexBuilt: [UInt8] = Array("customer_index_built".utf8)
 }
 
 /// The store format this build writes and reads.

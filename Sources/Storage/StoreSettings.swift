@@ -34,6 +34,7 @@ extension TallyStore {
             assignments.append(PlanAssignment(from: from, plan: plan))
             assignments.sort { $0.from < $1.from }
             try transaction.put(customers, key: key, value: Self.encodeAssignments(assignments))
+            try Self.indexCustomer(key, in: transaction, customerIndex)
             try Self.bumpSettingsVersion(transaction, meta)
         }
     }
@@ -42,6 +43,17 @@ extension TallyStore {
     public func planAssignments(customer: String) throws(StoreError) -> [PlanAssignment] {
         try readStore("read plan assignments") { transaction in
             try transaction.get(customers, key: Array(customer.utf8)).map { Self.decodeAssignments($0) } ?? []
+        }
+    }
+
+    /// The stored plan assignments of each of `customers` (empty for none), in one read.
+    public func planAssignments(customers ids: [String]) throws(StoreError) -> [String: [PlanAssignment]] {
+        try readStore("read plan assignments") { transaction in
+            var result: [String: [PlanAssignment]] = [:]
+            for id in ids {
+                result[id] = try transaction.get(customers, key: Array(id.utf8)).map { Self.decodeAssignments($0) } ?? []
+            }
+            return result
         }
     }
 

@@ -24,6 +24,7 @@ public final class StoreWriter: @unchecked Sendable {
     private var keyBuffer: [UInt8] = []
     private var quarterKeyBuffer: [UInt8] = []
     private var dayKeyBuffer: [UInt8] = []
+    private var customerKeyBuffer: [UInt8] = []
     private var valueBuffer: [UInt8] = []
 
     /// Evaluates usage limits inside each group commit; nil: no limits.
@@ -241,7 +242,20 @@ public final class StoreWriter: @unchecked Sendable {
         folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
         folder.set(quarter.state, inBase: quarter.inBase, slot: quarter.slot, key: quarterKeyBuffer, family: .buckets, stamp: stamp)
         folder.set(day.state, inBase: day.inBase, slot: day.slot, key: dayKeyBuffer, family: .buckets, stamp: stamp)
+        if periodUsage.slot == nil, !periodUsage.inBase {
+            // A new usage row: the customer may be new to the directory (checked only here, so once
+            // per customer × meter × group × period, not per event).
+            try indexCustomer(event.customer, stamp: stamp, transaction: transaction)
+        }
         return nil
+    }
+
+    /// Logs `customer` for `customer_index` unless the directory (or the log) has it already.
+    private func indexCustomer(_ customer: String, stamp: UInt64, transaction: borrowing WriteTransaction) throws {
+        customerKeyBuffer.removeAll(keepingCapacity: true)
+        customerKeyBuffer.append(contentsOf: customer.utf8)
+        guard try folder.current(customerKeyBuffer, family: .customers, transaction: transaction) == nil else { return }
+        folder.set(AggregateState(group: []), inBase: false, slot: nil, key: customerKeyBuffer, family: .customers, stamp: stamp)
     }
 
     /// The aggregate at `key` with `event` folded in, and where the folder found it; nil when the

@@ -135,6 +135,9 @@ public final class TallyStore: @unchecked Sendable {
     let usageBuckets: Database?
     /// The distinct values of each `unique_count` bucket: hash(bucket key) ‖ value, as `unique_values`.
     let bucketUniqueValues: Database?
+    /// Every customer the store knows, by id (`CustomerDirectory.swift`); nil only in a read-only
+    /// store written before the directory existed.
+    let customerIndex: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -179,7 +182,9 @@ public final class TallyStore: @unchecked Sendable {
             usageLog = try Self.openOptionalDatabase(environment, DatabaseName.usageLog, create: create)
             usageBuckets = try Self.openOptionalDatabase(environment, DatabaseName.usageBuckets, create: create)
             bucketUniqueValues = try Self.openOptionalDatabase(environment, DatabaseName.bucketUniqueValues, create: create)
+            customerIndex = try Self.openOptionalDatabase(environment, DatabaseName.customerIndex, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
+            if access == .readWrite { try buildCustomerIndexIfNeeded() }
         } catch let error as StoreError {
             if let lockDescriptor { close(lockDescriptor) }
             throw error
@@ -194,6 +199,7 @@ public final class TallyStore: @unchecked Sendable {
         switch UsageLogRecord.Family(rawValue: family) {
         case .periodUsage: usage
         case .buckets: usageBuckets
+        case .customers: customerIndex
         case nil: nil
         }
     }

@@ -325,7 +325,8 @@ final class UsageFolder {
         guard entry.dirty else { return }
         dirtyCount -= 1
         entry.dirty = false
-        if table.count > policy.retainedAggregates || isPastBucket(key) {
+        // A directory entry is looked up only when a customer's usage row is new: no need to keep it.
+        if table.count > policy.retainedAggregates || isPastBucket(key) || key.family == UsageLogRecord.Family.customers.rawValue {
             table.removeValue(forKey: key)
         }
     }

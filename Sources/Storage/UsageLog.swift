@@ -23,6 +23,9 @@ enum UsageLogRecord {
         case periodUsage = 0
         /// A row of `usage_buckets`: customer × meter × quarter-hour or UTC day × group (`BucketKey`).
         case buckets = 1
+        /// A customer seen for the first time: a key of `customer_index` (the customer id; the
+        /// value is an empty aggregate). The directory `GET /v1/customers` pages through.
+        case customers = 2
     }
 
     /// Encodes `entries`, which must be sorted by key and unique, into `buffer`.

@@ -4,7 +4,8 @@ public import Metering
 /// The JSON and CSV of a usage query: the shapes `tally usage --window` and the HTTP API print.
 public enum UsageQueryFormat {
     /// `{"from","to","window","tz","meters":[{"meter","aggregation","customer","group":{},"windows":[{"start","end","quantity"}],"total"}]}`,
-    /// with `"has_more"` and `"next_cursor"` after `meters` when `paged`.
+    /// with the list convention's `"data"` (the same series as `meters`), `"has_more"` and
+    /// `"next_cursor"` after `meters` when `paged`.
     public static func json(_ result: UsageQueryResult, paged: Bool = false) -> String {
         let plan = result.plan
         let edges = plan.edges.map { WindowPlan.format(Timestamp(nanosecondsSinceEpoch: $0), in: plan.timeZone) }
@@ -13,7 +14,9 @@ public enum UsageQueryFormat {
         writer.raw(","); writer.key("to"); writer.string(edges[edges.count - 1])
         writer.raw(","); writer.key("window"); writer.string(plan.window.rawValue)
         writer.raw(","); writer.key("tz"); writer.string(plan.zoneName)
-        writer.raw(","); writer.key("meters"); writer.raw("[")
+        writer.raw(","); writer.key("meters")
+        let seriesStart = writer.output.utf8.count
+        writer.raw("[")
         for (index, series) in result.series.enumerated() {
             if index > 0 { writer.raw(",") }
             writer.raw("{"); writer.key("meter"); writer.string(series.meter)
@@ -37,6 +40,8 @@ public enum UsageQueryFormat {
         }
         writer.raw("]")
         if paged {
+            let series = String(writer.output.utf8.dropFirst(seriesStart))!
+            writer.raw(","); writer.key("data"); writer.raw(series)
             writer.raw(","); writer.key("has_more"); writer.raw(result.nextCursor == nil ? "false" : "true")
             writer.raw(","); writer.key("next_cursor")
             if let cursor = result.nextCursor { writer.string(cursor) } else { writer.raw("null") }

@@ -53,48 +53,83 @@ struct CustomersCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List customers (with a plan or usage in the current period) and their plans.",
-            discussion: "Example:\n  tally customers list --json"
+            abstract: "List every customer Tally knows (usage in any period, a plan or a limit) with its plan.",
+            discussion: """
+                Customers are in byte order of id, with the plan that prices the current period and
+                where it comes from (assigned, config, default_plan, none). Without --limit or
+                --cursor every customer is listed (JSON: [{customer, plan, source}]); with them, one
+                page (JSON: {"data":[{"id","plan","plan_source"}],"has_more","next_cursor"}, as
+                GET /v1/customers answers), and the table ends with the --cursor of the next page.
+
+                Examples:
+                  tally customers list --json
+                  tally customers list --query cus_1 --plan pro
+                  tally customers list --limit 100 --cursor 6375735f3432
+                """
         )
 
         @OptionGroup var options: StoreOptions
-        @Flag(name: .long, help: "Print JSON: [{customer, plan, source}].") var json = false
+        @Flag(name: .long, help: "Print JSON.") var json = false
+        @Option(name: .long, help: ArgumentHelp("Customers a page, 1 to 100.", valueName: "n")) var limit: Int?
+        @Option(name: .long, help: ArgumentHelp("Start after the page that printed this cursor.", valueName: "cursor")) var cursor: String?
+        @Option(name: .long, help: ArgumentHelp("Only customers on this plan now.", valueName: "code")) var plan: String?
+        @Option(name: .long, help: ArgumentHelp("Only customers whose id starts with this.", valueName: "prefix")) var query: String?
+
+        func validate() throws {
+            if let limit, !(1...100).contains(limit) { throw ValidationError("--limit must be from 1 to 100") }
+            if let cursor, ListCursor.decode(cursor) == nil {
+                throw ValidationError("--cursor '\(cursor)' is not a cursor tally printed: pass the next cursor of the previous page as it is")
+            }
+        }
 
         func run() throws {
             let config = try options.loadConfig()
+            if let plan, !config.plans.contains(where: { $0.code == plan }) {
+                let known = config.plans.map(\.code).joined(separator: ", ")
+                throw CommandFailure("there is no plan '\(plan)' in the config; plans: \(known.isEmpty ? "none" : known)")
+            }
             let period = config.billing.period.interval(containing: .now())
-            var rows: [(customer: String, plan: String?, source: String)] = []
+            let paged = limit != nil || cursor != nil
+            var rows: [CustomerListing.Row] = []
+            var hasMore = false
             do {
-                let store = try options.openStore(config, access: .readOnly)
-                let resolver = try PlanResolver(config: config, store: store)
-                let stored = Dictionary(try store.allPlanAssignments().map { ($0.customer, $0.assignments) }, uniquingKeysWith: { a, _ in a })
-                var customers = Set(resolver.assignedCustomers)
-                try store.forEachUsage(periodStart: period.start) { customer, _ in customers.insert(customer) }
-                for customer in customers.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                    let plan = resolver.plan(for: customer, in: period)
-                    let source = stored[customer]?.contains { $0.from < period.end } == true ? "assigned"
-                        : config.customers.contains { $0.customer == customer } ? "config"
-                        : plan == nil ? "none" : "default_plan"
-                    rows.append((customer, plan?.code, source))
-                }
+                let listing = CustomerListing(config: config, store: try options.openStore(config, access: .readOnly))
+                var after = cursor.flatMap(ListCursor.decode)
+                repeat {
+                    let page = try listing.page(after: after, prefix: query ?? "", plan: plan, limit: limit ?? 100, period: period)
+                    rows += page.rows
+                    hasMore = page.hasMore
+                    after = page.rows.last.map { Array($0.id.utf8) }
+                } while !paged && hasMore
             } catch {
                 throw CommandFailure(error.message)
             }
+            let next = hasMore ? rows.last.map { ListCursor.encode(Array($0.id.utf8)) } : nil
             if json {
                 var writer = JSONWriter()
+                if paged {
+                    writer.raw("{"); writer.key("data")
+                }
                 writer.raw("[")
                 for (index, row) in rows.enumerated() {
                     if index > 0 { writer.raw(",") }
-                    writer.raw("{"); writer.key("customer"); writer.string(row.customer)
+                    writer.raw("{"); writer.key(paged ? "id" : "customer"); writer.string(row.id)
                     writer.raw(","); writer.key("plan")
                     if let plan = row.plan { writer.string(plan) } else { writer.raw("null") }
-                    writer.raw(","); writer.key("source"); writer.string(row.source)
+                    writer.raw(","); writer.key(paged ? "plan_source" : "source"); writer.string(row.source.rawValue)
                     writer.raw("}")
                 }
                 writer.raw("]")
+                if paged {
+                    writer.raw(","); writer.key("has_more"); writer.raw(hasMore ? "true" : "false")
+                    writer.raw(","); writer.key("next_cursor")
+                    if let next { writer.string(next) } else { writer.raw("null") }
+                    writer.raw("}")
+                }
                 print(writer.output)
             } else {
-                printTable([["CUSTOMER", "PLAN", "SOURCE"]] + rows.map { [$0.customer, $0.plan ?? "-", $0.source] })
+                printTable([["CUSTOMER", "PLAN", "SOURCE"]] + rows.map { [$0.id, $0.plan ?? "-", $0.source.rawValue] })
+                if let next { print("more: --cursor \(next)") }
             }
         }
     }

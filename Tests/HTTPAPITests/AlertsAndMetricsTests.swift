@@ -41,7 +41,8 @@ struct AlertsAndMetricsTests {
             #expect(seen == stored.map(\.id))
             // Each alert is the Alert.json object.
             let first = try await server.get("/v1/alerts?customer=cus_42&limit=1").body
-            #expect(first == #"{"alerts":["# + stored[0].json + #"],"page":1,"limit":1}"#)
+            let cursor = ListCursor.encode(withUnsafeBytes(of: stored[0].sequence.bigEndian) { Array($0) })
+            #expect(first == #"{"data":["# + stored[0].json + #"],"has_more":true,"next_cursor":""# + cursor + #"","alerts":["# + stored[0].json + #"],"page":1,"limit":1}"#)
             let keys = try #require((try JSONSerialization.jsonObject(with: Data(stored[0].json.utf8)) as? [String: Any])?.keys)
             #expect(Set(keys) == ["id", "customer", "limit_id", "meter", "used", "limit", "percent", "action", "period_start", "resets_at", "fired_at"])
         }

@@ -10,9 +10,11 @@ struct LimitsRoutesTests {
         try await withTestServer { server in
             let response = try await server.get("/v1/customers/cus_42/limits")
             #expect(response.status == 200)
-            #expect(response.body == #"{"customer":"cus_42","limits":["#
+            // The list convention's keys, then the keys this route had before it (the same page).
+            let limits = #"["#
                 + #"{"id":"cus_42-calls","scope":{"customer":"cus_42"},"meter":"api_calls","quantity":"5","action":"disable","notify_at":[20,40,60,80,100],"source":"config"},"#
-                + #"{"id":"starter-spend","scope":{"plan":"starter"},"meter":null,"amount":"100","action":"warning","notify_at":[50,100],"source":"config"}]}"#)
+                + #"{"id":"starter-spend","scope":{"plan":"starter"},"meter":null,"amount":"100","action":"warning","notify_at":[50,100],"source":"config"}]"#
+            #expect(response.body == #"{"data":"# + limits + #","has_more":false,"next_cursor":null,"customer":"cus_42","limits":"# + limits + "}")
             // cus_amount's own amount limit replaces the plan's amount limit.
             let amount = try await server.get("/v1/customers/cus_amount/limits").object()
             let ids = try #require(amount["limits"] as? [[String: Any]]).map { $0["id"] as? String }

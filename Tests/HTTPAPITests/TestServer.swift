@@ -65,7 +65,7 @@ struct APIResponse {
         let error = try #require(try object()["error"] as? [String: Any], "no error object in \(body)")
         let message = try #require(error["message"] as? String)
         #expect(!message.isEmpty)
-        #expect(error.count == 2, "error has extra keys: \(body)")
+        #expect(Set(error.keys).isSubset(of: ["code", "message", "field", "details"]), "error has extra keys: \(body)")
         return try #require(error["code"] as? String)
     }
 }
@@ -90,6 +90,7 @@ struct TestServer: Sendable {
     func get(_ path: String, key: String? = testAPIKey) async throws -> APIResponse { try await send(.get, path, key: key) }
     func post(_ path: String, _ body: String, key: String? = testAPIKey) async throws -> APIResponse { try await send(.post, path, body: body, key: key) }
     func delete(_ path: String, key: String? = testAPIKey) async throws -> APIResponse { try await send(.delete, path, key: key) }
+    func put(_ path: String, _ body: String, key: String? = testAPIKey) async throws -> APIResponse { try await send(.put, path, body: body, key: key) }
 
     /// Posts events (objects as JSON text) and returns the results array.
     func postEvents(_ events: [String]) async throws -> [[String: Any]] {
