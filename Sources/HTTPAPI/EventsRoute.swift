@@ -71,14 +71,14 @@ extension APIRoutes {
         }
 
         var outcomes: [RecordOutcome] = []
-        var blocked: Set<String> = []
+        var blocking: [String: BlockingLimit] = [:]
         if !pending.isEmpty {
             let writer = self.writer
             let batch = await withCheckedContinuation { (continuation: CheckedContinuation<IngestBatch, Never>) in
                 writer.submit(IngestBatch(events: pending, sink: CommitWaiter(continuation), tag: 0))
             }
             outcomes = batch.outcomes
-            blocked = batch.blockedCustomers
+            blocking = batch.blocking
         }
 
         var json = JSONWriter()
@@ -89,7 +89,7 @@ extension APIRoutes {
             switch slot {
             case .rejected(let error):
                 counts.rejected += 1
-                Self.appendResponse(.rejected(error), blocked: false, to: &json)
+                Self.appendResponse(.rejected(error), blocked: nil, to: &json)
             case .pending(let position):
                 let outcome = outcomes[position]
                 switch outcome {
@@ -97,7 +97,7 @@ extension APIRoutes {
                 case .duplicate: counts.duplicate += 1
                 case .rejected: counts.rejected += 1
                 }
-                Self.appendResponse(outcome, blocked: blocked.contains(pending[position].event.customer), to: &json)
+                Self.appendResponse(outcome, blocked: blocking[pending[position].event.customer], to: &json)
             }
         }
         json.raw("]}")
@@ -107,8 +107,9 @@ extension APIRoutes {
 
     /// One socket response object (DESIGN §3), without its newline: `{"status":"accepted"}`,
     /// `{"status":"duplicate"}` or `{"status":"rejected","error":{"code","message","field"?}}`, with
-    /// `"blocked":true` last when the customer is past a `disable` limit.
-    static func appendResponse(_ outcome: RecordOutcome, blocked: Bool, to json: inout JSONWriter) {
+    /// `"blocked":true` and `"limit":{"id","meter","used","limit","resets_at"}` last when the
+    /// customer is past a `disable` limit.
+    static func appendResponse(_ outcome: RecordOutcome, blocked: BlockingLimit?, to json: inout JSONWriter) {
         switch outcome {
         case .accepted: json.raw(#"{"status":"accepted""#)
         case .duplicate: json.raw(#"{"status":"duplicate""#)
@@ -121,6 +122,10 @@ extension APIRoutes {
             }
             json.raw("}")
         }
-        json.raw(blocked ? #","blocked":true}"# : "}")
+        if let blocked {
+            json.raw(#","blocked":true,"limit":"#)
+            json.raw(blocked.json)
+        }
+        json.raw("}")
     }
 }

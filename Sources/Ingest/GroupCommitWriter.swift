@@ -19,8 +19,11 @@ public final class IngestBatch: @unchecked Sendable {
     public let events: [PendingEvent]
     /// One outcome per event once the batch has been committed.
     public internal(set) var outcomes: [RecordOutcome] = []
-    /// Customers past a `disable` limit after the commit: their answers carry `"blocked":true`.
-    public internal(set) var blockedCustomers: Set<String> = []
+    /// Customers past a `disable` limit after the commit, with the limit that blocks each: their
+    /// answers carry `"blocked":true` and `"limit":{…}`.
+    public internal(set) var blocking: [String: BlockingLimit] = [:]
+    /// Customers past a `disable` limit after the commit.
+    public var blockedCustomers: Set<String> { Set(blocking.keys) }
     /// Who gets the outcomes.
     public let sink: any IngestBatchSink
     /// The connection's own tag for this batch.
@@ -232,7 +235,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var offset = 0
         for batch in batches {
             batch.outcomes = Array(outcomes[offset..<(offset + batch.events.count)])
-            batch.blockedCustomers = summary.blockedCustomers
+            batch.blocking = summary.blocking
             offset += batch.events.count
         }
         // One hand-back per connection per commit, in submission order.

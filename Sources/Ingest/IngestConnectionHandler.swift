@@ -37,8 +37,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         var tag: UInt64
         var lines: [Line]
         var outcomes: [RecordOutcome]?
-        /// Per event: whether its customer is past a `disable` limit.
-        var blocked: [Bool] = []
+        /// Per event: the `disable` limit its customer is past, if any.
+        var blocked: [BlockingLimit?] = []
     }
 
     private let parser: EventLineParser
@@ -189,8 +189,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         for batch in batches {
             if let index = pending.firstIndex(where: { $0.tag == batch.tag }) {
                 pending[index].outcomes = batch.outcomes
-                if !batch.blockedCustomers.isEmpty {
-                    pending[index].blocked = batch.events.map { batch.blockedCustomers.contains($0.event.customer) }
+                if !batch.blocking.isEmpty {
+                    pending[index].blocked = batch.events.map { batch.blocking[$0.event.customer] }
                 }
             }
         }
@@ -208,11 +208,11 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             for line in first.lines {
                 switch line {
                 case .event:
-                    let blocked = eventIndex < first.blocked.count && first.blocked[eventIndex]
+                    let blocked = eventIndex < first.blocked.count ? first.blocked[eventIndex] : nil
                     ResponseEncoder.append(outcomes[eventIndex], blocked: blocked, to: &output!)
                     eventIndex += 1
                 case .rejected(let error):
-                    ResponseEncoder.append(error, blocked: false, to: &output!)
+                    ResponseEncoder.append(error, blocked: nil, to: &output!)
                 }
             }
             unansweredLines -= first.lines.count

@@ -6,20 +6,38 @@ import Storage
 enum ResponseEncoder {
     static let accepted = Array(#"{"status":"accepted"}"#.utf8) + [UInt8(ascii: "\n")]
     static let duplicate = Array(#"{"status":"duplicate"}"#.utf8) + [UInt8(ascii: "\n")]
-    static let acceptedBlocked = Array(#"{"status":"accepted","blocked":true}"#.utf8) + [UInt8(ascii: "\n")]
-    static let duplicateBlocked = Array(#"{"status":"duplicate","blocked":true}"#.utf8) + [UInt8(ascii: "\n")]
 
-    /// Appends the response for an event's outcome; `blocked` adds `"blocked":true`.
-    static func append(_ outcome: RecordOutcome, blocked: Bool = false, to buffer: inout ByteBuffer) {
+    /// Appends the response for an event's outcome; `blocked` adds `"blocked":true` and the
+    /// limit: `,"limit":{"id","meter","used","limit","resets_at"}`.
+    static func append(_ outcome: RecordOutcome, blocked: BlockingLimit? = nil, to buffer: inout ByteBuffer) {
         switch outcome {
-        case .accepted: buffer.writeBytes(blocked ? acceptedBlocked : accepted)
-        case .duplicate: buffer.writeBytes(blocked ? duplicateBlocked : duplicate)
+        case .accepted:
+            guard let blocked else {
+                buffer.writeBytes(accepted)
+                return
+            }
+            buffer.writeString(#"{"status":"accepted""#)
+            appendBlocked(blocked, to: &buffer)
+        case .duplicate:
+            guard let blocked else {
+                buffer.writeBytes(duplicate)
+                return
+            }
+            buffer.writeString(#"{"status":"duplicate""#)
+            appendBlocked(blocked, to: &buffer)
         case .rejected(let error): append(error, blocked: blocked, to: &buffer)
         }
     }
 
+    /// `,"blocked":true,"limit":{…}}` and the newline.
+    private static func appendBlocked(_ limit: BlockingLimit, to buffer: inout ByteBuffer) {
+        buffer.writeString(#","blocked":true,"limit":"#)
+        buffer.writeString(limit.json)
+        buffer.writeString("}\n")
+    }
+
     /// Appends a `rejected` response.
-    static func append(_ error: IngestError, blocked: Bool = false, to buffer: inout ByteBuffer) {
+    static func append(_ error: IngestError, blocked: BlockingLimit? = nil, to buffer: inout ByteBuffer) {
         buffer.writeString(#"{"status":"rejected","error":{"code":""#)
         buffer.writeString(error.code.rawValue)
         buffer.writeString(#"","message":""#)
@@ -30,7 +48,12 @@ enum ResponseEncoder {
             appendEscaped(field, to: &buffer)
             buffer.writeString("\"")
         }
-        buffer.writeString(blocked ? "},\"blocked\":true}\n" : "}}\n")
+        if let blocked {
+            buffer.writeString("}")
+            appendBlocked(blocked, to: &buffer)
+        } else {
+            buffer.writeString("}}\n")
+        }
     }
 
     /// Appends `text` as the inside of a JSON string.

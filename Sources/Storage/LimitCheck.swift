@@ -18,15 +18,55 @@ public protocol LimitEvaluator: AnyObject {
     func used(by limit: UsageLimit, customer: String, period: PeriodInterval, usage: [UsageRecord]) -> ExactDecimal
 }
 
+/// The `disable` limit that blocks a customer, as a `blocked` answer reports it:
+/// `"limit":{"id","meter","used","limit","resets_at"}`.
+public struct BlockingLimit: Sendable, Hashable {
+    /// The limit's id.
+    public var id: String
+    /// The limited meter; nil for a limit on the amount.
+    public var meter: String?
+    /// What the customer's period counts against the limit now.
+    public var used: ExactDecimal
+    /// The limit's value.
+    public var limit: ExactDecimal
+    /// When the period ends, and the limit with it.
+    public var resetsAt: Timestamp
+
+    public init(id: String, meter: String?, used: ExactDecimal, limit: ExactDecimal, resetsAt: Timestamp) {
+        self.id = id
+        self.meter = meter
+        self.used = used
+        self.limit = limit
+        self.resetsAt = resetsAt
+    }
+
+    /// `{"id","meter","used","limit","resets_at"}`, decimals as strings.
+    public var json: String {
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("id"); writer.string(id)
+        writer.raw(","); writer.key("meter")
+        if let meter { writer.string(meter) } else { writer.raw("null") }
+        writer.raw(","); writer.key("used"); writer.string(used.description)
+        writer.raw(","); writer.key("limit"); writer.string(limit.description)
+        writer.raw(","); writer.key("resets_at"); writer.string(resetsAt.rfc3339)
+        writer.raw("}")
+        return writer.output
+    }
+}
+
 /// What a group commit fired and blocked, for answers (`"blocked":true`), metrics and the dispatcher.
 public struct CommitSummary: Sendable {
-    /// Customers past a `disable` limit after this commit.
-    public var blockedCustomers: Set<String> = []
+    /// Customers past a `disable` limit after this commit, with the limit that blocks each (of
+    /// several, the lowest id).
+    public var blocking: [String: BlockingLimit] = [:]
     /// Alerts this commit fired (already in the store's outbox).
     public var alertsFired: [Alert] = []
 
-    public init(blockedCustomers: Set<String> = [], alertsFired: [Alert] = []) {
-        self.blockedCustomers = blockedCustomers
+    /// Customers past a `disable` limit after this commit.
+    public var blockedCustomers: Set<String> { Set(blocking.keys) }
+
+    public init(blocking: [String: BlockingLimit] = [:], alertsFired: [Alert] = []) {
+        self.blocking = blocking
         self.alertsFired = alertsFired
     }
 }
@@ -37,7 +77,7 @@ struct TouchedCustomer: Hashable {
 }
 
 struct LimitCommitResult {
-    var blocked: Set<String> = []
+    var blocked: [String: BlockingLimit] = [:]
     var alerts: [Alert] = []
     var settingsVersion: UInt64?
 }
@@ -75,7 +115,10 @@ extension StoreWriter {
             for limit in limits {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value
-                if limit.action == .disable, used >= value { result.blocked.insert(customer) }
+                if limit.action == .disable, used >= value, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
+                    result.blocked[customer] = BlockingLimit(id: limit.id, meter: limit.threshold.meter, used: used, limit: value,
+                                                             resetsAt: period.end)
+                }
                 for step in limit.notifyAt {
                     let threshold = (try? value.multiplied(by: ExactDecimal(step)).divided(by: 100, scale: 12, rounding: .ceiling)) ?? value
                     guard used >= threshold else { break }

@@ -82,7 +82,7 @@ public final class StoreWriter: @unchecked Sendable {
     func commitLimits(_ result: LimitCommitResult) {
         if let version = result.settingsVersion { knownSettingsVersion = version }
         lastAlertSequence += UInt64(result.alerts.count)
-        lastCommit = CommitSummary(blockedCustomers: result.blocked, alertsFired: result.alerts)
+        lastCommit = CommitSummary(blocking: result.blocked, alertsFired: result.alerts)
     }
 
     /// Records `pending` in one transaction and returns one outcome per event, in order.

@@ -245,4 +245,21 @@ struct BackOfficeRoutesTests {
             #expect(paged == ids)
         }
     }
+
+    @Test("a blocked answer of an amount limit names it with meter null and the amount used")
+    func blockedByAmount() async throws {
+        try await withTestServer { server in
+            let results = try await server.postEvents((1...3).map { event("a\($0)", customer: "cus_amount") })
+            // cus_amount is on starter (1 USD a call) with a disable limit of 2 USD.
+            for result in results {
+                #expect(result["blocked"] as? Bool == true)
+                let limit = try #require(result["limit"] as? [String: Any])
+                #expect(limit["id"] as? String == "cus_amount-spend")
+                #expect(limit["meter"] is NSNull)
+                #expect(limit["used"] as? String == "3")
+                #expect(limit["limit"] as? String == "2")
+                #expect(limit["resets_at"] as? String == server.config.billing.period.interval(containing: .now()).end.rfc3339)
+            }
+        }
+    }
 }

@@ -128,7 +128,10 @@ struct EventsRouteTests {
             let first = try await server.post("/v1/events", "[" + (1...4).map { event("b\($0)") }.joined(separator: ",") + "]")
             #expect(first.body == #"{"results":[{"status":"accepted"},{"status":"accepted"},{"status":"accepted"},{"status":"accepted"}]}"#)
             let second = try await server.post("/v1/events", "[" + [event("b5"), event("b5"), event("other", customer: "cus_free")].joined(separator: ",") + "]")
-            #expect(second.body == #"{"results":[{"status":"accepted","blocked":true},{"status":"duplicate","blocked":true},{"status":"accepted"}]}"#)
+            // The answer names the blocking limit (cus_42's 5 API calls), the usage and when it resets.
+            let resets = server.config.billing.period.interval(containing: .now()).end.rfc3339
+            let limit = #""limit":{"id":"cus_42-calls","meter":"api_calls","used":"5","limit":"5","resets_at":""# + resets + #""}"#
+            #expect(second.body == #"{"results":[{"status":"accepted","blocked":true,"# + limit + #"},{"status":"duplicate","blocked":true,"# + limit + #"},{"status":"accepted"}]}"#)
         }
     }
 

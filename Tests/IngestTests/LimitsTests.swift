@@ -97,10 +97,15 @@ struct LimitsTests {
         let before = try daemon.exchange((0..<3).map { eventLine(id: "x\($0)", customer: "cus_b") }.joined(separator: "\n") + "\n")
         #expect(before == Array(repeating: acceptedLine, count: 3))
         let crossing = try daemon.exchange((3..<6).map { eventLine(id: "x\($0)", customer: "cus_b") }.joined(separator: "\n") + "\n")
-        #expect(crossing == Array(repeating: #"{"status":"accepted","blocked":true}"#, count: 3))
+        // A blocked answer names the limit, what the period counts against it and when it resets.
+        let resets = BillingPeriod.daily.interval(containing: .now()).end.rfc3339
+        func blockedLine(_ status: String, used: Int) -> String {
+            #"{"status":"\#(status)","blocked":true,"limit":{"id":"cap","meter":"api_calls","used":"\#(used)","limit":"5","resets_at":"\#(resets)"}}"#
+        }
+        #expect(crossing == Array(repeating: blockedLine("accepted", used: 6), count: 3))
         let after = try daemon.exchange([eventLine(id: "x6", customer: "cus_b"), eventLine(id: "x0", customer: "cus_b"),
                                          eventLine(id: "other", customer: "cus_c")].joined(separator: "\n") + "\n")
-        #expect(after == [#"{"status":"accepted","blocked":true}"#, #"{"status":"duplicate","blocked":true}"#, acceptedLine])
+        #expect(after == [blockedLine("accepted", used: 7), blockedLine("duplicate", used: 7), acceptedLine])
         let parsed = try IngestResponse.parse(after[0])
         #expect(parsed.blocked)
         let fired = try alerts(daemon, customer: "cus_b")
