@@ -1,10 +1,11 @@
 # Tally: `make run` sets up and starts the daemon; `make test` sets up and runs every test.
 SWIFT ?= swift
 # tzdata: the IANA time zones usage-over-time queries (--tz) read from /usr/share/zoneinfo.
-APT_PACKAGES := liblmdb-dev libzstd-dev tzdata
+# python3, python3-venv, curl: the OpenAPI check (openapi-spec-validator and schemathesis from PyPI).
+APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps bench bench-matrix bench-micro clean
+.PHONY: run test build deps bench bench-matrix bench-micro openapi-check clean
 
 ## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
 deps:
@@ -30,6 +31,8 @@ test: deps
 	# One test at a time: the integration tests block threads while real daemons run, and on a
 	# 2-core machine parallel tests would starve the async ones (alert delivery) of the cooperative pool.
 	$(SWIFT) test --skip-build --no-parallel
+	# The HTTP API against its OpenAPI document: validated, then exercised live by schemathesis.
+	scripts/openapi-check.sh .build/debug/tally .build/pytools
 
 ## The ingest benchmark at 1M and 50M remembered identities, the archive and usage-over-time queries (see BENCHMARKS.md).
 bench: build
@@ -47,6 +50,11 @@ bench-matrix: build
 ## Micro-benchmarks (package-benchmark): parsing one line, one group commit of 8192 events.
 bench-micro: deps
 	cd Benchmarks && $(SWIFT) package benchmark
+
+## Only the OpenAPI check (needs a debug build: swift build).
+openapi-check: deps
+	$(SWIFT) build --product tally
+	scripts/openapi-check.sh .build/debug/tally .build/pytools
 
 clean:
 	rm -rf .build Benchmarks/.build

@@ -16,12 +16,15 @@ struct APIRoutes: Sendable {
     let parser: EventLineParser
     let logger: Logger
     let metrics: APIMetrics
+    /// `GET /openapi.json`, built once from the config's meters and plans.
+    let openAPIText: String
 
     /// The most events one `POST /v1/events` may carry.
     static let maximumEventsPerRequest = 1000
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in Response.json(#"{"status":"ok"}"#) }
+        router.get("/openapi.json") { _, _ in openAPI() }
         router.get("/metrics") { _, _ in
             let text = try metrics.scrape(store: store)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

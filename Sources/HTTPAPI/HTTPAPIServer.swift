@@ -60,7 +60,8 @@ public struct HTTPAPIServer: Service {
         self.onListening = onListening
         listening = ListeningState()
         api = APIRoutes(config: config, store: store, writer: writer, parser: parser, logger: logger,
-                        metrics: APIMetrics(registry: metricsRegistry))
+                        metrics: APIMetrics(registry: metricsRegistry),
+                        openAPIText: OpenAPIDocument.text(meters: config.meters.map(\.code), plans: config.plans.map(\.code)))
     }
 
     /// The port the server listens on; nil before it listens and after it stopped.
