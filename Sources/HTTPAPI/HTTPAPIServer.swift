@@ -64,6 +64,9 @@ public struct HTTPAPIServer: Service {
                         openAPIText: OpenAPIDocument.text(meters: config.meters.map(\.code), plans: config.plans.map(\.code)))
     }
 
+    /// The lowercase hex SHA-256 of `key`: what the config's key lists hold.
+    public static func apiKeyDigest(of key: String) -> String { APIKeyAuthenticator.hexDigest(of: key) }
+
     /// The port the server listens on; nil before it listens and after it stopped.
     public var boundPort: Int? { listening.port }
 
