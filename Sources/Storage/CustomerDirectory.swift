@@ -37,16 +37,20 @@ extension TallyStore {
         try readStore("list customers") { transaction in
             let wanted = limit + 1
             if let customerIndex, try transaction.get(meta, key: MetaKey.customerIndexBuilt) != nil {
+                // When the index fills the page, a logged customer past its last id cannot be on it.
+                var bound: [UInt8]?
                 try transaction.withCursor(customerIndex) { cursor in
                     var entry = start.isEmpty ? try cursor.first() : try cursor.seek(atLeast: start)
                     var taken = 0
                     while let (key, _) = entry, taken < wanted, key.starts(with: prefixBytes) {
                         found.insert(Array(key))
                         taken += 1
+                        if taken == wanted { bound = Array(key) }
                         entry = try cursor.next()
                     }
                 }
-                try Self.loggedCustomers(in: transaction, log: usageLog, from: start, prefix: prefixBytes, limit: wanted) { found.insert($0) }
+                try Self.loggedCustomers(in: transaction, log: usageLog, from: start, through: bound, prefix: prefixBytes,
+                                         limit: wanted) { found.insert($0) }
             } else {
                 // A store no daemon of this version has opened yet: gather them the slow way.
                 try Self.gatherKnownCustomers(in: transaction, store: self) { bytes in
@@ -75,9 +79,10 @@ extension TallyStore {
     }
 
     /// Calls `body` with the customers the log's records hold (not yet folded into the index) from
-    /// `start` on, at most `limit` per record, each record's in byte order.
+    /// `start` on (through `bound`, when given), at most `limit` per record, each record's in byte order.
     static func loggedCustomers(in transaction: borrowing some ReadableTransaction & ~Copyable, log: Database?,
-                                from start: [UInt8], prefix: [UInt8], limit: Int, _ body: ([UInt8]) -> Void) throws {
+                                from start: [UInt8], through bound: [UInt8]? = nil, prefix: [UInt8], limit: Int,
+                                _ body: ([UInt8]) -> Void) throws {
         guard let log else { return }
         try transaction.withCursor(log) { cursor in
             var record = try cursor.first()
@@ -87,6 +92,7 @@ extension TallyStore {
                 var taken = 0
                 while index < view.count, taken < limit, let entry = view.entry(index),
                       entry.family == UsageLogRecord.Family.customers.rawValue, entry.key.starts(with: prefix) {
+                    if let bound, bound.lexicographicallyPrecedes(entry.key) { break }
                     body(Array(entry.key))
                     taken += 1
                     index += 1
