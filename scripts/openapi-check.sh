@@ -30,7 +30,8 @@ KEY="openapi-check-key"
 DIGEST=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 cp config/tally.yaml "$WORK/tally.yaml"
-printf '\nhttp:\n  api_keys_sha256: ["%s"]\n' "$DIGEST" >> "$WORK/tally.yaml"
+printf '\nhttp:\n  api_keys_sha256: ["%s"]\n  portal_secret_env: TALLY_OPENAPI_CHECK_PORTAL_SECRET\n' "$DIGEST" >> "$WORK/tally.yaml"
+export TALLY_OPENAPI_CHECK_PORTAL_SECRET="openapi-check-portal-secret"
 
 "$TALLY" serve --config "$WORK/tally.yaml" --store "$WORK/data" --socket "$WORK/tally.sock" \
   --http "127.0.0.1:$PORT" >"$WORK/daemon.log" 2>&1 &

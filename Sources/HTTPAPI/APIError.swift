@@ -24,6 +24,14 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let missingAPIKey = Code(rawValue: "missing_api_key")
         /// 401: the key's SHA-256 is not among `http.api_keys_sha256`.
         public static let invalidAPIKey = Code(rawValue: "invalid_api_key")
+        /// 403: the key lacks the route's scope, or a portal token asks for what it may not read.
+        public static let forbidden = Code(rawValue: "forbidden")
+        /// 401: a portal token that is malformed, changed or signed with another secret.
+        public static let invalidToken = Code(rawValue: "invalid_token")
+        /// 401: a portal token past its expiry.
+        public static let tokenExpired = Code(rawValue: "token_expired")
+        /// 503: minting portal tokens needs the secret of `http.portal_secret_env`.
+        public static let portalDisabled = Code(rawValue: "portal_disabled")
         /// 404: no such route.
         public static let notFound = Code(rawValue: "not_found")
         /// 404: Tally knows nothing of the customer.

@@ -1,4 +1,6 @@
 import Crypto
+import TallyConfiguration
+import Metering
 import Hummingbird
 
 /// Checks `Authorization: Bearer <key>` against the configured SHA-256 digests of the API keys.
@@ -6,25 +8,46 @@ import Hummingbird
 /// The key is hashed once and compared with every configured digest in constant time (no early
 /// exit on the first differing byte, nor on the first match), so timing tells nothing about the keys.
 struct APIKeyAuthenticator: Sendable {
-    /// The configured digests, 32 bytes each; malformed entries are dropped.
-    let digests: [[UInt8]]
-
-    /// - Parameter hexDigests: lowercase (or uppercase) hex SHA-256 digests, as in `http.api_keys_sha256`.
-    init(hexDigests: [String]) {
-        digests = hexDigests.compactMap(Self.bytes(fromHex:))
+    /// One accepted key: its digest (32 bytes), its name and what it may do.
+    struct Entry: Sendable {
+        var digest: [UInt8]
+        var name: String
+        var scopes: Set<APIScope>
     }
 
-    /// Whether `key`'s SHA-256 is one of the configured digests.
-    func accepts(key: String) -> Bool {
-        let digest = Array(SHA256.hash(data: Array(key.utf8)))
-        var matched: UInt8 = 0
-        for candidate in digests {
-            var difference: UInt8 = 0
-            for index in 0..<32 { difference |= candidate[index] ^ digest[index] }
-            // 1 when difference is 0, else 0, without a branch.
-            matched |= UInt8(truncatingIfNeeded: (UInt16(difference) &- 1) >> 8) & 1
+    /// The configured keys; malformed entries are dropped.
+    let entries: [Entry]
+
+    /// - Parameter hexDigests: lowercase (or uppercase) hex SHA-256 digests, as in `http.api_keys_sha256` (full access).
+    init(hexDigests: [String], keys: [APIKey] = []) {
+        var entries: [Entry] = []
+        for (index, text) in hexDigests.enumerated() {
+            if let digest = Self.bytes(fromHex: text) { entries.append(Entry(digest: digest, name: "api_keys_sha256[\(index)]", scopes: [.admin])) }
         }
-        return matched == 1
+        for key in keys {
+            if let digest = Self.bytes(fromHex: key.sha256) { entries.append(Entry(digest: digest, name: key.name, scopes: key.scopes)) }
+        }
+        self.entries = entries
+    }
+
+    var digests: [[UInt8]] { entries.map(\.digest) }
+
+    /// Whether `key`'s SHA-256 is one of the configured digests.
+    func accepts(key: String) -> Bool { match(key: key) != nil }
+
+    /// The configured key whose digest is `key`'s SHA-256, found without an early exit.
+    func match(key: String) -> Entry? {
+        let digest = Array(SHA256.hash(data: Array(key.utf8)))
+        var found = -1
+        for (index, candidate) in entries.enumerated() {
+            var difference: UInt8 = 0
+            for byte in 0..<32 { difference |= candidate.digest[byte] ^ digest[byte] }
+            // All ones when difference is 0, else 0, without a branch.
+            let equal = Int(truncatingIfNeeded: (UInt16(difference) &- 1) >> 8 & 1)
+            let mask = 0 &- equal
+            found = (index & mask) | (found & ~mask)
+        }
+        return found >= 0 ? entries[found] : nil
     }
 
     /// Lowercase hex SHA-256 of `key`: what goes into `http.api_keys_sha256`.
@@ -57,31 +80,85 @@ struct APIKeyAuthenticator: Sendable {
     }
 }
 
-/// Answers 401 to every request but `GET /healthz` that lacks a valid bearer key.
+/// Who may call what: every request but `GET /healthz` and `GET /openapi.json` needs a bearer
+/// credential. An API key needs the route's scope (`ingest`: `POST /v1/events`; `read`: every
+/// `GET`; `admin`: everything), else 403 `forbidden`; an unknown or missing key is 401. A portal
+/// token (``PortalToken``, as the bearer or as `?token=`) reads its own customer's usage, estimate,
+/// limits and entitlements and nothing else.
 struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: APIKeyAuthenticator
+    /// The portal tokens' signing secret; nil: portal tokens are refused.
+    let portalSecret: [UInt8]?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" || request.uri.path == "/openapi.json" { return try await next(request, context) }
-        guard let header = request.headers[.authorization] else {
+        let path = request.uri.path
+        if request.method == .get, path == "/healthz" || path == "/openapi.json" { return try await next(request, context) }
+        var credential: String?
+        if let header = request.headers[.authorization] {
+            let prefix = "bearer "
+            guard header.count > prefix.count, header.prefix(prefix.count).lowercased() == prefix else {
+                throw HTTPAPIError(status: 401, code: .missingAPIKey, message: "the Authorization header must be 'Bearer <key>'")
+            }
+            credential = String(header.dropFirst(prefix.count)).trimmingSpaces()
+        } else if let token = request.uri.queryParameters["token"], token.hasPrefix(PortalToken.prefix) {
+            credential = String(token)
+        }
+        guard let credential else {
             throw HTTPAPIError(status: 401, code: .missingAPIKey,
                                message: "this route needs an API key: send the header 'Authorization: Bearer <key>'")
         }
-        let prefix = "bearer "
-        guard header.count > prefix.count, header.prefix(prefix.count).lowercased() == prefix else {
-            throw HTTPAPIError(status: 401, code: .missingAPIKey,
-                               message: "the Authorization header must be 'Bearer <key>'")
+        if credential.hasPrefix(PortalToken.prefix) {
+            try checkPortalToken(credential, request: request)
+            return try await next(request, context)
         }
-        let key = String(header.dropFirst(prefix.count)).trimmingSpaces()
-        guard !authenticator.digests.isEmpty else {
+        guard !authenticator.entries.isEmpty else {
             throw HTTPAPIError(status: 401, code: .invalidAPIKey,
-                               message: "no API keys are configured: add the SHA-256 of a key to http.api_keys_sha256 in the config and restart")
+                               message: "no API keys are configured: add the SHA-256 of a key to http.api_keys (or http.api_keys_sha256) in the config and restart")
         }
-        guard authenticator.accepts(key: key) else {
+        guard let key = authenticator.match(key: credential) else {
             throw HTTPAPIError(status: 401, code: .invalidAPIKey,
-                               message: "the API key is not valid: its SHA-256 is not in http.api_keys_sha256")
+                               message: "the API key is not valid: its SHA-256 is not in http.api_keys or http.api_keys_sha256")
+        }
+        let needed = Self.scope(method: request.method, path: path)
+        guard key.scopes.contains(.admin) || key.scopes.contains(needed) else {
+            let has = key.scopes.map(\.rawValue).sorted().joined(separator: ", ")
+            throw HTTPAPIError(status: 403, code: .forbidden,
+                               message: "the API key \"\(key.name)\" has the scopes [\(has)]; \(request.method.rawValue) \(path) needs \(needed.rawValue) (or admin): use a key with that scope")
         }
         return try await next(request, context)
+    }
+
+    /// The scope a request needs: `ingest` to post events, `read` for every GET, `admin` otherwise.
+    static func scope(method: HTTPRequest.Method, path: String) -> APIScope {
+        if method == .post, path == "/v1/events" { return .ingest }
+        return method == .get ? .read : .admin
+    }
+
+    /// A portal token may GET its customer's usage, estimate, limits and entitlements.
+    private func checkPortalToken(_ text: String, request: Request) throws {
+        guard let portalSecret else {
+            throw HTTPAPIError(status: 401, code: .invalidToken, message: "portal tokens are not enabled on this server (no http.portal_secret_env secret)")
+        }
+        let token: PortalToken
+        do {
+            token = try PortalToken.verify(text, secret: portalSecret, now: .now())
+        } catch .expired {
+            throw HTTPAPIError(status: 401, code: .tokenExpired, message: "the portal token has expired; ask for a new one")
+        } catch {
+            throw HTTPAPIError(status: 401, code: .invalidToken, message: "the portal token is not valid (malformed, changed, or signed with another secret)")
+        }
+        let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false)
+        // "", "v1", "customers", {id}, what…
+        let readable = ["usage", "estimate", "limits", "entitlements"]
+        guard request.method == .get, segments.count >= 5, segments[1] == "v1", segments[2] == "customers",
+              readable.contains(String(segments[4])), segments[4] == "entitlements" ? segments.count == 6 : segments.count == 5
+        else {
+            throw HTTPAPIError(status: 403, code: .forbidden,
+                               message: "a portal token reads only GET /v1/customers/{its customer}/usage, /estimate, /limits and /entitlements/{meter}")
+        }
+        guard segments[3].removingPercentEncoding == token.customer else {
+            throw HTTPAPIError(status: 403, code: .forbidden, message: "this portal token is for another customer")
+        }
     }
 }
 

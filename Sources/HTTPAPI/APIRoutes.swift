@@ -18,6 +18,8 @@ struct APIRoutes: Sendable {
     let metrics: APIMetrics
     /// `GET /openapi.json`, built once from the config's meters and plans.
     let openAPIText: String
+    /// The portal tokens' signing secret (from `http.portal_secret_env`); nil: none are minted or accepted.
+    let portalSecret: [UInt8]?
 
     /// The most events one `POST /v1/events` may carry.
     static let maximumEventsPerRequest = 1000
@@ -37,6 +39,9 @@ struct APIRoutes: Sendable {
             try await setPlan(customer: try customerParameter(context), request: request)
         }
         router.get("/v1/plans") { request, _ in try listPlans(request) }
+        router.post("/v1/customers/:customer/portal_tokens") { request, context in
+            try await mintPortalToken(customer: try customerParameter(context), request: request)
+        }
         router.get("/v1/plans/:code") { _, context in try plan(code: try pathParameter(context, "code", name: "plan code")) }
         router.get("/v1/customers/:customer/usage") { request, context in
             try usage(customer: try customerParameter(context), request: request)

@@ -193,3 +193,47 @@ extension APIRoutes {
         return .json(writer.output)
     }
 }
+
+extension APIRoutes {
+    /// `POST /v1/customers/{id}/portal_tokens` with an optional `{"ttl":"1h"}` (1m to 30d): a
+    /// signed token reading this customer's usage, estimate, limits and entitlements; 201
+    /// `{"token","customer","expires_at"}`.
+    func mintPortalToken(customer: String, request: Request) async throws -> Response {
+        guard let portalSecret else {
+            throw HTTPAPIError(status: 503, code: .portalDisabled,
+                               message: "portal tokens need a signing secret: set http.portal_secret_env in the config to an environment variable that holds one, and restart")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: 4 * 1024)
+        var ttl = PortalToken.defaultTTL
+        if body.readableBytes > 0 {
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(Array(body.readableBytesView))
+            } catch {
+                throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
+            }
+            guard case .object(let members) = value else {
+                throw HTTPAPIError.badRequest(.invalidBody, "the body is empty or a JSON object like {\"ttl\":\"1h\"}")
+            }
+            for (key, value) in members {
+                guard key == "ttl" else {
+                    throw HTTPAPIError.unprocessable(.invalidField, "unknown field \(quoted(key)); the body has only \"ttl\"", field: key)
+                }
+                guard case .string(let text) = value, let nanoseconds = try? DurationText.parse(text), PortalToken.ttlRange.contains(nanoseconds) else {
+                    throw HTTPAPIError.unprocessable(.invalidField, "\"ttl\" must be a duration from 1m to 30d, like \"1h\" or \"7d\"", field: "ttl")
+                }
+                ttl = nanoseconds
+            }
+        }
+        try requireKnown(customer)
+        let token = PortalToken(customer: customer, expiresAt: Timestamp.now().adding(nanoseconds: ttl))
+        logger.info("portal token minted over HTTP", metadata: ["customer": "\(customer)", "expires_at": "\(token.expiresAt.rfc3339)"])
+        var writer = JSONWriter()
+        writer.raw("{"); writer.key("token"); writer.string(token.signed(secret: portalSecret))
+        writer.raw(","); writer.key("customer"); writer.string(customer)
+        writer.raw(","); writer.key("expires_at"); writer.string(token.expiresAt.rfc3339)
+        writer.raw("}")
+        return .json(writer.output, status: .created)
+    }
+}

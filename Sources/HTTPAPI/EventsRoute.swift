@@ -18,24 +18,52 @@ final class CommitWaiter: IngestBatchSink {
 }
 
 extension APIRoutes {
-    /// `POST /v1/events`: a JSON array of at most 1000 events, answered per event, in order, with the
-    /// socket protocol's response objects, after the group commit holding them is durable.
+    /// Per element of a request: rejected before the writer, or the index of its pending event.
+    enum Slot {
+        case rejected(IngestError)
+        case pending(Int)
+    }
+
+    /// `POST /v1/events`: a JSON array of at most 1000 events (or one event object), or CloudEvents
+    /// (`application/cloudevents+json`, `application/cloudevents-batch+json`), answered per event,
+    /// in order, with the socket protocol's response objects, after the group commit holding them is durable.
     func postEvents(_ request: Request) async throws -> Response {
         var request = request
         let maximumBytes = Self.maximumEventsPerRequest * (config.ingest.maxLineBytes + 2) + 2
         let body = try await request.collectBody(upTo: maximumBytes)
         let receivedAt = Timestamp.now()
-
-        /// Per element: rejected by the parser, or the index of its pending event.
-        enum Slot {
-            case rejected(IngestError)
-            case pending(Int)
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let slots: [Slot]
+        let pending: [PendingEvent]
+        if contentType.hasPrefix("application/cloudevents-batch+json") || contentType.hasPrefix("application/cloudevents+json") {
+            (slots, pending) = try cloudEvents(Array(body.readableBytesView), batch: contentType.hasPrefix("application/cloudevents-batch+json"),
+                                               receivedAt: receivedAt)
+        } else {
+            (slots, pending) = try plainEvents(body, receivedAt: receivedAt)
         }
+        return try await answer(slots: slots, pending: pending)
+    }
+
+    /// A JSON array of event objects, or one object.
+    private func plainEvents(_ body: ByteBuffer, receivedAt: Timestamp) throws -> ([Slot], [PendingEvent]) {
         let maximumLineBytes = config.ingest.maxLineBytes
         let parsed: Result<(slots: [Slot], pending: [PendingEvent]), EventArraySplitter.Failure> = body.withUnsafeReadableBytes { bytes in
             let ranges: [Range<Int>]
             do throws(EventArraySplitter.Failure) {
                 ranges = try EventArraySplitter.split(bytes, maximumCount: Self.maximumEventsPerRequest)
+            } catch .notAnArray {
+                // One event object, not in an array.
+                guard let first = bytes.firstIndex(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), bytes[first] == UInt8(ascii: "{"),
+                      let last = bytes.lastIndex(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else {
+                    return .failure(.notAnArray)
+                }
+                // Malformed JSON is the request's error, as it is for an array.
+                if case .failure(let error) = Result(catching: { () throws(JSONValue.SyntaxError) in
+                    try JSONValue.parse(Array(UnsafeRawBufferPointer(rebasing: bytes[first...last])))
+                }) {
+                    return .failure(.malformed(offset: first + error.offset, expected: error.expected))
+                }
+                ranges = [first..<(last + 1)]
             } catch {
                 return .failure(error)
             }
@@ -58,18 +86,19 @@ extension APIRoutes {
             }
             return .success((slots, pending))
         }
-        let slots: [Slot]
-        let pending: [PendingEvent]
         switch parsed {
-        case .success(let result): (slots, pending) = result
+        case .success(let result): return result
         case .failure(.notAnArray):
-            throw HTTPAPIError.badRequest(.invalidBody, "the body must be a JSON array of event objects: [{\"id\":…,\"customer\":…,\"meter\":…}, …]")
+            throw HTTPAPIError.badRequest(.invalidBody, "the body must be a JSON array of event objects (or one object): [{\"id\":…,\"customer\":…,\"meter\":…}, …]")
         case .failure(.malformed(let offset, let expected)):
-            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not a valid JSON array: expected \(expected) at byte \(offset)")
+            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(expected) at byte \(offset)")
         case .failure(.tooManyElements(let maximum)):
             throw HTTPAPIError.unprocessable(.tooManyEvents, "a request may carry at most \(maximum) events; split the array into several requests")
         }
+    }
 
+    /// Submits the parsed events to the writer and answers every slot in order.
+    private func answer(slots: [Slot], pending: [PendingEvent]) async throws -> Response {
         var outcomes: [RecordOutcome] = []
         var blocking: [String: BlockingLimit] = [:]
         if !pending.isEmpty {

@@ -61,7 +61,8 @@ public struct HTTPAPIServer: Service {
         listening = ListeningState()
         api = APIRoutes(config: config, store: store, writer: writer, parser: parser, logger: logger,
                         metrics: APIMetrics(registry: metricsRegistry),
-                        openAPIText: OpenAPIDocument.text(meters: config.meters.map(\.code), plans: config.plans.map(\.code)))
+                        openAPIText: OpenAPIDocument.text(meters: config.meters.map(\.code), plans: config.plans.map(\.code)),
+                        portalSecret: PortalToken.secret(fromEnvironmentVariable: config.http.portalSecretEnvironmentVariable))
     }
 
     /// The lowercase hex SHA-256 of `key`: what the config's key lists hold.
@@ -81,7 +82,9 @@ public struct HTTPAPIServer: Service {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(metrics: api.metrics))
         router.middlewares.add(ErrorMiddleware(logger: logger))
-        router.middlewares.add(AuthenticationMiddleware(authenticator: APIKeyAuthenticator(hexDigests: api.config.http.apiKeySHA256)))
+        router.middlewares.add(AuthenticationMiddleware(
+            authenticator: APIKeyAuthenticator(hexDigests: api.config.http.apiKeySHA256, keys: api.config.http.apiKeys),
+            portalSecret: api.portalSecret))
         api.register(on: router)
         let listening = self.listening
         let onListening = self.onListening

@@ -74,6 +74,8 @@ enum OpenAPIDocument {
                 "postEvents", "Ingest up to 1000 events; answered per event after their group commit is durable.",
                 body: ["required": true, "content": [
                     "application/json": ["schema": ["oneOf": [P.array(P.ref("Event")), P.ref("Event")]]],
+                    "application/cloudevents+json": ["schema": P.ref("CloudEvent")],
+                    "application/cloudevents-batch+json": ["schema": P.array(P.ref("CloudEvent"))],
                 ]],
                 responses: ["200": P.json(P.ref("EventResults"), "One answer per event, in order.")],
                 errors: [400, 413, 422, 503])],
@@ -95,7 +97,7 @@ enum OpenAPIDocument {
                 errors: [400, 413, 422, 503])],
             "/v1/customers/{customer}/usage": ["get": operation(
                 "getCustomerUsage", "Usage in a billing period, or over time with window= (JSON, or CSV with Accept: text/csv).",
-                parameters: [P.customer, P.query("period", "A period label: YYYY-MM, YYYY-MM-DD or YYYY."),
+                parameters: [P.customer, P.tokenParameter, P.query("period", "A period label: YYYY-MM, YYYY-MM-DD or YYYY."),
                              P.query("meter", "Only this meter (with window=).")] + P.windowParameters,
                 responses: ["200": ["description": "The usage.", "content": [
                     "application/json": ["schema": usageJSON],
@@ -104,13 +106,13 @@ enum OpenAPIDocument {
                 errors: [400, 404, 503])],
             "/v1/customers/{customer}/estimate": ["get": operation(
                 "getCustomerEstimate", "Cost so far and projected to the period's end.",
-                parameters: [P.customer],
+                parameters: [P.customer, P.tokenParameter],
                 responses: ["200": P.json(P.ref("Estimate"), "The estimate.")],
                 errors: [400, 404, 500, 503])],
             "/v1/customers/{customer}/limits": [
                 "get": operation(
                     "listCustomerLimits", "The limits that apply to the customer now, its own first.",
-                    parameters: [P.customer, P.limitParameter, P.cursorParameter],
+                    parameters: [P.customer, P.tokenParameter, P.limitParameter, P.cursorParameter],
                     responses: ["200": P.json(P.ref("LimitList"), "A page of limits.")],
                     errors: [400, 404, 503]),
                 "post": operation(
@@ -126,7 +128,7 @@ enum OpenAPIDocument {
                 errors: [400, 404, 422, 503])],
             "/v1/customers/{customer}/entitlements/{meter}": ["get": operation(
                 "getEntitlement", "Whether the customer may use the meter, what it used and what remains.",
-                parameters: [P.customer, meter],
+                parameters: [P.customer, P.tokenParameter, meter],
                 responses: ["200": P.json(P.ref("Entitlement"), "The entitlement.")],
                 errors: [400, 404, 503])],
             "/v1/alerts": ["get": operation(
@@ -145,6 +147,13 @@ enum OpenAPIDocument {
                     "text/csv": ["schema": P.string],
                 ]]],
                 errors: [400, 404, 503])],
+            "/v1/customers/{customer}/portal_tokens": ["post": operation(
+                "mintPortalToken", "Mint a signed token that reads this customer's usage, estimate, limits and entitlements.",
+                parameters: [P.customer],
+                body: ["required": false, "content": ["application/json": ["schema": P.object(
+                    ["ttl": ["type": "string", "description": "1m to 30d, default 1h."]], required: [])]]],
+                responses: ["201": P.json(P.ref("PortalToken"), "The token.")],
+                errors: [400, 413, 422, 503])],
             "/v1/plans": ["get": operation(
                 "listPlans", "The configured plans and their prices.",
                 parameters: [P.limitParameter, P.cursorParameter],

@@ -126,6 +126,13 @@ enum OpenAPIParts {
                 "package_size": decimal, "package_amount": decimal, "round": ["type": "string", "enum": ["up", "down"]],
                 "amount": decimal, "minimum": decimal, "maximum": decimal, "dimensions": ["type": "object"],
             ], required: ["model"], description: "A price with the keys of the config file: what `tally quote --price` reads."),
+            "CloudEvent": object([
+                "specversion": ["type": "string", "const": "1.0"], "id": string, "source": string,
+                "subject": ["type": "string", "description": "The customer id."],
+                "type": ["type": "string", "description": "The meter code."], "time": time,
+                "data": ["type": "object", "description": "value → the event's value; every other member → its properties."],
+            ], required: ["specversion", "id", "subject", "type"], description: "A CloudEvents 1.0 event (JSON format)."),
+            "PortalToken": object(["token": string, "customer": string, "expires_at": time]),
             "Plan": object(["code": string, "currency": string, "prices": array(ref("Price"))]),
             "PlanList": list(of: ref("Plan")),
             "Alert": object([
@@ -152,6 +159,7 @@ enum OpenAPIParts {
 
     static var customer: Object { pathParameter("customer", "The customer id (percent-encoded).") }
     static var limitParameter: Object { query("limit", "Items a page, 1 to 100 (default 50).", schema: ["type": "integer", "minimum": 1, "maximum": 100]) }
+    static var tokenParameter: Object { query("token", "A portal token, instead of the Authorization header.") }
     static var cursorParameter: Object { query("cursor", "The next_cursor of the previous page.") }
     static var windowParameters: [Object] { [
         query("from", "Start (inclusive): RFC 3339 or a date in tz."),

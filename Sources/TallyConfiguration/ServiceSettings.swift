@@ -28,11 +28,44 @@ public struct WebhookSettings: Sendable, Hashable {
 public struct HTTPSettings: Sendable, Hashable {
     /// `http.listen`: `HOST:PORT`; nil serves no HTTP unless `--http` is given.
     public var listen: String?
-    /// `http.api_keys_sha256`: lowercase hex SHA-256 digests of the accepted bearer keys.
+    /// `http.api_keys_sha256`: lowercase hex SHA-256 digests of the accepted bearer keys (full access).
     public var apiKeySHA256: [String]
+    /// `http.api_keys`: named keys with their scopes.
+    public var apiKeys: [APIKey]
+    /// `http.portal_secret_env`: the environment variable holding the secret that signs customer
+    /// portal tokens; nil: no portal tokens.
+    public var portalSecretEnvironmentVariable: String?
 
-    public init(listen: String? = nil, apiKeySHA256: [String] = []) {
+    public init(listen: String? = nil, apiKeySHA256: [String] = [], apiKeys: [APIKey] = [],
+                portalSecretEnvironmentVariable: String? = nil) {
         self.listen = listen
         self.apiKeySHA256 = apiKeySHA256
+        self.apiKeys = apiKeys
+        self.portalSecretEnvironmentVariable = portalSecretEnvironmentVariable
+    }
+}
+
+/// What an API key may do.
+public enum APIScope: String, Sendable, Hashable, CaseIterable {
+    /// `POST /v1/events` only.
+    case ingest
+    /// Every `GET`.
+    case read
+    /// Everything.
+    case admin
+}
+
+/// One entry of `http.api_keys`: `{ name: producer, sha256: "<64 hex>", scopes: [ingest] }`.
+public struct APIKey: Sendable, Hashable {
+    /// A name for logs and error messages (never the key).
+    public var name: String
+    /// The lowercase hex SHA-256 of the key.
+    public var sha256: String
+    public var scopes: Set<APIScope>
+
+    public init(name: String, sha256: String, scopes: Set<APIScope>) {
+        self.name = name
+        self.sha256 = sha256
+        self.scopes = scopes
     }
 }

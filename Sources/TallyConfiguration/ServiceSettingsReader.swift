@@ -7,10 +7,10 @@ import Metering
 extension ConfigReader {
     private static let alertKeys = ["log", "webhooks"]
     private static let webhookKeys = ["url", "secret_env"]
-    private static let httpKeys = ["listen", "api_keys_sha256"]
+    private static let httpKeys = ["listen", "api_keys_sha256", "api_keys", "portal_secret_env"]
     private static let webhookExample = "url: \"https://hooks.example.com/tally\""
     private static let listenExample = "listen: 127.0.0.1:8080"
-    private static let digestAdvice = "list the SHA-256 digest of each key (64 hexadecimal characters), not the key "
+    static let digestAdvice = "list the SHA-256 digest of each key (64 hexadecimal characters), not the key "
         + "itself; printf %s \"$KEY\" | sha256sum prints it"
 
     /// Reads `alerts:`; an absent or empty section keeps the defaults (log `alerts.ndjson`, no webhooks).
@@ -155,6 +155,10 @@ extension ConfigReader {
                 } else {
                     settings.listen = text
                 }
+            } else if key == "api_keys" {
+                settings.apiKeys = readAPIKeys(value, path: path)
+            } else if key == "portal_secret_env" {
+                settings.portalSecretEnvironmentVariable = readPortalSecretEnvironmentVariable(value, path: path)
             } else {
                 settings.apiKeySHA256 = readAPIKeyDigests(value, path: path)
             }
@@ -248,7 +252,7 @@ extension ConfigReader {
 // MARK: - Helpers
 
 /// `[A-Za-z_][A-Za-z0-9_]*`.
-private func isEnvironmentVariableName(_ text: String) -> Bool {
+func isEnvironmentVariableName(_ text: String) -> Bool {
     guard let first = text.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else { return false }
     return text.utf8.allSatisfy { byte in
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
@@ -256,7 +260,7 @@ private func isEnvironmentVariableName(_ text: String) -> Bool {
     }
 }
 
-private func isHexDigit(_ byte: UInt8) -> Bool {
+func isHexDigit(_ byte: UInt8) -> Bool {
     (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
         || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
 }

@@ -12,6 +12,7 @@ struct Tally: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self,
+            PortalTokenCommand.self,
             SendCommand.self,
             QuoteCommand.self,
             UsageCommand.self,

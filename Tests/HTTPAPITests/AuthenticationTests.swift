@@ -91,7 +91,7 @@ struct AuthenticationTests {
     func unknownRoute() async throws {
         try await withTestServer { server in
             for (method, path) in [(HTTPRequest.Method.get, "/v1/nothing"), (.get, "/"), (.put, "/v1/events"),
-                                   (.get, "/v1/customers/cus_42"), (.post, "/v1/alerts")] {
+                                   (.get, "/v1/customers/cus_42/nothing"), (.post, "/v1/alerts")] {
                 let response = try await server.send(method, path)
                 #expect(response.status == 404, "\(method) \(path)")
                 #expect(try response.errorCode() == "not_found", "\(method) \(path)")

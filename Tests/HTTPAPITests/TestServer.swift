@@ -79,10 +79,11 @@ struct TestServer: Sendable {
     let client: TestClient
 
     /// Sends a request with the test key (or `key`, or none with `key: nil`).
-    func send(_ method: HTTPRequest.Method, _ path: String, body: String? = nil, key: String? = testAPIKey) async throws -> APIResponse {
+    func send(_ method: HTTPRequest.Method, _ path: String, body: String? = nil, key: String? = testAPIKey,
+              contentType: String = "application/json") async throws -> APIResponse {
         var headers: HTTPFields = [:]
         if let key { headers[.authorization] = "Bearer \(key)" }
-        if body != nil { headers[.contentType] = "application/json" }
+        if body != nil { headers[.contentType] = contentType }
         let response = try await client.execute(.init(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }))
         return APIResponse(status: response.status.code, body: response.body.map { String(buffer: $0) } ?? "", headers: response.headers)
     }

@@ -713,3 +713,49 @@ private func load(_ yaml: String) throws -> TallyConfig {
         }
     }
 }
+
+@Suite("http.api_keys and http.portal_secret_env")
+struct APIKeysConfigTests {
+    static let digest = String(repeating: "ab", count: 32)
+
+    static func load(_ http: String) throws(ConfigError) -> TallyConfig {
+        try ConfigLoader.parse(yaml: "meters:\n  - { code: api_calls, aggregation: count }\nhttp:\n" + http, fileName: "tally.yaml")
+    }
+
+    @Test("named keys with scopes, beside api_keys_sha256, and the portal secret's variable")
+    func valid() throws {
+        let config = try Self.load("""
+              api_keys_sha256: ["\(Self.digest)"]
+              api_keys:
+                - { name: producer, sha256: "\(Self.digest.uppercased())", scopes: [ingest] }
+                - { name: dashboard, sha256: "\(Self.digest)", scopes: [read, admin] }
+              portal_secret_env: TALLY_PORTAL_SECRET
+            """)
+        #expect(config.http.apiKeySHA256 == [Self.digest])
+        #expect(config.http.apiKeys == [APIKey(name: "producer", sha256: Self.digest, scopes: [.ingest]),
+                                        APIKey(name: "dashboard", sha256: Self.digest, scopes: [.read, .admin])])
+        #expect(config.http.portalSecretEnvironmentVariable == "TALLY_PORTAL_SECRET")
+    }
+
+    @Test("mistakes are reported with their place, and digests are never echoed", arguments: [
+        ("  api_keys: [{ name: p, sha256: \"abc\", scopes: [ingest] }]", "not a SHA-256 digest"),
+        ("  api_keys: [{ name: p, sha256: \"\(digest)\", scopes: [write] }]", "unknown scope \"write\""),
+        ("  api_keys: [{ name: p, sha256: \"\(digest)\", scopes: [] }]", "scopes must be a list of at least one"),
+        ("  api_keys: [{ sha256: \"\(digest)\", scopes: [read] }]", "has no name"),
+        ("  api_keys: [{ name: p, scopes: [read] }]", "has no sha256"),
+        ("  api_keys: [{ name: p, sha256: \"\(digest)\" }]", "has no scopes"),
+        ("  api_keys: [{ name: p, sha256: \"\(digest)\", scopes: [read] }, { name: p, sha256: \"\(digest)\", scopes: [read] }]", "two API keys are named \"p\""),
+        ("  api_keys: [{ name: p, sha256: \"\(digest)\", scopes: [read], color: red }]", "color"),
+        ("  api_keys: producer", "api_keys must be a list"),
+        ("  portal_secret_env: \"my secret!\"", "not the secret itself"),
+    ])
+    func invalid(yaml: String, expected: String) throws {
+        do {
+            _ = try Self.load(yaml)
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            #expect(error.description.contains(expected), "\(error.description)")
+            #expect(!error.description.contains("abc\"") || expected.contains("digest"))
+        }
+    }
+}
