@@ -102,4 +102,40 @@ struct BackOfficeEndToEndTests {
         #expect(Set(array.first?.keys.map { $0 } ?? []) == ["customer", "plan", "source"])
         _ = daemon.terminate()
     }
+
+    @Test("tally portal-token mints what the daemon accepts for its customer only; without the secret it fails clearly")
+    func portalTokenCommand() throws {
+        setenv("TALLY_E2E_PORTAL_SECRET", "e2e-secret", 1)
+        let port = try freePort()
+        let daemon = try DaemonHarness(config: DaemonHarness.defaultConfig + """
+
+            http:
+              api_keys_sha256: ["\(Self.digest)"]
+              portal_secret_env: TALLY_E2E_PORTAL_SECRET
+            """)
+        try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
+        var health: (status: Int, body: String)?
+        for _ in 0..<1500 where health == nil {
+            health = try? httpRequest(port: port, method: "GET", path: "/healthz")
+            if health == nil { usleep(20_000) }
+        }
+        #expect(try daemon.exchange(eventLine(id: "t1", customer: "cus_t") + "\n").count == 1)
+        let minted = try daemon.tally(["portal-token", "--config", daemon.configPath, "--customer", "cus_t", "--ttl", "10m", "--json"])
+        #expect(minted.status == 0, "\(minted.error)")
+        let object = try Self.json(minted.output)
+        let token = try #require(object["token"] as? String)
+        #expect(object["customer"] as? String == "cus_t")
+        #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/cus_t/usage?token=\(token)").status == 200)
+        #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/cus_t/estimate", key: token).status == 200)
+        #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/cus_other/usage", key: token).status == 403)
+        #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers", key: token).status == 403)
+
+        unsetenv("TALLY_E2E_PORTAL_SECRET")
+        let refused = try daemon.tally(["portal-token", "--config", daemon.configPath, "--customer", "cus_t"])
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("TALLY_E2E_PORTAL_SECRET"))
+        let badTTL = try daemon.tally(["portal-token", "--config", daemon.configPath, "--customer", "cus_t", "--ttl", "90d"])
+        #expect(badTTL.status != 0)
+        _ = daemon.terminate()
+    }
 }
