@@ -32,7 +32,7 @@ struct CheckConfigCommand: ParsableCommand {
             print("  store: \(config.store.path), socket: \(config.ingest.socket)")
             if !config.limits.isEmpty { print("  limits: \(config.limits.map(\.id).joined(separator: ", "))") }
             print("  alerts: log \(config.alerts.log ?? "off"), \(config.alerts.webhooks.count) webhooks")
-            if let listen = config.http.listen { print("  http: \(listen), \(config.http.apiKeySHA256.count) api keys") }
+            if let listen = config.http.listen { print("  http: \(listen), \(config.http.apiKeySHA256.count + config.http.apiKeys.count) api keys") }
             for section in config.ignoredSections {
                 print("  note: '\(section)' is read but not used by this version of tally")
             }
