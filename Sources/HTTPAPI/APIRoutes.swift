@@ -240,10 +240,10 @@ struct APIRoutes: Sendable {
             guard query["page"] == nil else {
                 throw HTTPAPIError.badRequest(.invalidParameter, "pass cursor or page, not both; page is deprecated", field: "page")
             }
-            guard let bytes = ListRequest.decode(String(text)), bytes.count == 8 else {
+            guard let sequence = ListCursor.sequence(String(text)) else {
                 throw HTTPAPIError.badRequest(.invalidParameter, "cursor \(quoted(String(text))) is not a cursor this API gave out: pass next_cursor from the previous page as it is", field: "cursor")
             }
-            before = bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) }
+            before = sequence
         }
         let (offset, overflow) = (page - 1).multipliedReportingOverflow(by: limit)
         // One more than the page, to know whether more follow.
@@ -257,11 +257,7 @@ struct APIRoutes: Sendable {
             items.raw(alert.json)
         }
         items.raw("]")
-        var next: [UInt8]?
-        if hasMore, let last = found.last {
-            next = []
-            next?.appendBigEndianSequence(last.sequence)
-        }
+        let next = hasMore ? found.last.map { ListCursor.encode(sequence: $0.sequence) } : nil
         var writer = JSONWriter()
         writer.raw("{"); writer.key("data"); writer.raw(items.output)
         writer.listTail(nextCursor: next)

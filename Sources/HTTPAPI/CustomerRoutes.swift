@@ -18,11 +18,7 @@ extension APIRoutes {
         }
         var planFilter: String?
         if let code = query["plan"], !code.isEmpty {
-            guard config.plans.contains(where: { $0.code == code }) else {
-                throw HTTPAPIError(status: 400, code: .unknownPlan,
-                                   message: "no plan \(quoted(String(code))) in the config; plans: \(config.plans.map(\.code).joined(separator: ", "))",
-                                   field: "plan")
-            }
+            guard config.plans.contains(where: { $0.code == code }) else { throw unknownPlan(String(code), status: 400, field: "plan") }
             planFilter = String(code)
         }
         let page = try CustomerListing(config: config, store: store)
@@ -54,23 +50,15 @@ extension APIRoutes {
         let estimate = try estimate(customer: customer, resolver: resolver)
         let evaluator = try limitEvaluator(for: customer)
         let limits = try applicableLimits(customer: customer, plan: plan?.code)
-        let configIDs = Set(config.limits.map(\.id))
 
         var writer = JSONWriter()
-        writer.raw("{"); writer.key("id"); writer.string(customer)
-        writer.raw(","); writer.key("plan")
-        if let plan { writer.string(plan.code) } else { writer.raw("null") }
-        writer.raw(","); writer.key("plan_source"); writer.string(resolver.source(for: customer, in: period).rawValue)
+        writer.raw("{"); appendPlanFields(customer: customer, resolver: resolver, period: period, to: &writer)
         writer.raw(","); writer.key("period"); StatementFormat.bounds(period, into: &writer)
         writer.raw(","); writer.key("usage")
         UsageReport(config: config, customer: customer, period: period, records: records).appendRows(to: &writer)
         writer.raw(","); writer.key("estimate"); writer.raw(StatementFormat.json(estimate))
-        writer.raw(","); writer.key("limits"); writer.raw("[")
-        for (index, limit) in limits.enumerated() {
-            if index > 0 { writer.raw(",") }
-            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &writer)
-        }
-        writer.raw("],"); writer.key("entitlements"); writer.raw("[")
+        writer.raw(","); writer.key("limits"); appendLimits(limits, to: &writer)
+        writer.raw(","); writer.key("entitlements"); writer.raw("[")
         for (index, meter) in config.meters.enumerated() {
             if index > 0 { writer.raw(",") }
             let state = try entitlementState(customer: customer, meter: meter.code, period: period, usage: records, evaluator: evaluator)
@@ -126,19 +114,13 @@ extension APIRoutes {
             }
         }
         guard let code else { throw HTTPAPIError.unprocessable(.missingField, "the body needs \"plan\": a plan code from the config", field: "plan") }
-        guard config.plans.contains(where: { $0.code == code }) else {
-            throw HTTPAPIError(status: 422, code: .unknownPlan,
-                               message: "no plan \(quoted(code)) in the config; plans: \(config.plans.map(\.code).joined(separator: ", "))", field: "plan")
-        }
+        guard config.plans.contains(where: { $0.code == code }) else { throw unknownPlan(code, status: 422, field: "plan") }
         try store.setPlan(customer: customer, plan: code, from: from)
         logger.info("plan assigned over HTTP", metadata: ["customer": "\(customer)", "plan": "\(code)", "from": "\(from.rfc3339)"])
         let period = currentPeriod
         let resolver = try PlanResolver(config: config, store: store, customer: customer)
         var writer = JSONWriter()
-        writer.raw("{"); writer.key("id"); writer.string(customer)
-        writer.raw(","); writer.key("plan")
-        if let plan = resolver.plan(for: customer, in: period) { writer.string(plan.code) } else { writer.raw("null") }
-        writer.raw(","); writer.key("plan_source"); writer.string(resolver.source(for: customer, in: period).rawValue)
+        writer.raw("{"); appendPlanFields(customer: customer, resolver: resolver, period: period, to: &writer)
         writer.raw(","); writer.key("assignments"); writer.raw("[")
         for (index, assignment) in try store.planAssignments(customer: customer).enumerated() {
             if index > 0 { writer.raw(",") }
@@ -148,6 +130,31 @@ extension APIRoutes {
         }
         writer.raw("]}")
         return .json(writer.output)
+    }
+
+    /// `unknown_plan`: the code is not a plan of the config.
+    func unknownPlan(_ code: String, status: Int, field: String? = nil) -> HTTPAPIError {
+        HTTPAPIError(status: status, code: .unknownPlan,
+                     message: "no plan \(quoted(code)) in the config; plans: \(config.plans.map(\.code).joined(separator: ", "))", field: field)
+    }
+
+    /// `"id","plan","plan_source"` of `customer` in `period` (inside an object being written).
+    func appendPlanFields(customer: String, resolver: PlanResolver, period: PeriodInterval, to writer: inout JSONWriter) {
+        writer.key("id"); writer.string(customer)
+        writer.raw(","); writer.key("plan")
+        if let plan = resolver.plan(for: customer, in: period) { writer.string(plan.code) } else { writer.raw("null") }
+        writer.raw(","); writer.key("plan_source"); writer.string(resolver.source(for: customer, in: period).rawValue)
+    }
+
+    /// `[…]` of limits, each with its source (`config` or `stored`), as the limits route lists them.
+    func appendLimits(_ limits: some Collection<UsageLimit>, to writer: inout JSONWriter) {
+        let configIDs = Set(config.limits.map(\.id))
+        writer.raw("[")
+        for (index, limit) in limits.enumerated() {
+            if index > 0 { writer.raw(",") }
+            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &writer)
+        }
+        writer.raw("]")
     }
 
     /// `2026-12-01` (midnight UTC) or an RFC 3339 time.
@@ -185,9 +192,7 @@ extension APIRoutes {
 
     /// `GET /v1/plans/{code}`: one plan, its prices in the shape `tally quote --price` reads.
     func plan(code: String) throws -> Response {
-        guard let plan = config.plans.first(where: { $0.code == code }) else {
-            throw HTTPAPIError.notFound(.unknownPlan, "no plan \(quoted(code)) in the config; plans: \(config.plans.map(\.code).joined(separator: ", "))")
-        }
+        guard let plan = config.plans.first(where: { $0.code == code }) else { throw unknownPlan(code, status: 404) }
         var writer = JSONWriter()
         PlanJSON.append(plan, to: &writer)
         return .json(writer.output)

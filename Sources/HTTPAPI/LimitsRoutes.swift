@@ -26,14 +26,8 @@ extension APIRoutes {
             start = index + 1
         }
         let page = limits[start...].prefix(list.limit)
-        let configIDs = Set(config.limits.map(\.id))
         var items = JSONWriter()
-        items.raw("[")
-        for (index, limit) in page.enumerated() {
-            if index > 0 { items.raw(",") }
-            LimitJSON.append(limit, source: configIDs.contains(limit.id) ? "config" : "stored", to: &items)
-        }
-        items.raw("]")
+        appendLimits(page, to: &items)
         var writer = JSONWriter()
         writer.raw("{"); writer.key("data"); writer.raw(items.output)
         writer.listTail(nextCursor: start + page.count < limits.count ? page.last.map { Array($0.id.utf8) } : nil)

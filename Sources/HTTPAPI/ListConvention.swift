@@ -28,39 +28,26 @@ struct ListRequest {
             limit = value
         }
         if let text = query["cursor"], !text.isEmpty {
-            guard let bytes = Self.decode(String(text)) else {
+            guard let bytes = ListCursor.decode(String(text)) else {
                 throw .badRequest(.invalidParameter, "cursor \(quoted(String(text))) is not a cursor this API gave out: pass next_cursor from the previous page as it is", field: "cursor")
             }
             after = bytes
         }
     }
 
-    /// The cursor text of a position.
-    static func encode(_ bytes: [UInt8]) -> String { ListCursor.encode(bytes) }
-
-    /// The position a cursor text names; nil when it is not one.
-    static func decode(_ text: String) -> [UInt8]? { ListCursor.decode(text) }
 }
 
 extension JSONWriter {
-    /// `,"has_more":…,"next_cursor":…` after a `"data"` array.
+    /// `,"has_more":…,"next_cursor":…` after a `"data"` array; the cursor names the position of
+    /// the page's last item, nil on the last page.
     mutating func listTail(nextCursor: [UInt8]?) {
+        listTail(nextCursor: nextCursor.map(ListCursor.encode))
+    }
+
+    /// `,"has_more":…,"next_cursor":…` with the cursor's text.
+    mutating func listTail(nextCursor: String?) {
         raw(","); key("has_more"); raw(nextCursor == nil ? "false" : "true")
         raw(","); key("next_cursor")
-        if let nextCursor { string(ListRequest.encode(nextCursor)) } else { raw("null") }
-    }
-}
-
-extension [UInt8] {
-    /// Appends `value` big-endian: an alert sequence as a cursor position.
-    mutating func appendBigEndianSequence(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-    }
-}
-
-extension UnsafeRawBufferPointer {
-    /// The big-endian u64 at `offset`.
-    func loadBigEndianUInt64(at offset: Int) -> UInt64 {
-        UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        if let nextCursor { string(nextCursor) } else { raw("null") }
     }
 }

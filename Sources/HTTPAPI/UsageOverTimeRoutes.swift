@@ -33,21 +33,8 @@ extension APIRoutes {
             for customer in customers where !unique.contains(customer) { unique.append(customer) }
             return respond(try query.run(store: store, customers: .only(unique)), request: request, paged: true)
         }
-        var limit = 50
-        if let text = parameters.get("limit") {
-            guard let value = Int(text), (1...100).contains(value) else {
-                throw HTTPAPIError.badRequest(.invalidParameter, "limit \(quoted(text)) must be a whole number from 1 to 100")
-            }
-            limit = value
-        }
-        var after: [UInt8]?
-        if let text = parameters.get("cursor"), !text.isEmpty {
-            guard let position = UsageQuery.decodeCursor(text) else {
-                throw HTTPAPIError.badRequest(.invalidParameter, "cursor \(quoted(text)) is not a cursor this API gave out: pass next_cursor from the previous page as it is")
-            }
-            after = position
-        }
-        return respond(try query.run(store: store, customers: .all(after: after, limit: limit)), request: request, paged: true)
+        let list = try ListRequest(request)
+        return respond(try query.run(store: store, customers: .all(after: list.after, limit: list.limit)), request: request, paged: true)
     }
 
     private func queryMeter(_ code: String) throws -> Meter {

@@ -22,8 +22,6 @@ public final class IngestBatch: @unchecked Sendable {
     /// Customers past a `disable` limit after the commit, with the limit that blocks each: their
     /// answers carry `"blocked":true` and `"limit":{…}`.
     public internal(set) var blocking: [String: BlockingLimit] = [:]
-    /// Customers past a `disable` limit after the commit.
-    public var blockedCustomers: Set<String> { Set(blocking.keys) }
     /// Who gets the outcomes.
     public let sink: any IngestBatchSink
     /// The connection's own tag for this batch.

@@ -10,22 +10,13 @@ enum ResponseEncoder {
     /// Appends the response for an event's outcome; `blocked` adds `"blocked":true` and the
     /// limit: `,"limit":{"id","meter","used","limit","resets_at"}`.
     static func append(_ outcome: RecordOutcome, blocked: BlockingLimit? = nil, to buffer: inout ByteBuffer) {
-        switch outcome {
-        case .accepted:
-            guard let blocked else {
-                buffer.writeBytes(accepted)
-                return
-            }
-            buffer.writeString(#"{"status":"accepted""#)
-            appendBlocked(blocked, to: &buffer)
-        case .duplicate:
-            guard let blocked else {
-                buffer.writeBytes(duplicate)
-                return
-            }
-            buffer.writeString(#"{"status":"duplicate""#)
-            appendBlocked(blocked, to: &buffer)
-        case .rejected(let error): append(error, blocked: blocked, to: &buffer)
+        switch (outcome, blocked) {
+        case (.accepted, nil): buffer.writeBytes(accepted)
+        case (.duplicate, nil): buffer.writeBytes(duplicate)
+        case (.accepted, let limit?), (.duplicate, let limit?):
+            buffer.writeString(outcome == .accepted ? #"{"status":"accepted""# : #"{"status":"duplicate""#)
+            appendBlocked(limit, to: &buffer)
+        case (.rejected(let error), _): append(error, blocked: blocked, to: &buffer)
         }
     }
 

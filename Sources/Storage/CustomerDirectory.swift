@@ -178,6 +178,19 @@ public enum ListCursor {
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// The cursor text of a sequence number (an alert's): its 8 big-endian bytes.
+    public static func encode(sequence: UInt64) -> String {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian(sequence)
+        return encode(bytes)
+    }
+
+    /// The sequence number a cursor text names; nil when the text is not such a cursor.
+    public static func sequence(_ text: String) -> UInt64? {
+        guard let bytes = decode(text), bytes.count == 8 else { return nil }
+        return bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) }
+    }
+
     /// The position a cursor text names; nil when the text is not a cursor.
     public static func decode(_ text: String) -> [UInt8]? {
         let digits = Array(text.utf8)

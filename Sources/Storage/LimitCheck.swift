@@ -62,9 +62,6 @@ public struct CommitSummary: Sendable {
     /// Alerts this commit fired (already in the store's outbox).
     public var alertsFired: [Alert] = []
 
-    /// Customers past a `disable` limit after this commit.
-    public var blockedCustomers: Set<String> { Set(blocking.keys) }
-
     public init(blocking: [String: BlockingLimit] = [:], alertsFired: [Alert] = []) {
         self.blocking = blocking
         self.alertsFired = alertsFired

@@ -101,31 +101,11 @@ public struct UsageQuery: Sendable {
         }
     }
 
-    /// The opaque text of a customer cursor (hex of its key position).
-    static func encodeCursor(_ bytes: [UInt8]) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]] }, as: UTF8.self)
-    }
+    /// The opaque text of a customer cursor (its key position, as every list cursor is written).
+    static func encodeCursor(_ bytes: [UInt8]) -> String { ListCursor.encode(bytes) }
 
     /// The key position a cursor names; nil when the text is not one.
-    public static func decodeCursor(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0, digits.count <= 512 else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        default: nil
-        }
-    }
+    public static func decodeCursor(_ text: String) -> [UInt8]? { ListCursor.decode(text) }
 }
 
 /// One meter's usage over the windows for one customer and group.

@@ -82,13 +82,7 @@ struct AlertsAndHTTPTests {
             .replacingOccurrences(of: "          webhooks:\n            - { url: \"http://127.0.0.1:9/hooks/tally\", secret_env: ", with: "          webhooks: []\n#")
         let daemon = try DaemonHarness(config: config)
         try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
-        // The HTTP server binds after the socket: wait until it answers.
-        var health: (status: Int, body: String)?
-        for _ in 0..<1500 where health == nil {
-            health = try? httpRequest(port: port, method: "GET", path: "/healthz")
-            if health == nil { usleep(20_000) }
-        }
-        #expect(health?.status == 200)
+        #expect(daemon.waitForHTTP(port: port) == 200)
         #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/cus_h/usage").status == 401)
         #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/cus_h/usage", key: "wrong").status == 401)
         let posted = try httpRequest(port: port, method: "POST", path: "/v1/events", key: key, body: """

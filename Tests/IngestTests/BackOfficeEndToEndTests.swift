@@ -26,12 +26,7 @@ struct BackOfficeEndToEndTests {
               api_keys_sha256: ["\(Self.digest)"]
             """)
         try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
-        var health: (status: Int, body: String)?
-        for _ in 0..<1500 where health == nil {
-            health = try? httpRequest(port: port, method: "GET", path: "/healthz")
-            if health == nil { usleep(20_000) }
-        }
-        #expect(health?.status == 200)
+        #expect(daemon.waitForHTTP(port: port) == 200)
 
         let earlier = (0..<10_000).map { String(format: "cus_%05d", $0) }
         var lines = ""
@@ -114,11 +109,7 @@ struct BackOfficeEndToEndTests {
               portal_secret_env: TALLY_E2E_PORTAL_SECRET
             """)
         try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
-        var health: (status: Int, body: String)?
-        for _ in 0..<1500 where health == nil {
-            health = try? httpRequest(port: port, method: "GET", path: "/healthz")
-            if health == nil { usleep(20_000) }
-        }
+        _ = daemon.waitForHTTP(port: port)
         #expect(try daemon.exchange(eventLine(id: "t1", customer: "cus_t") + "\n").count == 1)
         let minted = try daemon.tally(["portal-token", "--config", daemon.configPath, "--customer", "cus_t", "--ttl", "10m", "--json"])
         #expect(minted.status == 0, "\(minted.error)")

@@ -91,6 +91,16 @@ final class DaemonHarness: @unchecked Sendable {
         throw HarnessError("the daemon did not listen within \(timeoutSeconds)s:\n\(log())")
     }
 
+    /// Waits until the daemon's HTTP API on `port` answers `GET /healthz` (it binds after the
+    /// socket) and returns that answer's status; nil when it never answered within 30 s.
+    func waitForHTTP(port: Int) -> Int? {
+        for _ in 0..<1500 {
+            if let health = try? httpRequest(port: port, method: "GET", path: "/healthz") { return health.status }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     func log() -> String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }

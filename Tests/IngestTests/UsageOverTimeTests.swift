@@ -26,12 +26,7 @@ struct UsageOverTimeTests {
               api_keys_sha256: ["\(Self.digest)"]
             """)
         try daemon.start(extraArguments: ["--http", "127.0.0.1:\(port)"])
-        var health: (status: Int, body: String)?
-        for _ in 0..<1500 where health == nil {
-            health = try? httpRequest(port: port, method: "GET", path: "/healthz")
-            if health == nil { usleep(20_000) }
-        }
-        #expect(health?.status == 200)
+        #expect(daemon.waitForHTTP(port: port) == 200)
 
         // Events over the last three UTC days, every 37 minutes, on seven customers.
         let dayLength: Int64 = 86_400
