@@ -204,21 +204,43 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// Folds `event` into its period aggregate and its quarter-hour and UTC-day buckets, all or
     /// nothing: an error (an overflow) when any of them cannot take it.
+    ///
+    /// The period aggregate's entry links the buckets its latest event folded into, so an event in
+    /// the same quarter-hour (or day) as the one before it for its customer × meter × group finds
+    /// all three with one lookup; only a new bucket builds its key and looks it up.
     private func foldUsage(of event: UsageEvent, meter: Meter, time: Timestamp, period: PeriodInterval, stamp: UInt64,
                            transaction: borrowing WriteTransaction) throws -> IngestError? {
         let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
         let nanoseconds = time.nanosecondsSinceEpoch
+        let quarterStart = BucketResolution.quarterHour.start(containing: nanoseconds)
+        let dayStart = BucketResolution.day.start(containing: nanoseconds)
         UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                       hashKeys: store.hashKeys, into: &keyBuffer)
-        BucketKey.make(customer: event.customer, meter: meter.code, resolution: .quarterHour,
-                       start: BucketResolution.quarterHour.start(containing: nanoseconds), group: group,
-                       hashKeys: store.hashKeys, into: &quarterKeyBuffer)
-        BucketKey.make(customer: event.customer, meter: meter.code, resolution: .day,
-                       start: BucketResolution.day.start(containing: nanoseconds), group: group,
-                       hashKeys: store.hashKeys, into: &dayKeyBuffer)
-        guard var periodUsage = try folded(keyBuffer, family: .periodUsage, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
-              var quarter = try folded(quarterKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction),
-              var day = try folded(dayKeyBuffer, family: .buckets, group: group, value: event.value, time: nanoseconds, meter: meter, transaction: transaction)
+        let periodFound = try folder.current(keyBuffer, family: .periodUsage, transaction: transaction)
+        guard store.configuration.writesUsageBuckets else { 
+            return try foldPeriodOnly(periodFound, event: event, meter: meter, group: group, time: nanoseconds, stamp: stamp, transaction: transaction)
+        }
+        // unique_count hashes the bucket keys for its values: it always builds them.
+        let linked = meter.aggregation == .uniqueCount ? nil : periodFound?.slot
+        let quarterFound: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?
+        if let link = linked?.quarterLink, link.isInTable, link.bucketStart == quarterStart {
+            quarterFound = (link.state, link.inBase, link)
+        } else {
+            BucketKey.make(customer: event.customer, meter: meter.code, resolution: .quarterHour, start: quarterStart, group: group,
+                           hashKeys: store.hashKeys, into: &quarterKeyBuffer)
+            quarterFound = try folder.current(quarterKeyBuffer, family: .buckets, transaction: transaction)
+        }
+        let dayFound: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?
+        if let link = linked?.dayLink, link.isInTable, link.bucketStart == dayStart {
+            dayFound = (link.state, link.inBase, link)
+        } else {
+            BucketKey.make(customer: event.customer, meter: meter.code, resolution: .day, start: dayStart, group: group,
+                           hashKeys: store.hashKeys, into: &dayKeyBuffer)
+            dayFound = try folder.current(dayKeyBuffer, family: .buckets, transaction: transaction)
+        }
+        guard var periodUsage = folded(periodFound, group: group, value: event.value, time: nanoseconds, meter: meter),
+              var quarter = folded(quarterFound, group: group, value: event.value, time: nanoseconds, meter: meter),
+              var day = folded(dayFound, group: group, value: event.value, time: nanoseconds, meter: meter)
         else {
             // Built only here: the message's interpolation would cost every event an allocation.
             return IngestError(
@@ -239,14 +261,35 @@ public final class StoreWriter: @unchecked Sendable {
                 }
             }
         }
-        folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
-        folder.set(quarter.state, inBase: quarter.inBase, slot: quarter.slot, key: quarterKeyBuffer, family: .buckets, stamp: stamp)
-        folder.set(day.state, inBase: day.inBase, slot: day.slot, key: dayKeyBuffer, family: .buckets, stamp: stamp)
+        let periodEntry = folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer,
+                                     family: .periodUsage, stamp: stamp)
+        let quarterEntry = folder.set(quarter.state, inBase: quarter.inBase, slot: quarter.slot, key: quarterKeyBuffer,
+                                      family: .buckets, stamp: stamp)
+        let dayEntry = folder.set(day.state, inBase: day.inBase, slot: day.slot, key: dayKeyBuffer, family: .buckets, stamp: stamp)
+        quarterEntry.bucketStart = quarterStart
+        dayEntry.bucketStart = dayStart
+        periodEntry.quarterLink = quarterEntry
+        periodEntry.dayLink = dayEntry
         if periodUsage.slot == nil, !periodUsage.inBase {
             // A new usage row: the customer may be new to the directory (checked only here, so once
             // per customer × meter × group × period, not per event).
             try indexCustomer(event.customer, stamp: stamp, transaction: transaction)
         }
+        return nil
+    }
+
+    /// `foldUsage` without buckets (`TallyStore.Configuration.writesUsageBuckets` off: benchmarks).
+    private func foldPeriodOnly(_ found: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?, event: UsageEvent, meter: Meter,
+                                group: [GroupValue], time: Int64, stamp: UInt64, transaction: borrowing WriteTransaction) throws -> IngestError? {
+        guard var periodUsage = folded(found, group: group, value: event.value, time: time, meter: meter) else {
+            return IngestError(code: .invalidValue, message: "counting this value would overflow the meter '\(meter.code)' for this period", field: "value")
+        }
+        if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property),
+           try isFirstUniqueValue(value.text, key: keyBuffer, in: store.uniqueValues, transaction: transaction) {
+            periodUsage.state.quantity = (try? periodUsage.state.quantity.adding(1)) ?? periodUsage.state.quantity
+        }
+        folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
+        if periodUsage.slot == nil, !periodUsage.inBase { try indexCustomer(event.customer, stamp: stamp, transaction: transaction) }
         return nil
     }
 
@@ -258,12 +301,11 @@ public final class StoreWriter: @unchecked Sendable {
         folder.set(AggregateState(group: []), inBase: false, slot: nil, key: customerKeyBuffer, family: .customers, stamp: stamp)
     }
 
-    /// The aggregate at `key` with `event` folded in, and where the folder found it; nil when the
-    /// value would overflow it.
-    private func folded(_ key: [UInt8], family: UsageLogRecord.Family, group: [GroupValue], value: ExactDecimal, time: Int64, meter: Meter,
-                        transaction: borrowing WriteTransaction) throws -> (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)? {
-        var (state, inBase, slot) = try folder.current(key, family: family, transaction: transaction)
-            ?? (AggregateState(group: group), false, nil)
+    /// The aggregate `found` (nil: a new one) with `event` folded in, and where the folder found
+    /// it; nil when the value would overflow it.
+    private func folded(_ found: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?, group: [GroupValue],
+                        value: ExactDecimal, time: Int64, meter: Meter) -> (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)? {
+        var (state, inBase, slot) = found ?? (AggregateState(group: group), false, nil)
         do {
             try state.fold(value, time: time, aggregation: meter.aggregation)
         } catch {

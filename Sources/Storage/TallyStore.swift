@@ -102,6 +102,10 @@ public final class TallyStore: @unchecked Sendable {
         public var initialMapSize: Int
         /// The most the store may grow to (`store.max_size`); nil for no limit but the disk.
         public var maximumSize: Int?
+        /// Whether ingest folds events into usage buckets (usage over time). Off only to measure
+        /// what the buckets cost (`tally bench ingest --without-buckets`): a store written so
+        /// answers usage-over-time queries with zeros.
+        public var writesUsageBuckets = true
 
         public init(meters: [Meter], billingPeriod: BillingPeriod, initialMapSize: Int = 1 << 30, maximumSize: Int? = nil) {
             self.meters = meters

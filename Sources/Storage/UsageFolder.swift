@@ -28,6 +28,16 @@ final class UsageFolder {
         /// Whether its table lacks this state: set by every change, cleared when a fold slice
         /// wrote it and no later record holds the key.
         var dirty = true
+        /// Whether the folder's table holds this entry: false once it left it, so that a link to
+        /// it (below) is no longer followed.
+        var isInTable = true
+        /// A bucket's start (nanoseconds since the epoch), for a link to compare with an event's.
+        var bucketStart: Int64 = 0
+        /// A period aggregate's links to the quarter-hour and day buckets its latest event folded
+        /// into: the next event of the same customer × meter × group in the same quarter-hour
+        /// finds all three aggregates with the one lookup of its period key.
+        var quarterLink: Entry?
+        var dayLink: Entry?
 
         init(key: UsageKeyBytes, state: AggregateState, stamp: UInt64, inBase: Bool) {
             self.key = key
@@ -75,7 +85,10 @@ final class UsageFolder {
     private var table: [UsageKeyBytes: Entry] = [:]
     /// This commit's first change of each key, with the entry's fields before it (nil: the
     /// commit added the key), in order.
-    private var journal: [(key: UsageKeyBytes, entry: Entry, previous: Entry.Saved?)] = []
+    /// (Two arrays, not an array of tuples: reading a tuple's element copied the whole tuple,
+    /// three retains and releases per entry in every commit's record.)
+    private var journal: [Entry] = []
+    private var journalPrevious: [Entry.Saved?] = []
     private var journalStamp: UInt64 = 0
     /// Logged keys `usage` has no row for, by prefix (customer ‖ period start): the limit check
     /// finds a customer's rows in `usage` and these.
@@ -120,6 +133,9 @@ final class UsageFolder {
     init(store: TallyStore, policy: UsageFoldPolicy, transaction: borrowing some ReadableTransaction & ~Copyable) throws {
         self.store = store
         self.policy = policy
+        // Growing a table of a million entries rehashes all of them, a stall of its own: reserved
+        // up front (its pages are touched only as entries arrive).
+        table.reserveCapacity(min(policy.retainedAggregates, 1 << 20))
         guard let log = store.usageLog else { return }
         try transaction.forEach(log, prefix: []) { key, value in
             let stamp = key.loadBigEndianUInt64(at: 0)
@@ -166,21 +182,24 @@ final class UsageFolder {
     }
 
     /// Sets the aggregate at `bytes` of `family`, for the commit stamped `stamp`; `slot` is what
-    /// `current` returned for it (nil: the table lacks the key).
+    /// `current` returned for it (nil: the table lacks the key). Returns the table's entry for it.
+    @discardableResult
     func set(_ state: AggregateState, inBase: Bool, slot: Slot?, key bytes: [UInt8],
-             family: UsageLogRecord.Family = .periodUsage, stamp: UInt64) {
+             family: UsageLogRecord.Family = .periodUsage, stamp: UInt64) -> Entry {
         if journalStamp != stamp {
             journal.removeAll(keepingCapacity: true)
+            journalPrevious.removeAll(keepingCapacity: true)
+            order.removeAll(keepingCapacity: true)
             journalStamp = stamp
             dirtyKeysBeforeCommit = dirtyKeys.count
         }
         if let entry = slot {
             guard entry.stamp != stamp else {
                 entry.state = state
-                return
+                return entry
             }
             let wasDirty = entry.dirty
-            journal.append((entry.key, entry, entry.saved))
+            appendToJournal(entry, previous: entry.saved)
             entry.state = state
             entry.stamp = stamp
             entry.inBase = inBase
@@ -189,29 +208,46 @@ final class UsageFolder {
                 dirtyCount += 1
                 dirtyKeys.append(entry)
             }
+            return entry
         } else {
             let key = UsageKeyBytes(bytes, family: family.rawValue)
             let entry = Entry(key: key, state: state, stamp: stamp, inBase: inBase)
             table[key] = entry
-            journal.append((key, entry, nil))
+            appendToJournal(entry, previous: nil)
             if !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
             dirtyCount += 1
             dirtyKeys.append(entry)
+            return entry
         }
+    }
+
+    /// Adds `entry` to this commit's journal, with its place in key order taken now, while the
+    /// entry is in the cache (a walk over the journal later would miss it for every entry).
+    private func appendToJournal(_ entry: Entry, previous: Entry.Saved?) {
+        let (head, next) = entry.key.sortWords
+        order.append(SortItem(family: entry.key.family, head: head, next: next, index: Int32(journal.count)))
+        journal.append(entry)
+        journalPrevious.append(previous)
     }
 
     /// Undoes every `set` of the commit stamped `stamp` (it failed, or its transaction runs again).
     func rollBack(stamp: UInt64) {
         guard journalStamp == stamp else { return }
-        for (key, entry, previous) in journal.reversed() {
+        for (entry, previous) in zip(journal, journalPrevious).reversed() {
+            let key = entry.key
             if !(previous?.dirty ?? false) { dirtyCount -= 1 }
             if let previous {
                 entry.restore(previous)
-            } else if table.removeValue(forKey: key) != nil, !entry.inBase, key.family == 0 {
-                newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
+            } else {
+                entry.isInTable = false
+                if table.removeValue(forKey: key) != nil, !entry.inBase, key.family == 0 {
+                    newKeysByPrefix[key.prefix]?.removeAll { $0 == key }
+                }
             }
         }
         journal.removeAll(keepingCapacity: true)
+        journalPrevious.removeAll(keepingCapacity: true)
+        order.removeAll(keepingCapacity: true)
         dirtyKeys.removeSubrange(min(dirtyKeysBeforeCommit, dirtyKeys.count)...)
         nextPass = nil
     }
@@ -222,14 +258,13 @@ final class UsageFolder {
         guard let log = store.usageLog else { throw StoreError(.unavailable, "the store has no usage_log database") }
         // The record lists the changed keys sorted: their order is sorted as plain integers (the
         // family and the first 16 key bytes), the full keys compared only on a tie.
-        if journalStamp != stamp { journal.removeAll(keepingCapacity: true) }
+        if journalStamp != stamp {
+            journal.removeAll(keepingCapacity: true)
+            journalPrevious.removeAll(keepingCapacity: true)
+            order.removeAll(keepingCapacity: true)
+        }
         let changedCount = journal.count
         if changedCount > 0 {
-            order.removeAll(keepingCapacity: true)
-            for (index, change) in journal.enumerated() {
-                let (head, next) = change.key.sortWords
-                order.append(SortItem(family: change.key.family, head: head, next: next, index: Int32(index)))
-            }
             order.sort { left, right in
                 if left.family != right.family { return left.family < right.family }
                 if left.head != right.head { return left.head < right.head }
@@ -237,11 +272,11 @@ final class UsageFolder {
                 return journal[Int(left.index)].key < journal[Int(right.index)].key
             }
             UsageLogRecord.encode(changedCount, into: &recordBuffer) { index in
-                UsageLogRecord.Family(rawValue: journal[Int(order[index].index)].key.family)!
+                UsageLogRecord.Family(rawValue: order[index].family)!
             } key: { index, buffer in
                 buffer.append(contentsOf: journal[Int(order[index].index)].key.bytes)
             } value: { index, buffer in
-                journal[Int(order[index].index)].entry.state.append(to: &buffer)
+                journal[Int(order[index].index)].state.append(to: &buffer)
             }
             var stampKey: [UInt8] = []
             stampKey.appendBigEndian(stamp)
@@ -295,6 +330,8 @@ final class UsageFolder {
             loggedEntries += journal.count
         }
         journal.removeAll(keepingCapacity: true)
+        journalPrevious.removeAll(keepingCapacity: true)
+        order.removeAll(keepingCapacity: true)
         guard let next = nextPass else { return }
         nextPass = nil
         readyPass = nil
@@ -327,6 +364,7 @@ final class UsageFolder {
         entry.dirty = false
         // A directory entry is looked up only when a customer's usage row is new: no need to keep it.
         if table.count > policy.retainedAggregates || isPastBucket(key) || key.family == UsageLogRecord.Family.customers.rawValue {
+            entry.isInTable = false
             table.removeValue(forKey: key)
         }
     }
@@ -387,6 +425,7 @@ final class UsageFolder {
             }
             all.written = written
         }
+        for entry in table.values { entry.isInTable = false }
         table.removeAll()
         newKeysByPrefix.removeAll()
         records.removeAll()

@@ -174,6 +174,59 @@ struct UsageQueryTests {
         }
     }
 
+    @Test("dense events: many per series and quarter-hour, across quarter and day edges, small commits, evictions: windows equal the events")
+    func denseQuarterHours() throws {
+        // Each period entry links its current buckets: this covers following a link (same
+        // quarter-hour), replacing it (the next quarter or day) and a link to an evicted entry.
+        let fixture = try Fixture()
+        var random = SplitMix(seed: 11)
+        var events: [Sent] = []
+        for (start, seconds) in [(Self.time("2026-03-30T09:50:00Z"), 1_800), (Self.time("2026-03-30T23:50:00Z"), 1_200)] {
+            for second in 0..<seconds where random.next() % 3 != 0 {
+                let meter = Self.meters[Int(random.next() % 5)]  // no unique_count: it never follows links
+                var properties: [String: String] = [:]
+                if meter.code == "tokens" {
+                    properties["model"] = ["small", "large"][Int(random.next() % 2)]
+                    properties["region"] = "eu"
+                }
+                events.append(Sent(customer: "c\(random.next() % 3)", meter: meter.code, value: ExactDecimal(Int(random.next() % 90) - 20),
+                                   time: start + Int64(second) * 1_000_000_000, properties: properties))
+            }
+        }
+        for chunk in stride(from: 0, to: events.count, by: 7) {
+            try fixture.send(Array(events[chunk..<min(events.count, chunk + 7)]))
+        }
+        for folded in [false, true] {
+            if folded { try fixture.writer.foldLoggedUsage() }
+            for window in [UsageWindow.hour, .day] {
+                let result = try UsageQuery(plan: try Self.plan("2026-03-30", "2026-04-01", window), meters: Self.meters, groupBy: [])
+                    .run(store: fixture.store, customers: .only(["c0", "c1", "c2"]))
+                Self.check(result, against: fixture.sent)
+            }
+        }
+    }
+
+    @Test("a store configured without buckets (the benchmark's switch) counts the period and no windows")
+    func withoutBuckets() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tally-query-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var configuration = TallyStore.Configuration(meters: Self.meters, billingPeriod: .monthly, initialMapSize: 1 << 24)
+        configuration.writesUsageBuckets = false
+        let store = try TallyStore(path: path, configuration: configuration, access: .readWrite, logger: Logger(label: "test"))
+        let writer = try StoreWriter(store: store, usageFolding: Self.eager)
+        let pending = (0..<30).map { index in
+            PendingEvent(event: UsageEvent(id: "e\(index)", customer: "c0", meter: "calls", value: 1,
+                                           time: Timestamp(nanosecondsSinceEpoch: Self.time("2026-03-30T10:00:00Z") + Int64(index) * 1_000_000_000)),
+                         receivedAt: Timestamp.now())
+        }
+        #expect(try writer.record(pending).allSatisfy { $0 == .accepted })
+        let march = BillingPeriod.monthly.interval(containing: Timestamp(nanosecondsSinceEpoch: Self.time("2026-03-30T10:00:00Z")))
+        #expect(try store.usage(customer: "c0", periodStart: march.start).first { $0.meter == "calls" }?.quantity == 30)
+        let result = try UsageQuery(plan: try Self.plan("2026-03-30", "2026-03-31", .day), meters: [Self.meters[0]], groupBy: [])
+            .run(store: store, customers: .only(["c0"]))
+        #expect(result.series.first?.total == 0)
+    }
+
     @Test("sum and count over the windows of a period equal the period aggregate")
     func windowsSumToThePeriod() throws {
         let fixture = try Fixture()
