@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 public import Logging
 public import Metering
 public import Storage
@@ -78,7 +79,15 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     /// Starts the writer thread.
     public func start() {
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            // Foundation keeps `name` to itself on Linux: name the OS thread, for top, perf and /proc.
+            let comm = open("/proc/thread-self/comm", O_WRONLY)
+            if comm >= 0 {
+                _ = write(comm, "tally-writer", 12)
+                close(comm)
+            }
+            run()
+        }
         thread.name = "tally-writer"
         thread.qualityOfService = .userInitiated
         self.thread = thread

@@ -50,6 +50,9 @@ struct IngestBench: ParsableCommand {
     @Option(name: .long, help: "Seed for the synthetic events (default: random).") var seed: UInt64?
     @Flag(name: .customLong("after-crash"), help: "Start the daemon as after a crash: without the identity index snapshot a clean stop leaves, so it rebuilds the index from LMDB.")
     var afterCrash = false
+
+    @Flag(name: .customLong("without-buckets"), help: "Run the daemon without usage buckets (usage over time), to measure what they cost in the same run as a default one.")
+    var withoutBuckets = false
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
     @Flag(help: "Put an amount limit (50/80/100% steps) on every customer, through a priced default plan.") var limits = false
     @Flag(help: "Print one JSON object with every figure instead of text.") var json = false
@@ -97,6 +100,9 @@ struct IngestBench: ParsableCommand {
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         daemon.arguments = ["serve", "--config", configPath, "--store", storePath, "--socket", socketPath, "--log-level", "warning"]
+        if withoutBuckets {
+            daemon.environment = ProcessInfo.processInfo.environment.merging([ServeCommand.withoutBucketsVariable: "1"]) { $1 }
+        }
         daemon.currentDirectoryURL = URL(fileURLWithPath: work)  // relative paths (the alert log) stay in the run's directory
         let started = Date()
         try daemon.run()
@@ -113,6 +119,7 @@ struct IngestBench: ParsableCommand {
         let load = try IngestLoad(socketPath: socketPath, lines: lines, connections: connections,
                                   windowLines: windowLines == 0 ? events : windowLines, rate: rate.map(Double.init)).run()
         let memory = Self.memory(daemon.processIdentifier)
+        let cpu = Self.cpuSeconds(daemon.processIdentifier)
         kill(daemon.processIdentifier, SIGTERM)
         daemon.waitUntilExit()
 
@@ -124,9 +131,11 @@ struct IngestBench: ParsableCommand {
             ("ack_p999_ms", load.percentile(0.999)), ("ack_max_ms", load.percentile(1.0)),
             ("ready_s", String(format: "%.2f", ready)),
             ("rss_anon_mib", "\(memory.anonymous)"), ("rss_mib", "\(memory.resident)"),
+            ("daemon_cpu_s", String(format: "%.2f", cpu.process)), ("writer_cpu_s", String(format: "%.2f", cpu.writer)),
             ("customers", "\(customers)"), ("customers_order", "\"\(order.rawValue)\""),
             ("identities", "\(identitiesPrefill)"), ("events", "\(events)"), ("accepted", "\(load.accepted)"),
             ("start", afterCrash ? "\"after_crash\"" : "\"after_stop\""), ("connections", "\(connections)"), ("window", "\(windowLines)"), ("rate", rate.map { "\($0)" } ?? "null"),
+            ("buckets", withoutBuckets ? "false" : "true"),
         ]
         if json {
             print("{" + figures.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
@@ -136,6 +145,8 @@ struct IngestBench: ParsableCommand {
             print("  ack latency\(rate == nil ? "" : " (from when each line was due)"): p50 \(load.percentile(0.50)) ms, "
                   + "p99 \(load.percentile(0.99)) ms, p99.9 \(load.percentile(0.999)) ms, max \(load.percentile(1.0)) ms")
             print("  daemon resident memory at the end: \(memory.resident) MiB (RssAnon \(memory.anonymous) MiB); exit status \(daemon.terminationStatus)")
+            print(String(format: "  daemon CPU time: %.2f s, of which the writer thread %.2f s (steadier than events/s on a shared machine)",
+                         cpu.process, cpu.writer))
         }
         if load.accepted != events {
             throw CommandFailure("only \(load.accepted) of \(events) events were accepted: the benchmark is not valid")
@@ -206,6 +217,27 @@ struct IngestBench: ParsableCommand {
 
     static func seconds(since start: Date) -> String {
         String(format: "%.2f", Date().timeIntervalSince(start))
+    }
+
+    /// CPU time (user + system, seconds) of a process since it started, and of its `tally-writer`
+    /// thread (0 when unreadable).
+    static func cpuSeconds(_ pid: Int32) -> (process: Double, writer: Double) {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        func seconds(_ statPath: String) -> Double {
+            // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+            guard let stat = try? String(contentsOfFile: statPath, encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return 0 }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+            return (user + system) / ticks
+        }
+        var writer = 0.0
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        for task in tasks {
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? ""
+            if name.hasPrefix("tally-writer") { writer += seconds("/proc/\(pid)/task/\(task)/stat") }
+        }
+        return (seconds("/proc/\(pid)/stat"), writer)
     }
 
     /// VmRSS and RssAnon of a process, in MiB (0 when unreadable).

@@ -40,6 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    /// Set to 1, the daemon folds no usage buckets: `tally bench ingest --without-buckets` measures their cost.
+    static let withoutBucketsVariable = "TALLY_BENCH_WITHOUT_BUCKETS"
+
     func run() async throws {
         Environment.preferHeapAllocations()
         LoggingSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
@@ -48,11 +51,17 @@ struct ServeCommand: AsyncParsableCommand {
         for section in config.ignoredSections {
             logger.warning("config section is read but not used by this version", metadata: ["section": "\(section)"])
         }
+        var storeConfiguration = TallyStore.Configuration(meters: config.meters, billingPeriod: config.billing.period,
+                                                          maximumSize: config.store.maxSizeBytes)
+        if ProcessInfo.processInfo.environment[Self.withoutBucketsVariable] == "1" {
+            storeConfiguration.writesUsageBuckets = false
+            logger.warning("usage buckets are off (\(Self.withoutBucketsVariable)=1): events are not counted for usage over time; for benchmarks only")
+        }
         let store: TallyStore
         do {
             store = try TallyStore(
                 path: config.store.path,
-                configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
+                configuration: storeConfiguration,
                 access: .readWrite,
                 logger: Logger(label: "tally.store"))
         } catch {

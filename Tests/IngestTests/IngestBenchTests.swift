@@ -78,6 +78,20 @@ struct IngestBenchTests {
         #expect(skewed["customers_order"] as? String == "zipf")
     }
 
+    @Test("--without-buckets runs the daemon without usage buckets and says so; the figures carry CPU times")
+    func withoutBuckets() throws {
+        let plain = try bench(["--events", "2000", "--customers", "40", "--window", "0"])
+        #expect(plain["buckets"] as? Bool == true)
+        let without = try bench(["--events", "2000", "--customers", "40", "--window", "0", "--without-buckets"])
+        #expect(without["accepted"] as? Int == 2000)
+        #expect(without["buckets"] as? Bool == false)
+        for figures in [plain, without] {
+            #expect((figures["daemon_cpu_s"] as? Double ?? 0) > 0)
+            #expect((figures["writer_cpu_s"] as? Double ?? -1) >= 0)
+            #expect((figures["writer_cpu_s"] as? Double ?? .infinity) <= (figures["daemon_cpu_s"] as? Double ?? 0))
+        }
+    }
+
     @Test("bad flags are refused with what to write")
     func badFlags() throws {
         let directory = FileManager.default.temporaryDirectory.path
