@@ -9,7 +9,8 @@
 ///    bytes after the object, a top level that is not an object;
 /// 2. `invalid_field` for an unknown or repeated top-level key (the first one in the line);
 /// 3. `id`, 4. `customer`, 5. `meter`, 6. `value`, 7. `time`, 8. `properties`, each checked in full
-///    before the next.
+///    before the next (`id` and `customer`: type, empty, longer than 255 bytes, then control
+///    characters U+0000...U+001F and U+007F, which they may not hold even escaped).
 ///
 /// ```swift
 /// let parser = EventLineParser(meterCodes: ["api_calls"])
@@ -172,10 +173,33 @@ public struct EventLineParser: Sendable {
                         message: "\"\(name)\" is \(length) bytes long; the maximum is \(Self.maxIdentifierBytes) bytes of UTF-8",
                         field: name))
             }
+            if let control = Self.firstControlCharacter(token.escaped ? nil : scanner.raw(token), text) {
+                return .failure(
+                    IngestError(
+                        code: .invalidField,
+                        message: "\"\(name)\" holds a control character (U+\(Self.hexScalar(control))); control characters (U+0000 to U+001F and U+007F) are not allowed in \"\(name)\": send printable text",
+                        field: name))
+            }
             return .success(text)
         case .number, .other:
             return .failure(Self.wrongType(name, field, "a string of 1 to \(Self.maxIdentifierBytes) bytes"))
         }
+    }
+
+    /// The first control character (U+0000...U+001F or U+007F) of an identifier, or nil. An unescaped
+    /// token (`raw` given) can only hold U+007F, since the scanner rejects raw bytes below 0x20; an
+    /// escaped one is checked in its decoded `text`.
+    private static func firstControlCharacter(_ raw: UnsafeRawBufferPointer?, _ text: String) -> UInt8? {
+        if let raw {
+            for byte in raw where byte == 0x7F { return byte }
+            return nil
+        }
+        for byte in text.utf8 where byte < 0x20 || byte == 0x7F { return byte }
+        return nil
+    }
+
+    private static func hexScalar(_ byte: UInt8) -> String {
+        "00" + hexByte(byte).uppercased()
     }
 
     private static func value(_ field: RawField, _ scanner: JSONScanner) -> Result<ExactDecimal, IngestError> {

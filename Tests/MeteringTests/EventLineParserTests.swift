@@ -72,6 +72,11 @@ struct EventLineParserAcceptTests {
         ("\"客户🙂\"", "客户🙂"), (#""\u0000""#, "\u{0}"), (#""\uD83D\uDE00!""#, "😀!"),
     ])
     func decodesStrings(json: String, expected: String) throws {
+        // Decoded in a property value; in `id` and `customer` too unless it holds a control
+        // character, which identifiers may not (see EventLineParserRejectTests.controlCharactersInIdentifiers).
+        let inProperty = try event("{\(base),\"properties\":{\"k\":\(json)}}")
+        #expect(inProperty.property("k") == .string(expected))
+        guard !expected.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
         let parsed = try event("{\"id\":\(json),\"customer\":\(json),\"meter\":\"api_calls\"}")
         #expect(parsed.id == expected)
         #expect(parsed.customer == expected)
@@ -254,6 +259,30 @@ struct EventLineParserRejectTests {
         let error = failure(parse(line))
         #expect(error?.code == .invalidField)
         #expect(error?.field == field)
+    }
+
+    @Test(arguments: [
+        (#""a\u0000b""#, "0000"), (#""a\nb""#, "000A"), (#""\t""#, "0009"), (#""x\u001f""#, "001F"),
+        ("\"a\u{7F}b\"", "007F"), (#""\u007f""#, "007F"), (#""\r""#, "000D"), (#""caf\u00e9\b""#, "0008"),
+    ])
+    func controlCharactersInIdentifiers(json: String, scalar: String) {
+        for field in ["id", "customer"] {
+            let line =
+                field == "id"
+                ? "{\"id\":\(json),\"customer\":\"c\",\"meter\":\"api_calls\"}"
+                : "{\"id\":\"e\",\"customer\":\(json),\"meter\":\"api_calls\"}"
+            let error = failure(parse(line))
+            #expect(error?.code == .invalidField, "\(field) \(json) gave \(String(describing: error))")
+            #expect(error?.field == field)
+            #expect(error?.message.contains("control character (U+\(scalar))") == true)
+            #expect(error?.message.contains("not allowed in \"\(field)\"") == true)
+        }
+    }
+
+    @Test(arguments: [#""a b""#, #""caf\u00e9""#, "\"\u{80}\u{9F}\"", #""~!""#])
+    func printableIdentifiersAreNotControlCharacters(json: String) throws {
+        let parsed = try event("{\"id\":\(json),\"customer\":\(json),\"meter\":\"api_calls\"}")
+        #expect(parsed.id == parsed.customer)
     }
 
     @Test func identifiersLongerThan255Bytes() {

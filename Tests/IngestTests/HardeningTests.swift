@@ -1,0 +1,38 @@
+import Foundation
+import IngestClient
+import Metering
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hostile and careless input against the real daemon (issue 12): control characters in
+/// identifiers, times outside the representable range, CSV quoting, the listen backlog.
+@Suite("Hostile input through the daemon")
+struct HardeningTests {
+    @Test("control characters in id or customer are invalid_field, escaped or raw DEL; nothing is recorded")
+    func controlCharacters() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start()
+        let lines = [
+            #"{"id":"a\u0000b","customer":"cus_c","meter":"api_calls"}"#,
+            #"{"id":"ok1","customer":"cus_c\n","meter":"api_calls"}"#,
+            "{\"id\":\"del\u{7F}\",\"customer\":\"cus_c\",\"meter\":\"api_calls\"}",
+            #"{"id":"ok2","customer":"cus\u001Fc","meter":"api_calls"}"#,
+            #"{"id":"ok3","customer":"cus_c","meter":"api_calls","properties":{"note":"line\nbreak"}}"#,
+        ]
+        let responses = try daemon.exchange(lines.joined(separator: "\n") + "\n")
+        #expect(responses.count == 5)
+        let fields = ["id", "customer", "id", "customer"]
+        for (index, response) in responses.prefix(4).enumerated() {
+            let parsed = try IngestResponse.parse(response)
+            #expect(parsed.errorCode == "invalid_field", "line \(index): \(response)")
+            #expect(parsed.field == fields[index], "line \(index): \(response)")
+            #expect(parsed.message?.contains("control characters") == true, "line \(index): \(response)")
+        }
+        #expect(responses[4] == acceptedLine)  // property values may hold them
+        #expect(try daemon.usage(customer: "cus_c").quantity("api_calls") == "1")
+        #expect(daemon.terminate() == 0)
+    }
+}
