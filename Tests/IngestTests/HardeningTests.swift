@@ -35,4 +35,22 @@ struct HardeningTests {
         #expect(try daemon.usage(customer: "cus_c").quantity("api_calls") == "1")
         #expect(daemon.terminate() == 0)
     }
+
+    @Test("valid RFC 3339 times past 2262 are timestamp_in_future, year 0001 timestamp_too_old; malformed ones invalid_field")
+    func timesOutsideTheRange() throws {
+        let daemon = try DaemonHarness()
+        try daemon.start()
+        let cases: [(String, String)] = [
+            ("2262-04-12T00:00:00Z", "timestamp_in_future"), ("9999-12-31T23:59:59Z", "timestamp_in_future"),
+            ("0001-01-01T00:00:00Z", "timestamp_too_old"), ("1600-01-01T00:00:00+01:00", "timestamp_too_old"),
+            ("9999-12-31", "invalid_field"), ("0001-13-01T00:00:00Z", "invalid_field"),
+        ]
+        let lines = cases.enumerated().map { eventLine(id: "t\($0.offset)", extra: #","time":"\#($0.element.0)""#) }
+        let responses = try daemon.exchange(lines.joined(separator: "\n") + "\n")
+        #expect(responses.count == cases.count)
+        for (index, response) in responses.enumerated() {
+            #expect(rejectionCode(response) == cases[index].1, "\(cases[index].0): \(response)")
+        }
+        #expect(daemon.terminate() == 0)
+    }
 }

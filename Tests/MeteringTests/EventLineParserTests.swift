@@ -359,6 +359,22 @@ struct EventLineParserRejectTests {
         #expect(failure(parse("{\(base),\"time\":1}"))?.code == .timestampTooOld)
     }
 
+    @Test(arguments: [
+        (#""2262-04-12T00:00:00Z""#, IngestError.Code.timestampInFuture), (#""9999-12-31T23:59:59.999Z""#, .timestampInFuture),
+        (#""2262-04-11T23:47:16.854775808Z""#, .timestampInFuture), (#""3000-01-01T00:00:00\u002B01:00""#, .timestampInFuture),
+        (#""0001-01-01T00:00:00Z""#, .timestampTooOld), (#""1677-09-21T00:12:43Z""#, .timestampTooOld),
+        (#""0000-03-01T00:00:00-01:00""#, .timestampTooOld),
+    ])
+    func validTimesOutsideTheRepresentableRange(json: String, code: IngestError.Code) {
+        let error = failure(parse("{\(base),\"time\":\(json)}"))
+        #expect(error?.code == code, "\(json) gave \(String(describing: error))")
+        #expect(error?.field == "time")
+        #expect(error?.message.contains(code == .timestampInFuture ? "latest time Tally can represent" : "earliest time Tally can represent") == true)
+        // Malformed times keep invalid_field, whatever their year.
+        #expect(failure(parse("{\(base),\"time\":\"9999-12-31\"}"))?.code == .invalidField)
+        #expect(failure(parse("{\(base),\"time\":\"0001-02-30T00:00:00Z\"}"))?.code == .invalidField)
+    }
+
     @Test func customLimits() {
         let strict = EventLineParser(
             meterCodes: ["api_calls"],
