@@ -53,4 +53,32 @@ struct HardeningTests {
         }
         #expect(daemon.terminate() == 0)
     }
+
+    @Test("tally rate --format csv quotes commas, quotes and line breaks per RFC 4180")
+    func csvQuoting() throws {
+        let config = DaemonHarness.defaultConfig + """
+
+            plans:
+              - code: basic
+                currency: USD
+                prices:
+                  - { meter: tokens, model: per_unit, unit_amount: "1" }
+            default_plan: basic
+            """
+        let daemon = try DaemonHarness(config: config)
+        try daemon.start()
+        let lines = [
+            eventLine(id: "q1", customer: #"cus,\"q\""#, meter: "tokens", value: "2",
+                      extra: #","properties":{"model":"a\r\nb,\"c\"","billable":"true"}"#),
+            eventLine(id: "q2", customer: "cus_plain", meter: "tokens", value: "3", extra: #","properties":{"model":"m","billable":"true"}"#),
+        ]
+        #expect(try daemon.exchange(lines.joined(separator: "\n") + "\n") == [acceptedLine, acceptedLine])
+        let period = BillingPeriod.monthly.interval(containing: .now()).label
+        let rate = try daemon.tally(["rate", "--period", period, "--format", "csv", "--config", daemon.configPath, "--store", daemon.storePath])
+        #expect(rate.status == 0, "\(rate.error)")
+        #expect(rate.output.contains("\"cus,\"\"q\"\"\",\(period),basic,USD,tokens,\"model=a\r\nb,\"\"c\"\"\",sum,2,per_unit,2,2.00\n"),
+                "\(rate.output.debugDescription)")
+        #expect(rate.output.contains("\ncus_plain,\(period),basic,USD,tokens,model=m,sum,3,per_unit,3,3.00\n"))
+        #expect(daemon.terminate() == 0)
+    }
 }
