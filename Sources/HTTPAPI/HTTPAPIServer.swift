@@ -92,7 +92,7 @@ public struct HTTPAPIServer: Service {
         let host = self.host
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), backlog: api.config.ingest.listenBacklog),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("HTTP API listening", metadata: ["host": "\(host)", "port": "\(port)"])
