@@ -29,7 +29,8 @@ public struct HTTPAPIServer: Service {
     public let port: Int
     /// The registry `/metrics` exposes. The server adds its own metrics (`tally_http_*`,
     /// `tally_store_*`); an executable may bootstrap swift-metrics with it
-    /// (`MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))`).
+    /// (`MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))`; `tally serve`
+    /// bootstraps a factory that also gives each family its help text).
     public let metricsRegistry: PrometheusCollectorRegistry
 
     private let api: APIRoutes

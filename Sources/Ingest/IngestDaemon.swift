@@ -88,6 +88,8 @@ public final class IngestDaemon: Service, Sendable {
             schedule = ArchiveSchedule(archive: EventArchive(store: store), writer: writer,
                                        intervalNanoseconds: config.archive.intervalNanoseconds, ingest: config.ingest, logger: logger)
             schedule?.start()
+        } else {
+            ArchiveSchedule.declareMetrics()
         }
         let front = ServiceGroup(configuration: .init(services: frontEnds(writer, parser).map { .init(service: $0) }, logger: logger))
         let frontTask = Task { try await front.run() }
