@@ -231,7 +231,7 @@ final class ConfigReader {
         return number
     }
 
-    private func duration(_ node: Node, path: String, range: ClosedRange<Int64>, default: String) -> Int64? {
+    func duration(_ node: Node, path: String, range: ClosedRange<Int64>, default: String) -> Int64? {
         let bounds = range.upperBound == Int64.max
             ? "of at least \(DurationText.format(nanoseconds: range.lowerBound))"
             : "from \(DurationText.format(nanoseconds: range.lowerBound)) to \(DurationText.format(nanoseconds: range.upperBound))"
