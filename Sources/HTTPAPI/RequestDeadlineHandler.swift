@@ -9,7 +9,9 @@ import TallyConfiguration
 /// response ending (`http.header_timeout`), its body within `bodyTimeout` of the head
 /// (`http.body_timeout`). A late client gets `408 request_timeout` (the API's JSON error) when no
 /// response has started, then the connection is closed, so a client sending a byte a second holds
-/// nothing for long.
+/// nothing for long. A kept-alive connection that has been answered and sends no next request
+/// within `headerTimeout` is closed without a 408: an idle pooled connection, which HTTP clients
+/// expect the server to close, not to answer unasked.
 ///
 /// It sits after Hummingbird's HTTP decoder (`HTTP1Channel.Configuration.additionalChannelHandlers`),
 /// so it sees whole heads, body parts and ends; while the server computes a response no clock runs.
@@ -36,6 +38,8 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var deadline: Scheduled<Void>?
     /// Whether a response head was written and its end not yet.
     private var responseInProgress = false
+    /// Whether a request has been answered on this connection (then waiting for a head is idling).
+    private var answeredOne = false
 
     init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount, logger: Logger) {
         self.headerTimeout = headerTimeout
@@ -78,6 +82,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .head, .body: break
         case .end:
             responseInProgress = false
+            answeredOne = true
             // The next request's head is due from now, on a kept-alive connection.
             if phase == .answering { arm(.head, context: context) }
         }
@@ -105,7 +110,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         let limit = phase == .head ? ("http.header_timeout", headerTimeout) : ("http.body_timeout", bodyTimeout)
         let seconds = DurationText.format(nanoseconds: limit.1.nanoseconds)
         logger.debug("closing a slow HTTP connection", metadata: ["waited_for": "\(what)", "timeout": "\(seconds)"])
-        guard !responseInProgress else {
+        // No 408 while a response is being written, nor to an idle kept-alive connection: the
+        // decoder before this handler hides whether part of a next head arrived, and an answer
+        // nobody asked for on a pooled connection confuses clients.
+        guard !responseInProgress, phase == .body || !answeredOne else {
             context.close(promise: nil)
             return
         }

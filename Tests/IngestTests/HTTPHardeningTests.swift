@@ -75,6 +75,17 @@ struct HTTPHardeningTests {
         #expect(daemon.terminate() == 0)
     }
 
+    @Test("a kept-alive connection idle past header_timeout after its answer is closed, without an unasked 408")
+    func idleKeepAlive() throws {
+        let (daemon, port) = try Self.start()
+        let connection = try RawHTTPConnection(port: port)
+        try connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try connection.readResponse().hasPrefix("HTTP/1.1 200"))
+        // Nothing more is sent: the server closes the connection and says nothing.
+        #expect(try connection.readUntilClosed() == "")
+        #expect(daemon.terminate() == 0)
+    }
+
     @Test("a body that is not JSON is 415 unsupported_media_type; JSON with a charset is read")
     func unsupportedMediaType() throws {
         let (daemon, port) = try Self.start()
