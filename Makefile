@@ -2,10 +2,11 @@
 SWIFT ?= swift
 # tzdata: the IANA time zones usage-over-time queries (--tz) read from /usr/share/zoneinfo.
 # python3, python3-venv, curl: the OpenAPI check (openapi-spec-validator and schemathesis from PyPI).
-APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl
+# prometheus: promtool, which lints GET /metrics (scripts/metrics-check.sh).
+APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps bench bench-matrix bench-micro openapi-check clean
+.PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check clean
 
 ## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
 deps:
@@ -33,6 +34,8 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel
 	# The HTTP API against its OpenAPI document: validated, then exercised live by schemathesis.
 	scripts/openapi-check.sh .build/debug/tally .build/pytools
+	# GET /metrics linted by promtool (HELP and TYPE on every family, every family from the start).
+	scripts/metrics-check.sh .build/debug/tally
 
 ## The ingest benchmark at 1M and 50M remembered identities, the archive and usage-over-time queries (see BENCHMARKS.md).
 bench: build
@@ -55,6 +58,11 @@ bench-micro: deps
 openapi-check: deps
 	$(SWIFT) build --product tally
 	scripts/openapi-check.sh .build/debug/tally .build/pytools
+
+## Only the /metrics lint (needs a debug build: swift build).
+metrics-check: deps
+	$(SWIFT) build --product tally
+	scripts/metrics-check.sh .build/debug/tally
 
 clean:
 	rm -rf .build Benchmarks/.build

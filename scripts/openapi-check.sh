@@ -18,28 +18,13 @@ if [ ! -x "$TOOLS/bin/schemathesis" ] || [ ! -x "$TOOLS/bin/openapi-spec-validat
   "$TOOLS/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==0.9.0" "schemathesis==4.32.5"
 fi
 
-WORK=$(mktemp -d)
-DAEMON=
-cleanup() {
-  if [ -n "$DAEMON" ]; then kill -TERM "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-KEY="openapi-check-key"
-DIGEST=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# shellcheck source=scripts/check-daemon.sh
+. scripts/check-daemon.sh
+check_daemon_prepare "openapi-check-key"
 cp config/tally.yaml "$WORK/tally.yaml"
 printf '\nhttp:\n  api_keys_sha256: ["%s"]\n  portal_secret_env: TALLY_OPENAPI_CHECK_PORTAL_SECRET\n' "$DIGEST" >> "$WORK/tally.yaml"
 export TALLY_OPENAPI_CHECK_PORTAL_SECRET="openapi-check-portal-secret"
-
-"$TALLY" serve --config "$WORK/tally.yaml" --store "$WORK/data" --socket "$WORK/tally.sock" \
-  --http "127.0.0.1:$PORT" >"$WORK/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 1 300); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+check_daemon_start "$TALLY"
 curl -fsS "http://127.0.0.1:$PORT/openapi.json" -o "$WORK/openapi.json"
 
 echo "openapi-spec-validator: GET /openapi.json"

@@ -85,15 +85,13 @@ public enum StatementFormat {
             let fields = [statement.customer, statement.period.label, statement.plan ?? "", statement.currency?.code ?? "",
                           line.meter, group, line.aggregation, line.quantity.description, line.model,
                           line.exactAmount.description, money(line.amount, statement.currency)]
-            text += fields.map(csvField).joined(separator: ",") + "\n"
+            text += CSV.row(fields)
         }
         return text
     }
 
-    static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
+    /// One CSV field (``CSV/field(_:)``).
+    static func csvField(_ text: String) -> String { CSV.field(text) }
 
     /// The run's summary as JSON: `{"period":{"label","start","end"},"closed","customers","lines","usage_rows","totals":[{"currency","exact_amount","amount"}]}`.
     public static func json(_ summary: RatingRunSummary) -> String {
@@ -119,9 +117,8 @@ public enum StatementFormat {
     public static func csv(_ summary: RatingRunSummary) -> String {
         var text = "period,closed,customers,lines,currency,exact_amount,amount\n"
         for total in summary.totals {
-            text += [summary.period.label, summary.closed ? "true" : "false", String(summary.customers), String(summary.lines),
-                     total.currency, total.exactAmount.description, money(total.amount, Currency.named(total.currency))]
-                .joined(separator: ",") + "\n"
+            text += CSV.row([summary.period.label, summary.closed ? "true" : "false", String(summary.customers), String(summary.lines),
+                             total.currency, total.exactAmount.description, money(total.amount, Currency.named(total.currency))])
         }
         return text
     }

@@ -1,7 +1,15 @@
 import Hummingbird
 import Logging
 import Metering
+import NIOCore
+import NIOHTTP1
 import Storage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// An error answered by the HTTP API as `{"error":{"code","message","field"?,"details"?}}` with its status.
 public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -40,6 +48,11 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownMeter = Code(rawValue: "unknown_meter")
         /// 404: no such limit for the customer.
         public static let unknownLimit = Code(rawValue: "unknown_limit")
+        /// 408: the client did not send its request headers or body in time (`http.header_timeout`,
+        /// `http.body_timeout`); the connection is closed.
+        public static let requestTimeout = Code(rawValue: "request_timeout")
+        /// 415: the body's `Content-Type` is not JSON (`application/json`, CloudEvents).
+        public static let unsupportedMediaType = Code(rawValue: "unsupported_media_type")
         /// 413: the body is larger than the route accepts.
         public static let bodyTooLarge = Code(rawValue: "body_too_large")
         /// 422: more events than one request may carry.
@@ -153,6 +166,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return HTTPAPIError.store(error).response
         case let error as any HTTPResponseError:
             return translate(error.status, request: request).response
+        case let error where ClientAbort.matches(error):
+            // The client went away (or broke the request off) while its body was being read: its
+            // problem, not the server's, and nobody will read this answer.
+            logger.debug("the client aborted its request", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return HTTPAPIError.badRequest(.invalidBody, "the request was cut off before its body was complete; send it again").response
         default:
             logger.error("unexpected error answering a request", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return HTTPAPIError(status: 500, code: .internalError, message: "the server failed to answer: \(error); please report it").response
@@ -170,6 +188,23 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             HTTPAPIError(status: 400, code: .invalidBody, message: "the request is malformed")
         default:
             HTTPAPIError(status: status.code, code: HTTPAPIError.Code(rawValue: "http_\(status.code)"), message: status.reasonPhrase)
+        }
+    }
+}
+
+/// Errors that mean the client aborted a request (reset the connection, closed it mid-body, sent a
+/// broken request): logged at debug level, since they say nothing about the server.
+enum ClientAbort {
+    static func matches(_ error: any Error) -> Bool {
+        switch error {
+        case let error as IOError:
+            return [ECONNRESET, EPIPE, ECONNABORTED, ETIMEDOUT].contains(error.errnoCode)
+        case let error as ChannelError:
+            return [.ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed, .inputClosed].contains(error)
+        case is HTTPParserError, is CancellationError:
+            return true
+        default:
+            return false
         }
     }
 }

@@ -28,6 +28,9 @@ final class APIMetrics: Sendable {
         eventsAccepted = registry.makeCounter(descriptor: eventsName, labels: [("status", "accepted")])
         eventsDuplicate = registry.makeCounter(descriptor: eventsName, labels: [("status", "duplicate")])
         eventsRejected = registry.makeCounter(descriptor: eventsName, labels: [("status", "rejected")])
+        // The request families are on /metrics from the start, with the series every scrape counts.
+        _ = registry.makeCounter(descriptor: Self.requestsName, labels: [("method", "GET"), ("route", "/metrics"), ("status", "200")])
+        _ = registry.makeDurationHistogram(descriptor: Self.durationName, labels: [("route", "/metrics")], buckets: Self.durationBuckets)
     }
 
     /// `tally_<subsystem>_<name>[_<unit>]`.

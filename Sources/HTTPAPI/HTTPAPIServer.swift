@@ -11,7 +11,9 @@ import Synchronization
 /// The HTTP API of DESIGN §9 as a service: JSON over HTTP for dashboards and back offices.
 ///
 /// Events posted to `/v1/events` go through the same group-commit writer as the socket and are
-/// answered after their commit is durable; the read routes read the store directly, so they reflect
+/// answered after their commit is durable; a client too slow to send its request's headers or body
+/// (`http.header_timeout`, `http.body_timeout`) gets 408 and is disconnected; a body that is not
+/// JSON is refused with 415; the read routes read the store directly, so they reflect
 /// every acknowledged event. Every route but `GET /healthz` needs `Authorization: Bearer <key>`.
 ///
 /// ```swift
@@ -29,7 +31,8 @@ public struct HTTPAPIServer: Service {
     public let port: Int
     /// The registry `/metrics` exposes. The server adds its own metrics (`tally_http_*`,
     /// `tally_store_*`); an executable may bootstrap swift-metrics with it
-    /// (`MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))`).
+    /// (`MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: server.metricsRegistry))`; `tally serve`
+    /// bootstraps a factory that also gives each family its help text).
     public let metricsRegistry: PrometheusCollectorRegistry
 
     private let api: APIRoutes
@@ -85,14 +88,21 @@ public struct HTTPAPIServer: Service {
         router.middlewares.add(AuthenticationMiddleware(
             authenticator: APIKeyAuthenticator(hexDigests: api.config.http.apiKeySHA256, keys: api.config.http.apiKeys),
             portalSecret: api.portalSecret))
+        router.middlewares.add(ContentTypeMiddleware())
         api.register(on: router)
         let listening = self.listening
         let onListening = self.onListening
         let logger = self.logger
         let host = self.host
+        let http = api.config.http
+        let handlerLogger = logger
         let app = Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                RequestDeadlineHandler(headerTimeout: .nanoseconds(http.headerTimeoutNanoseconds),
+                                       bodyTimeout: .nanoseconds(http.bodyTimeoutNanoseconds), logger: handlerLogger),
+            ])),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), backlog: api.config.ingest.listenBacklog),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("HTTP API listening", metadata: ["host": "\(host)", "port": "\(port)"])

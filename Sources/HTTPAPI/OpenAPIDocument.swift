@@ -39,7 +39,9 @@ enum OpenAPIDocument {
     static func operation(_ id: String, _ summary: String, parameters: [Object] = [], body: Object? = nil,
                           responses: Object, errors errorStatuses: [Int], isPublic: Bool = false) -> Object {
         var all = responses
-        for (status, response) in P.errors(errorStatuses + (isPublic ? [] : [401, 403, 404])) { all[status] = response }
+        // A body that is not JSON is refused with 415 wherever a body is read.
+        let bodyErrors = body == nil ? [] : [415]
+        for (status, response) in P.errors(errorStatuses + bodyErrors + (isPublic ? [] : [401, 403, 404])) { all[status] = response }
         var operation: Object = ["operationId": id, "summary": summary, "responses": all]
         if !parameters.isEmpty { operation["parameters"] = parameters }
         if let body { operation["requestBody"] = body }

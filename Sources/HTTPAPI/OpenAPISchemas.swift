@@ -180,6 +180,7 @@ enum OpenAPIParts {
         var responses: Object = [:]
         let descriptions = [400: "Malformed input.", 401: "Missing or unknown key or token.", 403: "The key or token lacks the scope.",
                             404: "No such customer, meter, limit, plan or route.", 413: "The body is too large.",
+                            415: "The body's Content-Type is not JSON.",
                             422: "The input is well-formed but not acceptable.", 503: "The store or a feature is unavailable now."]
         for status in statuses {
             responses[String(status)] = json(ref("Error"), descriptions[status] ?? "An error.")

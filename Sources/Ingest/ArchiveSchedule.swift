@@ -21,9 +21,17 @@ public final class ArchiveSchedule: @unchecked Sendable {
     private var stopping = false
     private var finished = false
     private var thread: Thread?
-    private let archivedEvents = Counter(label: "tally_archived_events_total")
-    private let expiredIdentities = Counter(label: "tally_expired_identities_total")
-    private let runFailures = Counter(label: "tally_archive_failures_total")
+    private let archivedEvents = Counter(label: IngestMetricFamilies.archivedEvents)
+    private let expiredIdentities = Counter(label: IngestMetricFamilies.expiredIdentities)
+    private let runFailures = Counter(label: IngestMetricFamilies.archiveFailures)
+
+    /// Creates the schedule's counters without a schedule, so that their families are on
+    /// `/metrics` (at zero) even with `archive.interval: 0`.
+    static func declareMetrics() {
+        _ = Counter(label: IngestMetricFamilies.archivedEvents)
+        _ = Counter(label: IngestMetricFamilies.expiredIdentities)
+        _ = Counter(label: IngestMetricFamilies.archiveFailures)
+    }
 
     /// - Parameters:
     ///   - intervalNanoseconds: time between the end of one run and the start of the next; the

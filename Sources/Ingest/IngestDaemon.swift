@@ -72,7 +72,8 @@ public final class IngestDaemon: Service, Sendable {
         let server = IngestServer(
             settings: .init(socketPath: socketPath, socketMode: config.ingest.socketMode,
                             limits: ConnectionLimits(maximumLineBytes: config.ingest.maxLineBytes,
-                                                     maximumUnansweredLines: max(4 * config.ingest.commitMaxEvents, 1024))),
+                                                     maximumUnansweredLines: max(4 * config.ingest.commitMaxEvents, 1024)),
+                            backlog: config.ingest.listenBacklog),
             parser: parser, writer: writer, group: group, logger: logger)
         writer.start()
         do {
@@ -87,6 +88,8 @@ public final class IngestDaemon: Service, Sendable {
             schedule = ArchiveSchedule(archive: EventArchive(store: store), writer: writer,
                                        intervalNanoseconds: config.archive.intervalNanoseconds, ingest: config.ingest, logger: logger)
             schedule?.start()
+        } else {
+            ArchiveSchedule.declareMetrics()
         }
         let front = ServiceGroup(configuration: .init(services: frontEnds(writer, parser).map { .init(service: $0) }, logger: logger))
         let frontTask = Task { try await front.run() }

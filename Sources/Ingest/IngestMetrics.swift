@@ -2,21 +2,54 @@ import Metering
 import Metrics
 import Storage
 
+/// The names and help texts of the swift-metrics families the ingest daemon records, for a metrics
+/// backend that shows help (Prometheus `# HELP`). Every instrument Ingest creates is named here.
+public enum IngestMetricFamilies {
+    /// Event lines answered, by `result` (accepted, duplicate, rejected) and, when rejected, `code`.
+    public static let events = "tally_events_total"
+    /// Events per group commit.
+    public static let groupCommitEvents = "tally_group_commit_events"
+    /// Time to write and fsync one group commit.
+    public static let groupCommitDuration = "tally_group_commit_duration"
+    /// Alerts fired by group commits.
+    public static let alertsFired = "tally_alerts_fired_total"
+    /// Time of one maintenance (archive) step on the writer thread.
+    public static let maintenanceStepDuration = "tally_maintenance_step_duration"
+    /// Events moved into archive segments.
+    public static let archivedEvents = "tally_archived_events_total"
+    /// Event identities removed after the dedup window.
+    public static let expiredIdentities = "tally_expired_identities_total"
+    /// Archive runs that failed.
+    public static let archiveFailures = "tally_archive_failures_total"
+
+    /// The help text of each family above, by name.
+    public static let help: [String: String] = [
+        events: "Event lines answered, on the socket and over HTTP, by result (accepted, duplicate, rejected) and rejection code.",
+        groupCommitEvents: "Events written per group commit.",
+        groupCommitDuration: "Time to write and fsync one group commit, in seconds.",
+        alertsFired: "Usage-limit alerts fired by group commits.",
+        maintenanceStepDuration: "Time of one maintenance step (an archive transaction) run on the writer thread between group commits, in seconds.",
+        archivedEvents: "Events moved from the store into archive segments.",
+        expiredIdentities: "Event identities removed once older than the dedup window.",
+        archiveFailures: "Scheduled archive runs that failed (see the log); the next run retries.",
+    ]
+}
+
 /// Ingest's swift-metrics instruments: events by result and error code, group-commit size and
 /// latency, alerts fired. Exposed by whatever `MetricsSystem` the executable bootstraps (Prometheus
 /// on `/metrics`); without one they cost next to nothing.
 struct IngestMetrics: Sendable {
-    private let accepted = Counter(label: "tally_events_total", dimensions: [("result", "accepted")])
-    private let duplicate = Counter(label: "tally_events_total", dimensions: [("result", "duplicate")])
+    private let accepted = Counter(label: IngestMetricFamilies.events, dimensions: [("result", "accepted")])
+    private let duplicate = Counter(label: IngestMetricFamilies.events, dimensions: [("result", "duplicate")])
     private var rejected: [String: Counter] = [:]
-    private let commitSize = Recorder(label: "tally_group_commit_events", aggregate: true)
-    private let commitDuration = Timer(label: "tally_group_commit_duration")
-    private let alertsFired = Counter(label: "tally_alerts_fired_total")
-    private let maintenanceDuration = Timer(label: "tally_maintenance_step_duration")
+    private let commitSize = Recorder(label: IngestMetricFamilies.groupCommitEvents, aggregate: true)
+    private let commitDuration = Timer(label: IngestMetricFamilies.groupCommitDuration)
+    private let alertsFired = Counter(label: IngestMetricFamilies.alertsFired)
+    private let maintenanceDuration = Timer(label: IngestMetricFamilies.maintenanceStepDuration)
 
     init() {
         for code in IngestError.Code.allCodes {
-            rejected[code.rawValue] = Counter(label: "tally_events_total", dimensions: [("result", "rejected"), ("code", code.rawValue)])
+            rejected[code.rawValue] = Counter(label: IngestMetricFamilies.events, dimensions: [("result", "rejected"), ("code", code.rawValue)])
         }
     }
 

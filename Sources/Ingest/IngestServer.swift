@@ -32,12 +32,17 @@ public final class IngestServer: Sendable {
         public var limits: ConnectionLimits
         /// How long shutdown waits for a connection's answers to reach a peer that is not reading.
         public var drainTimeout: TimeAmount
+        /// The socket's listen backlog (`ingest.listen_backlog`): how many connects may wait to be
+        /// accepted before the kernel refuses more (`EAGAIN` for a non-blocking connect).
+        public var backlog: Int
 
-        public init(socketPath: String, socketMode: UInt32, limits: ConnectionLimits, drainTimeout: TimeAmount = .seconds(10)) {
+        public init(socketPath: String, socketMode: UInt32, limits: ConnectionLimits, drainTimeout: TimeAmount = .seconds(10),
+                    backlog: Int = 4096) {
             self.socketPath = socketPath
             self.socketMode = socketMode
             self.limits = limits
             self.drainTimeout = drainTimeout
+            self.backlog = backlog
         }
     }
 
@@ -67,7 +72,7 @@ public final class IngestServer: Sendable {
         let connections = self.connections
         let metrics = IngestMetrics()
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: Int32(clamping: settings.backlog))
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))

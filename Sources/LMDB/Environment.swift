@@ -281,7 +281,8 @@ public final class Environment: @unchecked Sendable {
     ///     try transaction.put(dedup, key: eventKey, value: [], flags: .noOverwrite) == .stored
     /// }
     /// ```
-    /// - Throws: ``LMDBError`` from LMDB (``ResultCode/diskFull``, ``ResultCode/permissionDenied`` in
+    /// - Throws: ``LMDBError`` from LMDB (``ResultCode/diskFull`` for `ENOSPC`, and for `EIO` when the
+    ///   environment's file system is full, ``ResultCode/permissionDenied`` in
     ///   a read-only environment, ``ResultCode/mapFull`` when growth reached ``Options/maxMapSize``),
     ///   or whatever `body` throws.
     @discardableResult
@@ -307,6 +308,7 @@ public final class Environment: @unchecked Sendable {
             case .failure(let error):
                 mdb_txn_abort(transaction)
                 resizeLock.unlock()
+                if let error = error as? LMDBError { throw classifyingDiskFull(error) }
                 throw error
             case .success(let value):
                 // mdb_txn_commit frees the transaction whatever it returns.
@@ -316,10 +318,17 @@ public final class Environment: @unchecked Sendable {
                     try growMap(beyond: startSize)
                     continue
                 }
-                try check(rc, "mdb_txn_commit")
+                if rc != MDB_SUCCESS { throw classifyingDiskFull(LMDBError(rc, "mdb_txn_commit")) }
                 return value
             }
         }
+    }
+
+    /// A write's `ENOSPC`, or its `EIO` while this environment's file system is full, as "the disk
+    /// is full" (see ``LMDBError/classifyingDiskFull(_:path:space:)``).
+    private func classifyingDiskFull(_ error: LMDBError) -> LMDBError {
+        guard error.code == .diskFull || error.code == .ioError else { return error }
+        return LMDBError.classifyingDiskFull(error, path: path, space: DiskSpace.of(path: path))
     }
 
     /// Begins a transaction holding the shared side of the resize lock; the caller ends the

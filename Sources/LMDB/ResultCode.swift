@@ -75,6 +75,9 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     /// `ENOSPC`: no space left on the device. Nothing of the failed transaction was written.
     public static let diskFull = ResultCode(rawValue: ENOSPC)
+    /// `EIO`: an I/O error from the operating system. A failed write on a full file system can come
+    /// back as this; ``Environment/write(_:)`` reports it as ``diskFull`` when the disk is full.
+    public static let ioError = ResultCode(rawValue: EIO)
     /// `EACCES`: permission denied, or a write transaction in a read-only environment.
     public static let permissionDenied = ResultCode(rawValue: EACCES)
     /// `ENOENT`: the environment directory or a file in it does not exist.

@@ -199,8 +199,28 @@ extension Timestamp {
     /// minute; the offset is applied to give UTC. Anything else (a date alone, no offset, a space
     /// separator, more than 9 fraction digits, surrounding whitespace) returns nil.
     public static func parseRFC3339(_ bytes: UnsafeRawBufferPointer) -> Timestamp? {
+        if case .time(let time) = readRFC3339(bytes) { return time }
+        return nil
+    }
+
+    /// What ``readRFC3339(_:)`` found: a time, text that is not an RFC 3339 date-time, or a valid
+    /// RFC 3339 date-time outside the range a `Timestamp` holds (1677-09-21...2262-04-11).
+    public enum RFC3339Reading: Sendable, Hashable {
+        /// A time in range.
+        case time(Timestamp)
+        /// Not an RFC 3339 date-time (see ``Timestamp/parseRFC3339(_:)-(UnsafeRawBufferPointer)``).
+        case malformed
+        /// A valid date-time before 1677-09-21T00:12:43.145224192Z, such as year 0001.
+        case beforeRange
+        /// A valid date-time after 2262-04-11T23:47:16.854775807Z, such as year 9999.
+        case afterRange
+    }
+
+    /// Reads an RFC 3339 date-time like ``parseRFC3339(_:)-(UnsafeRawBufferPointer)``, telling a
+    /// malformed text from a valid date-time outside the representable range, and on which side.
+    public static func readRFC3339(_ bytes: UnsafeRawBufferPointer) -> RFC3339Reading {
         let count = bytes.count
-        guard count >= 20 else { return nil }
+        guard count >= 20 else { return .malformed }
 
         @inline(__always) func digit(_ index: Int) -> Int? {
             let value = bytes[index] &- ASCIIByte.zero
@@ -216,11 +236,11 @@ extension Timestamp {
             bytes[10] | 0x20 == UInt8(ascii: "t"),
             let hour = twoDigits(11), bytes[13] == ASCIIByte.colon, let minute = twoDigits(14),
             bytes[16] == ASCIIByte.colon, var second = twoDigits(17)
-        else { return nil }
+        else { return .malformed }
         let year = century * 100 + yearOfCentury
         guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
             hour <= 23, minute <= 59, second <= 60
-        else { return nil }
+        else { return .malformed }
 
         var index = 19
         var nanosecond = 0
@@ -228,12 +248,12 @@ extension Timestamp {
             index += 1
             let start = index
             while index < count, let value = digit(index) {
-                guard index - start < 9 else { return nil }
+                guard index - start < 9 else { return .malformed }
                 nanosecond = nanosecond * 10 + value
                 index += 1
             }
             let digits = index - start
-            guard digits > 0 else { return nil }
+            guard digits > 0 else { return .malformed }
             for _ in digits..<9 { nanosecond *= 10 }
         }
         if second == 60 {
@@ -241,7 +261,7 @@ extension Timestamp {
             nanosecond = 999_999_999
         }
 
-        guard index < count else { return nil }
+        guard index < count else { return .malformed }
         var offsetSeconds = 0
         let zone = bytes[index]
         if zone | 0x20 == UInt8(ascii: "z") {
@@ -249,18 +269,20 @@ extension Timestamp {
         } else if zone == ASCIIByte.plus || zone == ASCIIByte.minus {
             guard count - index >= 6, let offsetHour = twoDigits(index + 1), bytes[index + 3] == ASCIIByte.colon,
                 let offsetMinute = twoDigits(index + 4), offsetHour <= 23, offsetMinute <= 59
-            else { return nil }
+            else { return .malformed }
             offsetSeconds = (offsetHour * 3600 + offsetMinute * 60) * (zone == ASCIIByte.minus ? -1 : 1)
             index += 6
         } else {
-            return nil
+            return .malformed
         }
-        guard index == count else { return nil }
+        guard index == count else { return .malformed }
 
         let days = daysSinceEpoch(year: year, month: month, day: day)
         let seconds = Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
-        guard let value = combine(days: days, seconds: seconds, nanoseconds: Int64(nanosecond)) else { return nil }
-        return Timestamp(nanosecondsSinceEpoch: value)
+        guard let value = combine(days: days, seconds: seconds, nanoseconds: Int64(nanosecond)) else {
+            return days < 0 ? .beforeRange : .afterRange
+        }
+        return .time(Timestamp(nanosecondsSinceEpoch: value))
     }
 
     /// Parses an RFC 3339 date-time from text (see ``parseRFC3339(_:)-(UnsafeRawBufferPointer)``).
@@ -269,6 +291,14 @@ extension Timestamp {
             return result
         }
         return Array(text.utf8).withUnsafeBytes { parseRFC3339($0) }
+    }
+
+    /// Reads an RFC 3339 date-time from text (see ``readRFC3339(_:)-(UnsafeRawBufferPointer)``).
+    public static func readRFC3339(_ text: some StringProtocol) -> RFC3339Reading {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ readRFC3339(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        return Array(text.utf8).withUnsafeBytes { readRFC3339($0) }
     }
 
     /// The time in RFC 3339 UTC, with a fraction only when it is non-zero, trimmed of trailing zeros:

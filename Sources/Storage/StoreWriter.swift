@@ -123,6 +123,12 @@ public final class StoreWriter: @unchecked Sendable {
             folder.rollBack(stamp: stamp)
             store.logger.error("group commit failed: the store is full", metadata: ["events": "\(pending.count)"])
             throw StoreError(.unavailable, "the store reached store.max_size (\(store.configuration.maximumSize ?? 0) bytes): raise store.max_size and restart, or move old events out")
+        } catch let error as LMDBError where error.isDiskFull {
+            folder.rollBack(stamp: stamp)
+            store.logger.error("group commit failed: the disk is full",
+                               metadata: ["code": "\(StoreError.Code.diskFull)", "path": "\(store.path)", "error": "\(error.message)",
+                                          "events": "\(pending.count)"])
+            throw StoreError(.diskFull, "\(error.message)")
         } catch {
             folder.rollBack(stamp: stamp)
             store.logger.error("group commit failed", metadata: ["error": "\(error)", "events": "\(pending.count)"])

@@ -13,6 +13,9 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
 
         /// The store cannot take writes now (disk full, I/O error); nothing was recorded.
         public static let unavailable = Code(rawValue: "unavailable")
+        /// The store's file system is full (`ENOSPC`, or `EIO` on a full disk): nothing was
+        /// recorded; free space on the store's path and retry.
+        public static let diskFull = Code(rawValue: "disk_full")
         /// Another process holds the store for writing.
         public static let locked = Code(rawValue: "locked")
         /// There is no store at the path.

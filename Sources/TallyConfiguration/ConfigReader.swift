@@ -16,7 +16,7 @@ final class ConfigReader {
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
         "socket", "socket_mode", "commit_max_events", "commit_max_delay", "dedup_window", "max_future_skew",
-        "max_line_bytes",
+        "max_line_bytes", "listen_backlog",
     ]
     private static let billingKeys = ["period", "anchor", "rounding"]
     private static let archiveKeys = ["interval"]
@@ -135,6 +135,11 @@ final class ConfigReader {
                 if let duration = duration(value, path: path, range: 0...Int64.max, default: "5m") {
                     settings.maxFutureSkewNanoseconds = duration
                 }
+            case "listen_backlog":
+                if let number = wholeNumber(value, path: path, range: 1...1_048_576, unit: "connections",
+                                            default: String(IngestSettings.defaultListenBacklog)) {
+                    settings.listenBacklog = number
+                }
             default: // max_line_bytes
                 if let number = wholeNumber(value, path: path, range: 1_024...16_777_216, unit: "bytes", default: "65536") {
                     settings.maxLineBytes = number
@@ -226,7 +231,7 @@ final class ConfigReader {
         return number
     }
 
-    private func duration(_ node: Node, path: String, range: ClosedRange<Int64>, default: String) -> Int64? {
+    func duration(_ node: Node, path: String, range: ClosedRange<Int64>, default: String) -> Int64? {
         let bounds = range.upperBound == Int64.max
             ? "of at least \(DurationText.format(nanoseconds: range.lowerBound))"
             : "from \(DurationText.format(nanoseconds: range.lowerBound)) to \(DurationText.format(nanoseconds: range.upperBound))"

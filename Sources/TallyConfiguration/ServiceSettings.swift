@@ -35,13 +35,29 @@ public struct HTTPSettings: Sendable, Hashable {
     /// `http.portal_secret_env`: the environment variable holding the secret that signs customer
     /// portal tokens; nil: no portal tokens.
     public var portalSecretEnvironmentVariable: String?
+    /// `http.header_timeout`: how long a connection may take to send a request's head (request
+    /// line and headers), counted from when it connects or its previous response was sent; past
+    /// it the server answers 408 and closes the connection (default 10 s).
+    public var headerTimeoutNanoseconds: Int64
+    /// `http.body_timeout`: how long a request may take to send its body once its head is in;
+    /// past it the server answers 408 and closes the connection (default 30 s).
+    public var bodyTimeoutNanoseconds: Int64
+
+    /// The default `http.header_timeout`: 10 s.
+    public static let defaultHeaderTimeoutNanoseconds: Int64 = 10_000_000_000
+    /// The default `http.body_timeout`: 30 s.
+    public static let defaultBodyTimeoutNanoseconds: Int64 = 30_000_000_000
 
     public init(listen: String? = nil, apiKeySHA256: [String] = [], apiKeys: [APIKey] = [],
-                portalSecretEnvironmentVariable: String? = nil) {
+                portalSecretEnvironmentVariable: String? = nil,
+                headerTimeoutNanoseconds: Int64 = HTTPSettings.defaultHeaderTimeoutNanoseconds,
+                bodyTimeoutNanoseconds: Int64 = HTTPSettings.defaultBodyTimeoutNanoseconds) {
         self.listen = listen
         self.apiKeySHA256 = apiKeySHA256
         self.apiKeys = apiKeys
         self.portalSecretEnvironmentVariable = portalSecretEnvironmentVariable
+        self.headerTimeoutNanoseconds = headerTimeoutNanoseconds
+        self.bodyTimeoutNanoseconds = bodyTimeoutNanoseconds
     }
 }
 

@@ -7,7 +7,9 @@ import Metering
 extension ConfigReader {
     private static let alertKeys = ["log", "webhooks"]
     private static let webhookKeys = ["url", "secret_env"]
-    private static let httpKeys = ["listen", "api_keys_sha256", "api_keys", "portal_secret_env"]
+    private static let httpKeys = ["listen", "api_keys_sha256", "api_keys", "portal_secret_env", "header_timeout", "body_timeout"]
+    /// The shortest and longest `http.header_timeout` and `http.body_timeout`: 1 ms to 1 day.
+    private static let httpTimeoutRange: ClosedRange<Int64> = 1_000_000...86_400_000_000_000
     private static let webhookExample = "url: \"https://hooks.example.com/tally\""
     private static let listenExample = "listen: 127.0.0.1:8080"
     static let digestAdvice = "list the SHA-256 digest of each key (64 hexadecimal characters), not the key "
@@ -159,6 +161,14 @@ extension ConfigReader {
                 settings.apiKeys = readAPIKeys(value, path: path)
             } else if key == "portal_secret_env" {
                 settings.portalSecretEnvironmentVariable = readPortalSecretEnvironmentVariable(value, path: path)
+            } else if key == "header_timeout" {
+                if let timeout = duration(value, path: path, range: Self.httpTimeoutRange, default: "10s") {
+                    settings.headerTimeoutNanoseconds = timeout
+                }
+            } else if key == "body_timeout" {
+                if let timeout = duration(value, path: path, range: Self.httpTimeoutRange, default: "30s") {
+                    settings.bodyTimeoutNanoseconds = timeout
+                }
             } else {
                 settings.apiKeySHA256 = readAPIKeyDigests(value, path: path)
             }

@@ -112,6 +112,10 @@ public struct IngestSettings: Sendable, Hashable {
     public var maxFutureSkewNanoseconds: Int64
     /// `ingest.max_line_bytes`: the longest accepted NDJSON line (default 65536; 1 KiB…16 MiB).
     public var maxLineBytes: Int
+    /// `ingest.listen_backlog`: the listen backlog of the Unix socket and of the HTTP listener, how
+    /// many connections may wait to be accepted (default 4096; 1…1,048,576; the kernel caps it at
+    /// `net.core.somaxconn`).
+    public var listenBacklog: Int
 
     /// Creates ingest settings; every parameter defaults to the documented default.
     public init(
@@ -121,7 +125,8 @@ public struct IngestSettings: Sendable, Hashable {
         commitMaxDelayNanoseconds: Int64 = 2_000_000,
         dedupWindowNanoseconds: Int64 = 35 * 86_400_000_000_000,
         maxFutureSkewNanoseconds: Int64 = 5 * 60_000_000_000,
-        maxLineBytes: Int = 65_536
+        maxLineBytes: Int = 65_536,
+        listenBacklog: Int = IngestSettings.defaultListenBacklog
     ) {
         self.socket = socket
         self.socketMode = socketMode
@@ -130,7 +135,11 @@ public struct IngestSettings: Sendable, Hashable {
         self.dedupWindowNanoseconds = dedupWindowNanoseconds
         self.maxFutureSkewNanoseconds = maxFutureSkewNanoseconds
         self.maxLineBytes = maxLineBytes
+        self.listenBacklog = listenBacklog
     }
+
+    /// The default `ingest.listen_backlog`: a burst of this many connects waits instead of failing.
+    public static let defaultListenBacklog = 4096
 }
 
 /// `archive:` settings.

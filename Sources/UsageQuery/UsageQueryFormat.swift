@@ -58,17 +58,11 @@ public enum UsageQueryFormat {
         var text = "meter,customer,group,start,end,quantity\n"
         for series in result.series {
             let group = series.group.map { "\($0.property)=\($0.value)" }.joined(separator: ";")
-            let prefix = field(series.meter) + "," + field(series.customer) + "," + field(group) + ","
+            let prefix = CSV.field(series.meter) + "," + CSV.field(series.customer) + "," + CSV.field(group) + ","
             for (window, quantity) in series.quantities.enumerated() {
                 text += prefix + edges[window] + "," + edges[window + 1] + "," + quantity.description + "\n"
             }
         }
         return text
-    }
-
-    /// A CSV field, quoted when it holds a comma, quote or line break (as `tally rate --format csv`).
-    static func field(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

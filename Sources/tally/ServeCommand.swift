@@ -75,9 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // One Prometheus registry for every swift-metrics instrument; the HTTP API serves it on /metrics.
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let deliveries = Counter(label: "tally_alert_deliveries_total", dimensions: [("result", "delivered")])
-        let failures = Counter(label: "tally_alert_deliveries_total", dimensions: [("result", "failed")])
+        MetricsSystem.bootstrap(DocumentedPrometheusFactory(registry: registry))
+        let deliveries = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "delivered")])
+        let failures = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "failed")])
         let dispatcher = AlertDispatcher(
             store: store, settings: config.alerts, logger: Logger(label: "tally.alerts"),
             onDelivery: { _, success in (success ? deliveries : failures).increment() })

@@ -86,6 +86,25 @@ struct CloudEventsTests {
         }
     }
 
+    @Test("control characters in id or subject are rejected as invalid_field, as on the socket")
+    func controlCharacters() async throws {
+        try await withTestServer { server in
+            let events = [
+                Self.cloudEvent(#"c\u0000tl"#), Self.cloudEvent("ok1", subject: #"cus\nx"#),
+                Self.cloudEvent("ok2", subject: "cus\u{7F}"), Self.cloudEvent("ok3"),
+            ]
+            let response = try await server.send(.post, "/v1/events", body: "[" + events.joined(separator: ",") + "]",
+                                                 contentType: "application/cloudevents-batch+json")
+            #expect(response.status == 200)
+            let results = try #require(try response.object()["results"] as? [[String: Any]])
+            #expect(statuses(results) == ["rejected", "rejected", "rejected", "accepted"])
+            let errors = results.prefix(3).map { $0["error"] as? [String: Any] }
+            #expect(errors.map { $0?["code"] as? String } == ["invalid_field", "invalid_field", "invalid_field"])
+            #expect(errors.map { $0?["field"] as? String } == ["id", "customer", "customer"])
+            #expect(errors.allSatisfy { ($0?["message"] as? String)?.contains("control characters") == true })
+        }
+    }
+
     @Test("a plain single event object is one event; a plain array is unchanged")
     func plainObject() async throws {
         try await withTestServer { server in

@@ -135,16 +135,8 @@ func httpRequest(port: Int, method: String, path: String, key: String? = nil, bo
 /// status, the response head (lowercased) and the body.
 func httpExchange(port: Int, method: String, path: String, key: String? = nil, body: String = "",
                   headers: [String] = []) throws -> (status: Int, head: String, body: String) {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    let descriptor = try connectLoopback(port: port)
     defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw HarnessError("cannot connect to 127.0.0.1:\(port)") }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
     if let key { request += "Authorization: Bearer \(key)\r\n" }
     if !body.isEmpty { request += "Content-Type: application/json\r\n" }
@@ -166,6 +158,23 @@ func httpExchange(port: Int, method: String, path: String, key: String? = nil, b
         bodyText = dechunk(bodyText)
     }
     return (status, text[..<headEnd.lowerBound].lowercased(), bodyText)
+}
+
+/// A blocking TCP socket connected to 127.0.0.1:`port`; the caller closes it.
+func connectLoopback(port: Int) throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        close(descriptor)
+        throw HarnessError("cannot connect to 127.0.0.1:\(port)")
+    }
+    return descriptor
 }
 
 private func dechunk(_ text: String) -> String {

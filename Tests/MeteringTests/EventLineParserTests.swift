@@ -72,6 +72,11 @@ struct EventLineParserAcceptTests {
         ("\"客户🙂\"", "客户🙂"), (#""\u0000""#, "\u{0}"), (#""\uD83D\uDE00!""#, "😀!"),
     ])
     func decodesStrings(json: String, expected: String) throws {
+        // Decoded in a property value; in `id` and `customer` too unless it holds a control
+        // character, which identifiers may not (see EventLineParserRejectTests.controlCharactersInIdentifiers).
+        let inProperty = try event("{\(base),\"properties\":{\"k\":\(json)}}")
+        #expect(inProperty.property("k") == .string(expected))
+        guard !expected.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
         let parsed = try event("{\"id\":\(json),\"customer\":\(json),\"meter\":\"api_calls\"}")
         #expect(parsed.id == expected)
         #expect(parsed.customer == expected)
@@ -256,6 +261,30 @@ struct EventLineParserRejectTests {
         #expect(error?.field == field)
     }
 
+    @Test(arguments: [
+        (#""a\u0000b""#, "0000"), (#""a\nb""#, "000A"), (#""\t""#, "0009"), (#""x\u001f""#, "001F"),
+        ("\"a\u{7F}b\"", "007F"), (#""\u007f""#, "007F"), (#""\r""#, "000D"), (#""caf\u00e9\b""#, "0008"),
+    ])
+    func controlCharactersInIdentifiers(json: String, scalar: String) {
+        for field in ["id", "customer"] {
+            let line =
+                field == "id"
+                ? "{\"id\":\(json),\"customer\":\"c\",\"meter\":\"api_calls\"}"
+                : "{\"id\":\"e\",\"customer\":\(json),\"meter\":\"api_calls\"}"
+            let error = failure(parse(line))
+            #expect(error?.code == .invalidField, "\(field) \(json) gave \(String(describing: error))")
+            #expect(error?.field == field)
+            #expect(error?.message.contains("control character (U+\(scalar))") == true)
+            #expect(error?.message.contains("not allowed in \"\(field)\"") == true)
+        }
+    }
+
+    @Test(arguments: [#""a b""#, #""caf\u00e9""#, "\"\u{80}\u{9F}\"", #""~!""#])
+    func printableIdentifiersAreNotControlCharacters(json: String) throws {
+        let parsed = try event("{\"id\":\(json),\"customer\":\(json),\"meter\":\"api_calls\"}")
+        #expect(parsed.id == parsed.customer)
+    }
+
     @Test func identifiersLongerThan255Bytes() {
         let long = String(repeating: "x", count: 256)
         let id = failure(parse("{\"id\":\"\(long)\",\"customer\":\"c\",\"meter\":\"api_calls\"}"))
@@ -328,6 +357,22 @@ struct EventLineParserRejectTests {
         // Unix numbers are checked the same way.
         #expect(failure(parse("{\(base),\"time\":1795342000}"))?.code == .timestampInFuture)
         #expect(failure(parse("{\(base),\"time\":1}"))?.code == .timestampTooOld)
+    }
+
+    @Test(arguments: [
+        (#""2262-04-12T00:00:00Z""#, IngestError.Code.timestampInFuture), (#""9999-12-31T23:59:59.999Z""#, .timestampInFuture),
+        (#""2262-04-11T23:47:16.854775808Z""#, .timestampInFuture), (#""3000-01-01T00:00:00\u002B01:00""#, .timestampInFuture),
+        (#""0001-01-01T00:00:00Z""#, .timestampTooOld), (#""1677-09-21T00:12:43Z""#, .timestampTooOld),
+        (#""0000-03-01T00:00:00-01:00""#, .timestampTooOld),
+    ])
+    func validTimesOutsideTheRepresentableRange(json: String, code: IngestError.Code) {
+        let error = failure(parse("{\(base),\"time\":\(json)}"))
+        #expect(error?.code == code, "\(json) gave \(String(describing: error))")
+        #expect(error?.field == "time")
+        #expect(error?.message.contains(code == .timestampInFuture ? "latest time Tally can represent" : "earliest time Tally can represent") == true)
+        // Malformed times keep invalid_field, whatever their year.
+        #expect(failure(parse("{\(base),\"time\":\"9999-12-31\"}"))?.code == .invalidField)
+        #expect(failure(parse("{\(base),\"time\":\"0001-02-30T00:00:00Z\"}"))?.code == .invalidField)
     }
 
     @Test func customLimits() {

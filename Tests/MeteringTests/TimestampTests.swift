@@ -65,6 +65,23 @@ struct TimestampRFC3339Tests {
         #expect(Timestamp.parseRFC3339(text) == nil)
     }
 
+    @Test(arguments: [
+        ("2262-04-11T23:47:16.854775808Z", Timestamp.RFC3339Reading.afterRange), ("2262-04-12T00:00:00Z", .afterRange),
+        ("9999-12-31T23:59:59Z", .afterRange), ("2300-01-01T00:00:00+23:59", .afterRange),
+        ("1677-09-21T00:12:43.145224191Z", .beforeRange), ("0001-01-01T00:00:00Z", .beforeRange),
+        ("0000-01-01T00:00:00Z", .beforeRange), ("1600-02-29T12:00:00-05:00", .beforeRange),
+        ("2262-04-12T00:47:16+01:00", .time(Timestamp(nanosecondsSinceEpoch: Int64.max - 854_775_807))),
+        ("2026-11-22T10:00:00Z", .time(Timestamp(nanosecondsSinceEpoch: referenceNanoseconds))),
+        ("9999-13-01T00:00:00Z", .malformed), ("0001-02-29T00:00:00Z", .malformed), ("2262-04-11", .malformed),
+        ("1776130000", .malformed), ("9999-12-31T23:59:59", .malformed),
+    ])
+    func readsTheSideOfTheRange(text: String, expected: Timestamp.RFC3339Reading) {
+        #expect(Timestamp.readRFC3339(text) == expected)
+        let bytes = Array(text.utf8)
+        #expect(bytes.withUnsafeBytes { Timestamp.readRFC3339($0) } == expected)
+        if case .time(let time) = expected { #expect(Timestamp.parseRFC3339(text) == time) } else { #expect(Timestamp.parseRFC3339(text) == nil) }
+    }
+
     @Test func parsesRawBytes() {
         let bytes = Array("2026-11-22T10:00:00Z".utf8)
         let parsed = bytes.withUnsafeBytes { Timestamp.parseRFC3339($0) }

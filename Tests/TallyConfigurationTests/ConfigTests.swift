@@ -322,6 +322,11 @@ private func load(_ yaml: String) throws -> TallyConfig {
         ("  max_line_bytes: 1023", "1023 is out of range; write a whole number between 1024 and 16777216 bytes (the default is 65536)"),
         ("  max_line_bytes: 16777217", "16777217 is out of range; write a whole number between 1024 and 16777216 bytes (the default is 65536)"),
         ("  max_line_bytes: 64KiB", "64KiB is not a whole number; write a whole number between 1024 and 16777216 bytes (the default is 65536)"),
+        ("  listen_backlog: 0", "0 is out of range; write a whole number between 1 and 1048576 connections (the default is 4096)"),
+        ("  listen_backlog: -1", "-1 is out of range; write a whole number between 1 and 1048576 connections (the default is 4096)"),
+        ("  listen_backlog: 1048577", "1048577 is out of range; write a whole number between 1 and 1048576 connections (the default is 4096)"),
+        ("  listen_backlog: 4k", "4k is not a whole number; write a whole number between 1 and 1048576 connections (the default is 4096)"),
+        ("  listen_backlog:", "this key has no value; write a whole number between 1 and 1048576 connections, e.g. 4096, or remove the key to use the default"),
         ("  commit_max_delay: 2s", "2s is out of range; write a duration from 0s to 1s (the default is 2ms)"),
         ("  commit_max_delay: 1001ms", "1001ms is out of range; write a duration from 0s to 1s (the default is 2ms)"),
         ("  commit_max_delay: 2", #""2" has no unit; add one of ns, us, ms, s, m, h, d, e.g. 2s or 2ms"#),
@@ -339,6 +344,14 @@ private func load(_ yaml: String) throws -> TallyConfig {
         #expect(problem.line == 2)
         #expect(problem.path == "ingest." + line.split(separator: ":")[0].trimmingCharacters(in: .whitespaces))
         #expect(problem.message == message)
+    }
+
+    @Test func theListenBacklogIsRead() throws {
+        #expect(IngestSettings().listenBacklog == 4096)
+        #expect(try load(ingestConfig("  commit_max_events: 10")).ingest.listenBacklog == 4096)
+        #expect(try load(ingestConfig("  listen_backlog: 1")).ingest.listenBacklog == 1)
+        #expect(try load(ingestConfig("  listen_backlog: 1048576")).ingest.listenBacklog == 1_048_576)
+        #expect(try load(ingestConfig("  listen_backlog: 16384")).ingest == IngestSettings(listenBacklog: 16_384))
     }
 
     @Test func socketModesAreOctal() throws {
