@@ -461,6 +461,29 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
+    /// Writes a copy of the environment's data file into `descriptor`, an open file or the write
+    /// end of a pipe (`mdb_env_copyfd2`): one read transaction's snapshot, as ``copy(to:compact:)``
+    /// writes into a directory, without a file of its own.
+    /// - Throws: ``LMDBError``; a write that fails (a closed pipe, a full disk) as its errno.
+    public func copy(toDescriptor descriptor: Int32, compact: Bool = false) throws(LMDBError) {
+        var adoptions = 0
+        while true {
+            resizeLock.lockShared()
+            let rc = mdb_env_copyfd2(handle, descriptor, compact ? UInt32(MDB_CP_COMPACT) : 0)
+            resizeLock.unlock()
+            // MDB_MAP_RESIZED comes from the read transaction's start, before anything is written.
+            if rc == MDB_MAP_RESIZED && adoptions < 8 {
+                adoptions += 1
+                try adoptResizedMap()
+                continue
+            }
+            if rc != MDB_SUCCESS {
+                throw LMDBError(rc, "mdb_env_copyfd2", context: "Cannot copy the environment into a file descriptor")
+            }
+            return
+        }
+    }
+
     /// Flushes committed data to disk (`mdb_env_sync`). Needed only with ``Options/noSync``.
     /// - Parameter force: Syncs even when the environment was opened with `noSync`.
     /// - Throws: ``LMDBError``; ``ResultCode/permissionDenied`` in a read-only environment.

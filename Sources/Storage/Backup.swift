@@ -10,8 +10,9 @@ extension TallyStore {
     /// Writes a consistent, compacted, zstd-compressed copy of the store into `directory`, while the
     /// daemon goes on writing.
     ///
-    /// LMDB copies one snapshot (one read transaction) into a temporary directory next to
-    /// `directory`; the copy is compressed in pieces of about 4 MiB into `directory/data.mdb.zst`; then
+    /// LMDB copies one snapshot (one read transaction), compacted, into a pipe, and the copy is
+    /// compressed from it in pieces of about 4 MiB into `directory/data.mdb.zst`, so the target needs
+    /// room for the compressed file only (no uncompressed copy is ever written); then
     /// `directory/manifest.json` is written last (to a temporary name, synced, renamed). The backup
     /// holds every event committed before the call began.
     ///
@@ -26,11 +27,9 @@ extension TallyStore {
     public func backup(to directory: String) throws(StoreError) -> BackupManifest {
         let target = BackupFiles.absolute(directory)
         let createdTarget = try BackupFiles.prepareEmptyDirectory(target, shownAs: directory)
-        let workspace = BackupFiles.temporarySibling(of: target, purpose: "backup")
         let compressedPath = BackupFiles.join(target, BackupFiles.dataFile + ".zst")
         var succeeded = false
         defer {
-            BackupFiles.removeTree(workspace)
             if !succeeded {
                 unlink(compressedPath)
                 unlink(BackupFiles.join(target, BackupFiles.temporaryManifestName))
@@ -43,14 +42,7 @@ extension TallyStore {
         let now = Timestamp.now().nanosecondsSinceEpoch
         let createdAt = Timestamp(nanosecondsSinceEpoch: now - now % 1_000_000)
         let lastTransactionID = environment.info().lastTransactionID
-        do {
-            try environment.copy(to: workspace, compact: true)
-        } catch {
-            let hint = error.code == .diskFull ? "free some space, or back up to another file system" : "check the directory's permissions and free space"
-            throw StoreError(.unavailable, "cannot copy the store at '\(path)' for the backup into '\(workspace)': \(error.message); \(hint), then retry")
-        }
-        let file = try BackupFiles.compress(
-            BackupFiles.join(workspace, BackupFiles.dataFile), to: compressedPath, name: BackupFiles.dataFile)
+        let file = try streamCompactCopy(to: compressedPath)
         // The archive's segments, listed after the copy: every segment the copy records, perhaps a
         // few recorded since (a restored store's next archive run removes those as unrecorded).
         let archiveTarget = BackupFiles.join(target, BackupFiles.archiveDirectory)
@@ -80,6 +72,32 @@ extension TallyStore {
         try BackupFiles.writeManifest(manifest, in: target)
         succeeded = true
         return manifest
+    }
+
+    /// LMDB's compacted copy of one snapshot, written by a helper thread into a pipe and compressed
+    /// from it into `compressedPath`: the target needs room for the compressed file only, not for
+    /// an uncompressed copy beside it.
+    private func streamCompactCopy(to compressedPath: String) throws(StoreError) -> BackupManifest.File {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw StoreError(.unavailable, "cannot create a pipe for the backup: \(BackupFiles.systemError())") }
+        let (readEnd, writeEnd) = (ends[0], ends[1])
+        let copier = BackupCopier(environment: environment, descriptor: writeEnd)
+        copier.start()
+        defer { close(readEnd) }
+        let compressed: Result<BackupManifest.File, StoreError>
+        do {
+            compressed = .success(try BackupFiles.compress(descriptor: readEnd, shownAs: "the copy of '\(path)'", to: compressedPath,
+                                                           name: BackupFiles.dataFile))
+        } catch {
+            compressed = .failure(error)
+            // Read the rest, so the copier never writes into a closed pipe (SIGPIPE), and ends.
+            BackupFiles.drain(readEnd)
+        }
+        if let copyError = copier.wait() {
+            let hint = copyError.code == .diskFull ? "free some space, or back up to another file system" : "check the store's permissions and free space"
+            throw StoreError(.unavailable, "cannot copy the store at '\(path)' for the backup: \(copyError.message); \(hint), then retry")
+        }
+        return try compressed.get()
     }
 
     /// Verifies the backup in `directory` and restores it as a new store directory at `path`.
@@ -136,5 +154,40 @@ extension TallyStore {
         succeeded = true
         try? BackupFiles.syncDirectory(parent)
         return manifest
+    }
+}
+
+/// Runs `Environment.copy(toDescriptor:compact:)` on a thread of its own (its writes block until
+/// the backup's compressor reads them) and closes the pipe's write end when it is done.
+private final class BackupCopier: @unchecked Sendable {
+    private let environment: Environment
+    private let descriptor: Int32
+    private let done = DispatchSemaphore(value: 0)
+    /// Written by the copier thread before it signals `done`; read only after `wait`.
+    private var failure: LMDBError?
+
+    init(environment: Environment, descriptor: Int32) {
+        self.environment = environment
+        self.descriptor = descriptor
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            do throws(LMDBError) {
+                try environment.copy(toDescriptor: descriptor, compact: true)
+            } catch {
+                failure = error
+            }
+            close(descriptor)
+            done.signal()
+        }
+        thread.name = "tally-backup-copy"
+        thread.start()
+    }
+
+    /// Waits for the copy to end; its error, if any.
+    func wait() -> LMDBError? {
+        done.wait()
+        return failure
     }
 }

@@ -12,6 +12,12 @@ extension BackupFiles {
     static func compress(_ source: String, to destination: String, name: String) throws(StoreError) -> BackupManifest.File {
         let input = try openForReading(source)
         defer { close(input) }
+        return try compress(descriptor: input, shownAs: source, to: destination, name: name)
+    }
+
+    /// Compresses everything `input` yields until its end (a file, or the read end of a pipe) into
+    /// `destination`; `source` names the input in messages.
+    static func compress(descriptor input: Int32, shownAs source: String, to destination: String, name: String) throws(StoreError) -> BackupManifest.File {
         let output = try createExclusive(destination)
         defer { close(output) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: frameInputBytes, alignment: 16)

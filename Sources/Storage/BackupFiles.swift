@@ -165,6 +165,16 @@ enum BackupFiles {
         return filled
     }
 
+    /// Reads `descriptor` to its end, discarding what it yields (errors end it too).
+    static func drain(_ descriptor: Int32) {
+        var scratch = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = scratch.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count > 0 || (count < 0 && errno == EINTR) { continue }
+            return
+        }
+    }
+
     static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
         var failure: Int32 = 0
         bytes.withUnsafeBytes { buffer in
