@@ -133,9 +133,6 @@ final class UsageFolder {
     init(store: TallyStore, policy: UsageFoldPolicy, transaction: borrowing some ReadableTransaction & ~Copyable) throws {
         self.store = store
         self.policy = policy
-        // Growing a table of a million entries rehashes all of them, a stall of its own: reserved
-        // up front (its pages are touched only as entries arrive).
-        table.reserveCapacity(min(policy.retainedAggregates, 1 << 20))
         guard let log = store.usageLog else { return }
         try transaction.forEach(log, prefix: []) { key, value in
             let stamp = key.loadBigEndianUInt64(at: 0)
