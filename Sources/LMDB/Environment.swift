@@ -444,20 +444,8 @@ public final class Environment: @unchecked Sendable {
     /// - Throws: ``LMDBError``, for example `EEXIST` when the copy's `data.mdb` exists.
     public func copy(to directory: String, compact: Bool = false) throws(LMDBError) {
         try createDirectories(directory, mode: mode_t(0o750))
-        var adoptions = 0
-        while true {
-            resizeLock.lockShared()
-            let rc = mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0)
-            resizeLock.unlock()
-            if rc == MDB_MAP_RESIZED && adoptions < 8 {
-                adoptions += 1
-                try adoptResizedMap()
-                continue
-            }
-            if rc != MDB_SUCCESS {
-                throw LMDBError(rc, "mdb_env_copy2", context: "Cannot copy the environment to '\(directory)'")
-            }
-            return
+        try copying("mdb_env_copy2", context: "Cannot copy the environment to '\(directory)'") {
+            mdb_env_copy2(handle, directory, compact ? UInt32(MDB_CP_COMPACT) : 0)
         }
     }
 
@@ -466,19 +454,27 @@ public final class Environment: @unchecked Sendable {
     /// writes into a directory, without a file of its own.
     /// - Throws: ``LMDBError``; a write that fails (a closed pipe, a full disk) as its errno.
     public func copy(toDescriptor descriptor: Int32, compact: Bool = false) throws(LMDBError) {
+        try copying("mdb_env_copyfd2", context: "Cannot copy the environment into a file descriptor") {
+            mdb_env_copyfd2(handle, descriptor, compact ? UInt32(MDB_CP_COMPACT) : 0)
+        }
+    }
+
+    /// Runs one of LMDB's copy calls under the resize lock, adopting a map another process grew
+    /// (`MDB_MAP_RESIZED` comes from the copy's read transaction, before anything is written) and
+    /// retrying, up to 8 times.
+    private func copying(_ operation: StaticString, context: String, _ copy: () -> Int32) throws(LMDBError) {
         var adoptions = 0
         while true {
             resizeLock.lockShared()
-            let rc = mdb_env_copyfd2(handle, descriptor, compact ? UInt32(MDB_CP_COMPACT) : 0)
+            let rc = copy()
             resizeLock.unlock()
-            // MDB_MAP_RESIZED comes from the read transaction's start, before anything is written.
             if rc == MDB_MAP_RESIZED && adoptions < 8 {
                 adoptions += 1
                 try adoptResizedMap()
                 continue
             }
             if rc != MDB_SUCCESS {
-                throw LMDBError(rc, "mdb_env_copyfd2", context: "Cannot copy the environment into a file descriptor")
+                throw LMDBError(rc, operation, context: context)
             }
             return
         }

@@ -57,6 +57,12 @@ struct AggregateState: Equatable {
         guard reader.isAtEnd else { return nil }
     }
 
+    /// Counts one more distinct value of a `unique_count` aggregate (which `fold` leaves alone);
+    /// a count that cannot grow stays as it is.
+    mutating func countNewValue() {
+        quantity = (try? quantity.adding(1)) ?? quantity
+    }
+
     /// Folds one more event's value into the aggregate.
     ///
     /// `unique_count` is not folded here: the caller adds 1 only for values it has not seen.

@@ -90,7 +90,7 @@ public struct EventAggregator: Sendable {
         }
         if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property),
            entries[index].uniqueValues.insert(value.text).inserted {
-            state.quantity = (try? state.quantity.adding(1)) ?? state.quantity
+            state.countNewValue()
         }
         entries[index].state = state
         eventsCounted += 1

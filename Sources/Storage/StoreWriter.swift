@@ -209,7 +209,8 @@ public final class StoreWriter: @unchecked Sendable {
     }
 
     /// Folds `event` into its period aggregate and its quarter-hour and UTC-day buckets, all or
-    /// nothing: an error (an overflow) when any of them cannot take it.
+    /// nothing: an error (an overflow) when any of them cannot take it. Without buckets
+    /// (`TallyStore.Configuration.writesUsageBuckets` off: benchmarks) only the period aggregate.
     ///
     /// The period aggregate's entry links the buckets its latest event folded into, so an event in
     /// the same quarter-hour (or day) as the one before it for its customer × meter × group finds
@@ -218,64 +219,45 @@ public final class StoreWriter: @unchecked Sendable {
                            transaction: borrowing WriteTransaction) throws -> IngestError? {
         let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
         let nanoseconds = time.nanosecondsSinceEpoch
-        let quarterStart = BucketResolution.quarterHour.start(containing: nanoseconds)
-        let dayStart = BucketResolution.day.start(containing: nanoseconds)
         UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                       hashKeys: store.hashKeys, into: &keyBuffer)
         let periodFound = try folder.current(keyBuffer, family: .periodUsage, transaction: transaction)
-        guard store.configuration.writesUsageBuckets else { 
-            return try foldPeriodOnly(periodFound, event: event, meter: meter, group: group, time: nanoseconds, stamp: stamp, transaction: transaction)
+        guard var periodUsage = folded(periodFound, group: group, value: event.value, time: nanoseconds, meter: meter) else {
+            return Self.overflow(meter)
         }
-        // unique_count hashes the bucket keys for its values: it always builds them.
-        let linked = meter.aggregation == .uniqueCount ? nil : periodFound?.slot
-        let quarterFound: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?
-        if let link = linked?.quarterLink, link.isInTable, link.bucketStart == quarterStart {
-            quarterFound = (link.state, link.inBase, link)
-        } else {
-            BucketKey.make(customer: event.customer, meter: meter.code, resolution: .quarterHour, start: quarterStart, group: group,
-                           hashKeys: store.hashKeys, into: &quarterKeyBuffer)
-            quarterFound = try folder.current(quarterKeyBuffer, family: .buckets, transaction: transaction)
-        }
-        let dayFound: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?
-        if let link = linked?.dayLink, link.isInTable, link.bucketStart == dayStart {
-            dayFound = (link.state, link.inBase, link)
-        } else {
-            BucketKey.make(customer: event.customer, meter: meter.code, resolution: .day, start: dayStart, group: group,
-                           hashKeys: store.hashKeys, into: &dayKeyBuffer)
-            dayFound = try folder.current(dayKeyBuffer, family: .buckets, transaction: transaction)
-        }
-        guard var periodUsage = folded(periodFound, group: group, value: event.value, time: nanoseconds, meter: meter),
-              var quarter = folded(quarterFound, group: group, value: event.value, time: nanoseconds, meter: meter),
-              var day = folded(dayFound, group: group, value: event.value, time: nanoseconds, meter: meter)
-        else {
-            // Built only here: the message's interpolation would cost every event an allocation.
-            return IngestError(
-                code: .invalidValue,
-                message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
-                field: "value")
+        var buckets: (quarter: UsageFolder.Found, day: UsageFolder.Found)?
+        if store.configuration.writesUsageBuckets {
+            // unique_count hashes the bucket keys for its values: it always builds them.
+            let linked = meter.aggregation == .uniqueCount ? nil : periodFound?.slot
+            let quarterFound = try bucket(.quarterHour, containing: nanoseconds, link: linked?.quarterLink, of: event, meter: meter,
+                                          group: group, key: &quarterKeyBuffer, transaction: transaction)
+            let dayFound = try bucket(.day, containing: nanoseconds, link: linked?.dayLink, of: event, meter: meter,
+                                      group: group, key: &dayKeyBuffer, transaction: transaction)
+            guard let quarter = folded(quarterFound, group: group, value: event.value, time: nanoseconds, meter: meter),
+                  let day = folded(dayFound, group: group, value: event.value, time: nanoseconds, meter: meter)
+            else { return Self.overflow(meter) }
+            buckets = (quarter, day)
         }
         if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
             if try isFirstUniqueValue(value.text, key: keyBuffer, in: store.uniqueValues, transaction: transaction) {
-                periodUsage.state.quantity = (try? periodUsage.state.quantity.adding(1)) ?? periodUsage.state.quantity
+                periodUsage.state.countNewValue()
             }
-            if let buckets = store.bucketUniqueValues {
-                if try isFirstUniqueValue(value.text, key: quarterKeyBuffer, in: buckets, transaction: transaction) {
-                    quarter.state.quantity = (try? quarter.state.quantity.adding(1)) ?? quarter.state.quantity
+            if buckets != nil, let bucketValues = store.bucketUniqueValues {
+                if try isFirstUniqueValue(value.text, key: quarterKeyBuffer, in: bucketValues, transaction: transaction) {
+                    buckets?.quarter.state.countNewValue()
                 }
-                if try isFirstUniqueValue(value.text, key: dayKeyBuffer, in: buckets, transaction: transaction) {
-                    day.state.quantity = (try? day.state.quantity.adding(1)) ?? day.state.quantity
+                if try isFirstUniqueValue(value.text, key: dayKeyBuffer, in: bucketValues, transaction: transaction) {
+                    buckets?.day.state.countNewValue()
                 }
             }
         }
         let periodEntry = folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer,
                                      family: .periodUsage, stamp: stamp)
-        let quarterEntry = folder.set(quarter.state, inBase: quarter.inBase, slot: quarter.slot, key: quarterKeyBuffer,
-                                      family: .buckets, stamp: stamp)
-        let dayEntry = folder.set(day.state, inBase: day.inBase, slot: day.slot, key: dayKeyBuffer, family: .buckets, stamp: stamp)
-        quarterEntry.bucketStart = quarterStart
-        dayEntry.bucketStart = dayStart
-        periodEntry.quarterLink = quarterEntry
-        periodEntry.dayLink = dayEntry
+        if let (quarter, day) = buckets {
+            periodEntry.quarterLink = setBucket(quarter, key: quarterKeyBuffer, start: BucketResolution.quarterHour.start(containing: nanoseconds),
+                                                stamp: stamp)
+            periodEntry.dayLink = setBucket(day, key: dayKeyBuffer, start: BucketResolution.day.start(containing: nanoseconds), stamp: stamp)
+        }
         if periodUsage.slot == nil, !periodUsage.inBase {
             // A new usage row: the customer may be new to the directory (checked only here, so once
             // per customer × meter × group × period, not per event).
@@ -284,19 +266,34 @@ public final class StoreWriter: @unchecked Sendable {
         return nil
     }
 
-    /// `foldUsage` without buckets (`TallyStore.Configuration.writesUsageBuckets` off: benchmarks).
-    private func foldPeriodOnly(_ found: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?, event: UsageEvent, meter: Meter,
-                                group: [GroupValue], time: Int64, stamp: UInt64, transaction: borrowing WriteTransaction) throws -> IngestError? {
-        guard var periodUsage = folded(found, group: group, value: event.value, time: time, meter: meter) else {
-            return IngestError(code: .invalidValue, message: "counting this value would overflow the meter '\(meter.code)' for this period", field: "value")
+    /// The `resolution` bucket containing `time` as the store holds it: through `link` when that is
+    /// still in the folder's table and is this bucket, else looked up by its key, built into `key`
+    /// (a link leaves `key` as it was: `set` does not read the key of an entry it is given).
+    private func bucket(_ resolution: BucketResolution, containing time: Int64, link: UsageFolder.Entry?, of event: UsageEvent,
+                        meter: Meter, group: [GroupValue], key: inout [UInt8],
+                        transaction: borrowing WriteTransaction) throws -> UsageFolder.Found? {
+        let start = resolution.start(containing: time)
+        if let link, link.isInTable, link.bucketStart == start {
+            return (link.state, link.inBase, link)
         }
-        if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property),
-           try isFirstUniqueValue(value.text, key: keyBuffer, in: store.uniqueValues, transaction: transaction) {
-            periodUsage.state.quantity = (try? periodUsage.state.quantity.adding(1)) ?? periodUsage.state.quantity
-        }
-        folder.set(periodUsage.state, inBase: periodUsage.inBase, slot: periodUsage.slot, key: keyBuffer, family: .periodUsage, stamp: stamp)
-        if periodUsage.slot == nil, !periodUsage.inBase { try indexCustomer(event.customer, stamp: stamp, transaction: transaction) }
-        return nil
+        BucketKey.make(customer: event.customer, meter: meter.code, resolution: resolution, start: start, group: group,
+                       hashKeys: store.hashKeys, into: &key)
+        return try folder.current(key, family: .buckets, transaction: transaction)
+    }
+
+    /// Sets a bucket aggregate and returns its entry, marked with its start, for the period entry to link.
+    private func setBucket(_ bucket: UsageFolder.Found, key: [UInt8], start: Int64, stamp: UInt64) -> UsageFolder.Entry {
+        let entry = folder.set(bucket.state, inBase: bucket.inBase, slot: bucket.slot, key: key, family: .buckets, stamp: stamp)
+        entry.bucketStart = start
+        return entry
+    }
+
+    /// Built only on an overflow: the message's interpolation would cost every event an allocation.
+    private static func overflow(_ meter: Meter) -> IngestError {
+        IngestError(
+            code: .invalidValue,
+            message: "counting this value would overflow the \(meter.aggregation.rawValue) of meter '\(meter.code)' for this period; split the usage across smaller values or meters",
+            field: "value")
     }
 
     /// Logs `customer` for `customer_index` unless the directory (or the log) has it already.
@@ -309,8 +306,7 @@ public final class StoreWriter: @unchecked Sendable {
 
     /// The aggregate `found` (nil: a new one) with `event` folded in, and where the folder found
     /// it; nil when the value would overflow it.
-    private func folded(_ found: (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)?, group: [GroupValue],
-                        value: ExactDecimal, time: Int64, meter: Meter) -> (state: AggregateState, inBase: Bool, slot: UsageFolder.Slot?)? {
+    private func folded(_ found: UsageFolder.Found?, group: [GroupValue], value: ExactDecimal, time: Int64, meter: Meter) -> UsageFolder.Found? {
         var (state, inBase, slot) = found ?? (AggregateState(group: group), false, nil)
         do {
             try state.fold(value, time: time, aggregation: meter.aggregation)

@@ -33,10 +33,11 @@ final class UsageFolder {
         var isInTable = true
         /// A bucket's start (nanoseconds since the epoch), for a link to compare with an event's.
         var bucketStart: Int64 = 0
-        /// A period aggregate's links to the quarter-hour and day buckets its latest event folded
-        /// into: the next event of the same customer × meter × group in the same quarter-hour
-        /// finds all three aggregates with the one lookup of its period key.
+        /// A period aggregate's link to the quarter-hour bucket its latest event folded into: the
+        /// next event of the same customer × meter × group in the same quarter-hour finds its
+        /// three aggregates with the one lookup of its period key.
         var quarterLink: Entry?
+        /// A period aggregate's link to the UTC-day bucket its latest event folded into.
         var dayLink: Entry?
 
         init(key: UsageKeyBytes, state: AggregateState, stamp: UInt64, inBase: Bool) {
@@ -162,11 +163,14 @@ final class UsageFolder {
 
     /// Where `current` found an aggregate, for `set` to write it back without hashing again.
     typealias Slot = Entry
+    /// What `current` found: the aggregate's state, whether its table has a row for it, and its
+    /// entry (nil: the table of logged aggregates lacks it).
+    typealias Found = (state: AggregateState, inBase: Bool, slot: Slot?)
 
     /// The aggregate at the key `bytes` of `family` as the store holds it (logged, else its table:
     /// `usage` or `usage_buckets`), or nil when new. `set` then writes that key.
     func current(_ bytes: [UInt8], family: UsageLogRecord.Family = .periodUsage, transaction: borrowing WriteTransaction)
-        throws -> (state: AggregateState, inBase: Bool, slot: Slot?)? {
+        throws -> Found? {
         probe.assign(bytes, family: family.rawValue)
         if let entry = table[probe] {
             return (entry.state, entry.inBase, entry)
