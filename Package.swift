@@ -158,7 +158,10 @@ let package = Package(
         .testTarget(name: "UsageQueryTests", dependencies: ["UsageQuery", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "IngestTests",
-            dependencies: ["TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally"],
+            dependencies: [
+                "TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

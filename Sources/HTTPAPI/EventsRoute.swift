@@ -28,9 +28,11 @@ extension APIRoutes {
     /// (`application/cloudevents+json`, `application/cloudevents-batch+json`), answered per event,
     /// in order, with the socket protocol's response objects, after the group commit holding them is durable.
     func postEvents(_ request: Request) async throws -> Response {
-        var request = request
         let maximumBytes = Self.maximumEventsPerRequest * (config.ingest.maxLineBytes + 2) + 2
-        let body = try await request.collectBody(upTo: maximumBytes)
+        let budget = writer.budget
+        var charged = 0
+        defer { budget.release(charged) }
+        let body = try await collectBody(of: request, upTo: maximumBytes, charging: budget, charged: &charged)
         let receivedAt = Timestamp.now()
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let slots: [Slot]
@@ -42,6 +44,23 @@ extension APIRoutes {
             (slots, pending) = try plainEvents(body, receivedAt: receivedAt)
         }
         return try await answer(slots: slots, pending: pending)
+    }
+
+    /// Reads the body, charging each piece to the buffer budget as it arrives (past the budget it
+    /// waits for room, the oldest body excepted); `charged` says what to release once answered.
+    private func collectBody(of request: Request, upTo maximumBytes: Int, charging budget: BufferBudget,
+                             charged: inout Int) async throws -> ByteBuffer {
+        let ticket = budget.beginBody()
+        defer { budget.endBody(ticket) }
+        var body = ByteBuffer()
+        for try await piece in request.body {
+            guard body.readableBytes + piece.readableBytes <= maximumBytes else { throw HTTPError(.contentTooLarge) }
+            await budget.charge(piece.readableBytes, body: ticket)
+            charged += piece.readableBytes
+            var piece = piece
+            body.writeBuffer(&piece)
+        }
+        return body
     }
 
     /// A JSON array of event objects, or one object.
@@ -100,14 +119,14 @@ extension APIRoutes {
     /// Submits the parsed events to the writer and answers every slot in order.
     private func answer(slots: [Slot], pending: [PendingEvent]) async throws -> Response {
         var outcomes: [RecordOutcome] = []
-        var blocking: [String: BlockingLimit] = [:]
+        var blocked: [BlockingLimit?] = []
         if !pending.isEmpty {
             let writer = self.writer
             let batch = await withCheckedContinuation { (continuation: CheckedContinuation<IngestBatch, Never>) in
                 writer.submit(IngestBatch(events: pending, sink: CommitWaiter(continuation), tag: 0))
             }
             outcomes = batch.outcomes
-            blocking = batch.blocking
+            blocked = batch.blocked
         }
 
         var json = JSONWriter()
@@ -126,7 +145,7 @@ extension APIRoutes {
                 case .duplicate: counts.duplicate += 1
                 case .rejected: counts.rejected += 1
                 }
-                Self.appendResponse(outcome, blocked: blocking[pending[position].event.customer], to: &json)
+                Self.appendResponse(outcome, blocked: position < blocked.count ? blocked[position] : nil, to: &json)
             }
         }
         json.raw("]}")

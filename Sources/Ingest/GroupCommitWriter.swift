@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
 public import Logging
-public import Metering
+import Metering
 public import Storage
+public import TallyConfiguration
 
 /// Something waiting for the outcomes of the events it handed to the writer: one connection.
 public protocol IngestBatchSink: AnyObject, Sendable {
@@ -11,18 +12,24 @@ public protocol IngestBatchSink: AnyObject, Sendable {
     func batchesCompleted(_ batches: [IngestBatch])
 }
 
-/// Events of one read from one connection, handed to the writer as a unit.
+/// Events of one read from one connection (or of one HTTP request), handed to the writer as a unit.
 ///
 /// Created on a connection's event loop, filled in by the writer thread, then handed back; only
-/// one side touches it at a time, which is why it is `@unchecked Sendable`.
+/// one side touches it at a time, which is why it is `@unchecked Sendable`. A batch may be split
+/// over consecutive group commits (see ``FairQueue``); it is handed back once all of it is durable.
 public final class IngestBatch: @unchecked Sendable {
     /// The events, in line order.
     public let events: [PendingEvent]
     /// One outcome per event once the batch has been committed.
     public internal(set) var outcomes: [RecordOutcome] = []
-    /// Customers past a `disable` limit after the commit, with the limit that blocks each: their
-    /// answers carry `"blocked":true` and `"limit":{…}`.
-    public internal(set) var blocking: [String: BlockingLimit] = [:]
+    /// Per event, the `disable` limit its customer is past after the commit that recorded it (its
+    /// answer carries `"blocked":true` and `"limit":{…}`); empty when no event's customer is.
+    public internal(set) var blocked: [BlockingLimit?] = []
+    /// How many group commits the writer had taken when the batch was submitted: the batch's events
+    /// go into later commits. With ``committedIn``, how fairness is observed.
+    public internal(set) var submittedAfterCommit: UInt64 = 0
+    /// The number of the group commit that completed the batch (commits count from 1).
+    public internal(set) var committedIn: UInt64 = 0
     /// Who gets the outcomes.
     public let sink: any IngestBatchSink
     /// The connection's own tag for this batch.
@@ -47,7 +54,9 @@ public struct GroupCommitReport: Sendable {
 /// The dedicated OS thread that owns every LMDB write transaction and closes group commits.
 ///
 /// A group commit closes when it holds `commitMaxEvents` events or `commitMaxDelay` after its first
-/// event arrived, whichever comes first. While one commit is being written and fsynced, the next
+/// event arrived, whichever comes first. While several connections wait, it also holds no more
+/// events than the writer writes in about ``commitTargetNanoseconds`` (measured), so a producer's
+/// lines never wait long behind the others'. While one commit is being written and fsynced, the next
 /// fills up, so commits grow with the load. Outcomes go back to each connection once per commit.
 public final class GroupCommitWriter: @unchecked Sendable {
     private let writer: StoreWriter
@@ -56,21 +65,50 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let logger: Logger
     private let onCommit: @Sendable (GroupCommitReport) -> Void
     private let metrics = IngestMetrics()
+    /// The memory budget of everything read and not yet answered, shared by every front end that
+    /// submits to this writer (`ingest.max_buffered_bytes`).
+    public let budget: BufferBudget
 
     private let condition = NSCondition()
-    private var queue: [IngestBatch] = []
+    private var queue = FairQueue()
+    /// Group commits taken from the queue so far (under `condition`).
+    private var commitsTaken: UInt64 = 0
     /// Maintenance jobs (archive steps) waiting for the writer thread, run between group commits.
     private var jobs: [MaintenanceJob] = []
-    private var queuedEvents = 0
     private var firstQueuedAt: UInt64 = 0
+    /// What one event of a recent commit cost the writer (a moving average; 0 until measured).
+    /// Only the writer thread touches it.
+    private var nanosecondsPerEvent: UInt64 = 0
+
+    /// How long a commit may take to write while several connections wait: what a producer's lines
+    /// read during one commit wait at most before theirs starts. Commits of 2,048 and of 8,192 events
+    /// give about the same throughput (BENCHMARKS.md), so cutting a slow commit short costs little.
+    static let commitTargetNanoseconds: UInt64 = 15_000_000
+    /// Commits are never cut below this many events.
+    static let minimumCommitEvents = 512
+
+    /// The events the next commit may hold: `commitMaxEvents`, or, while several connections wait,
+    /// fewer when the writer is slower than ``commitTargetNanoseconds`` for that many. Under
+    /// `condition`.
+    private var commitLimit: Int {
+        Self.commitLimit(maximum: maximumEvents, nanosecondsPerEvent: nanosecondsPerEvent, lanes: queue.laneCount)
+    }
+
+    static func commitLimit(maximum: Int, nanosecondsPerEvent: UInt64, lanes: Int) -> Int {
+        guard nanosecondsPerEvent > 0, lanes > 1 else { return maximum }
+        let affordable = Int(clamping: commitTargetNanoseconds / nanosecondsPerEvent)
+        return min(maximum, max(minimumCommitEvents, affordable))
+    }
     private var stopping = false
     private var thread: Thread?
     private let finished = NSCondition()
     private var isFinished = false
 
     public init(writer: StoreWriter, maximumEvents: Int, maximumDelayNanoseconds: Int64, logger: Logger,
+                budget: BufferBudget = BufferBudget(limit: IngestSettings.defaultMaxBufferedBytes),
                 onCommit: @escaping @Sendable (GroupCommitReport) -> Void = { _ in }) {
         self.writer = writer
+        self.budget = budget
         self.maximumEvents = max(1, maximumEvents)
         self.maximumDelayNanoseconds = UInt64(max(0, maximumDelayNanoseconds))
         self.logger = logger
@@ -94,12 +132,17 @@ public final class GroupCommitWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues a batch for the next group commit. Safe from any thread.
+    /// Queues a batch for the next group commits, in its sink's lane (connections and requests are
+    /// served round-robin). Safe from any thread. A batch without events is handed back at once.
     public func submit(_ batch: IngestBatch) {
+        guard !batch.events.isEmpty else {
+            batch.sink.batchesCompleted([batch])
+            return
+        }
         condition.lock()
         if queue.isEmpty { firstQueuedAt = monotonicNanoseconds() }
+        batch.submittedAfterCommit = commitsTaken
         queue.append(batch)
-        queuedEvents += batch.events.count
         condition.signal()
         condition.unlock()
     }
@@ -143,7 +186,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private func run() {
         while let work = nextWork() {
             switch work {
-            case .commit(let batches): commit(batches)
+            case .commit(let slices, let number): commit(slices, number: number)
             case .job(let job): runJob(job)
             }
         }
@@ -170,7 +213,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private enum Work {
-        case commit([IngestBatch])
+        case commit([FairQueue.Slice], number: UInt64)
         case job(MaintenanceJob)
     }
 
@@ -181,7 +224,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if !queue.isEmpty {
-                if queuedEvents >= maximumEvents || stopping { break }
+                if queue.events >= commitLimit || stopping { break }
                 let due = firstQueuedAt &+ maximumDelayNanoseconds
                 let now = monotonicNanoseconds()
                 if now >= due { break }
@@ -193,18 +236,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
             if stopping { return nil }
             condition.wait()
         }
-        // Take whole batches up to the limit (at least one).
-        var taken = 0
-        var events = 0
-        while taken < queue.count, taken == 0 || events + queue[taken].events.count <= maximumEvents {
-            events += queue[taken].events.count
-            taken += 1
-        }
-        let group = Array(queue[..<taken])
-        queue.removeFirst(taken)
-        queuedEvents -= events
-        // Batches left behind have waited through this commit already: the next one is due at once.
-        return .commit(group)
+        // Events left behind have waited through this commit already: the next one is due at once.
+        commitsTaken += 1
+        return .commit(queue.take(upTo: commitLimit), number: commitsTaken)
     }
 
     private func runJob(_ job: MaintenanceJob) {
@@ -221,11 +255,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
         job.finish(result, duration: duration)
     }
 
-    private func commit(_ batches: [IngestBatch]) {
+    private func commit(_ slices: [FairQueue.Slice], number: UInt64) {
         let started = monotonicNanoseconds()
         var pending: [PendingEvent] = []
-        pending.reserveCapacity(batches.reduce(0) { $0 + $1.events.count })
-        for batch in batches { pending.append(contentsOf: batch.events) }
+        pending.reserveCapacity(slices.reduce(0) { $0 + $1.range.count })
+        for slice in slices { pending.append(contentsOf: slice.batch.events[slice.range]) }
         var outcomes: [RecordOutcome]
         var summary = CommitSummary()
         do {
@@ -239,16 +273,29 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 field: nil)
             outcomes = Array(repeating: .rejected(unavailable), count: pending.count)
         }
+        // A batch's slices come in order, over consecutive commits: its outcomes are appended.
+        var completed: [IngestBatch] = []
         var offset = 0
-        for batch in batches {
-            batch.outcomes = Array(outcomes[offset..<(offset + batch.events.count)])
-            batch.blocking = summary.blocking
-            offset += batch.events.count
+        for slice in slices {
+            let batch = slice.batch
+            if slice.range.count < batch.events.count, batch.outcomes.isEmpty {
+                batch.outcomes.reserveCapacity(batch.events.count)
+            }
+            batch.outcomes.append(contentsOf: outcomes[offset..<(offset + slice.range.count)])
+            if !summary.blocking.isEmpty {
+                if batch.blocked.isEmpty { batch.blocked = Array(repeating: nil, count: batch.events.count) }
+                for index in slice.range { batch.blocked[index] = summary.blocking[batch.events[index].event.customer] }
+            }
+            offset += slice.range.count
+            if batch.outcomes.count == batch.events.count {
+                batch.committedIn = number
+                completed.append(batch)
+            }
         }
-        // One hand-back per connection per commit, in submission order.
+        // One hand-back per sink per commit, in submission order.
         var order: [ObjectIdentifier] = []
         var bySink: [ObjectIdentifier: [IngestBatch]] = [:]
-        for batch in batches {
+        for batch in completed {
             let id = ObjectIdentifier(batch.sink)
             if bySink[id] == nil { order.append(id) }
             bySink[id, default: []].append(batch)
@@ -258,8 +305,13 @@ public final class GroupCommitWriter: @unchecked Sendable {
             list[0].sink.batchesCompleted(list)
         }
         let accepted = outcomes.reduce(0) { $1 == .accepted ? $0 + 1 : $0 }
-        metrics.record(outcomes: outcomes, durationNanoseconds: monotonicNanoseconds() - started, alerts: summary.alertsFired.count)
-        onCommit(GroupCommitReport(events: pending.count, accepted: accepted, durationNanoseconds: monotonicNanoseconds() - started,
+        let duration = monotonicNanoseconds() - started
+        if pending.count >= Self.minimumCommitEvents {
+            let perEvent = max(1, duration / UInt64(pending.count))
+            nanosecondsPerEvent = nanosecondsPerEvent == 0 ? perEvent : (nanosecondsPerEvent * 7 + perEvent) / 8
+        }
+        metrics.record(outcomes: outcomes, durationNanoseconds: duration, alerts: summary.alertsFired.count)
+        onCommit(GroupCommitReport(events: pending.count, accepted: accepted, durationNanoseconds: duration,
                                    alertsFired: summary.alertsFired))
     }
 }

@@ -7,7 +7,8 @@ import Storage
 public struct ConnectionLimits: Sendable {
     /// Lines longer than this are answered `line_too_long` and skipped up to their newline.
     public var maximumLineBytes: Int
-    /// Reading pauses while this many lines wait for their answers.
+    /// Reading pauses while this many lines wait for their answers; while other connections wait
+    /// too, while this many over the connections waiting (a fair share, at least one read).
     public var maximumUnansweredLines: Int
 
     public init(maximumLineBytes: Int, maximumUnansweredLines: Int = 32_768) {
@@ -39,10 +40,14 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         var outcomes: [RecordOutcome]?
         /// Per event: the `disable` limit its customer is past, if any.
         var blocked: [BlockingLimit?] = []
+        /// Bytes charged to the buffer budget for this read, released once it is answered.
+        var charge: Int
     }
 
     private let parser: EventLineParser
     private let writer: GroupCommitWriter
+    private let budget: BufferBudget
+    private let turns: ReadTurns
     private let limits: ConnectionLimits
     private let logger: Logger
     private let metrics: IngestMetrics
@@ -53,6 +58,14 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var skippingLongLine = false
     private var pending = CircularBuffer<PendingRead>()
     private var unansweredLines = 0
+    /// Bytes this connection holds charged to the budget.
+    private var charged = 0
+    /// Waiting for the budget to have room (one registration at a time).
+    private var parkedOnBudget = false
+    /// The size of the last read, which tells whether this connection is pushing (``ReadTurns``).
+    private var lastReadBytes = 0
+    /// Waiting for the event loop's next turn (one registration at a time).
+    private var waitingForTurn = false
     private var nextTag: UInt64 = 0
     private var readHeld = false
     private var draining = false
@@ -60,10 +73,13 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var closing = false
     private var lastWrite: EventLoopFuture<Void>?
 
-    init(parser: EventLineParser, writer: GroupCommitWriter, limits: ConnectionLimits, logger: Logger, metrics: IngestMetrics) {
+    init(parser: EventLineParser, writer: GroupCommitWriter, turns: ReadTurns, limits: ConnectionLimits,
+         logger: Logger, metrics: IngestMetrics) {
         self.metrics = metrics
         self.parser = parser
         self.writer = writer
+        self.budget = writer.budget
+        self.turns = turns
         self.limits = limits
         self.logger = logger
     }
@@ -84,6 +100,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !draining else { return }
         let buffer = unwrapInboundIn(data)
+        lastReadBytes = buffer.readableBytes
+        turns.spend(lastReadBytes)
         let receivedAt = Timestamp.now()
         var lines: [Line] = []
         var events: [PendingEvent] = []
@@ -112,7 +130,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 start = lineEnd + 1
             }
         }
-        enqueue(lines: lines, events: events)
+        enqueue(lines: lines, events: events, bytes: buffer.readableBytes)
     }
 
     /// Keeps the unterminated end of a read for the next one, or starts skipping it when too long.
@@ -151,11 +169,14 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             field: nil)
     }
 
-    private func enqueue(lines: [Line], events: [PendingEvent]) {
+    private func enqueue(lines: [Line], events: [PendingEvent], bytes: Int) {
         guard !lines.isEmpty else { return }
         nextTag += 1
         unansweredLines += lines.count
-        pending.append(PendingRead(tag: nextTag, lines: lines, outcomes: events.isEmpty ? [] : nil))
+        let charge = bytes + lines.count * BufferBudget.perLineOverhead
+        budget.charge(charge, holding: charged)
+        charged += charge
+        pending.append(PendingRead(tag: nextTag, lines: lines, outcomes: events.isEmpty ? [] : nil, charge: charge))
         if events.isEmpty {
             flushAnswered()
         } else if let sink {
@@ -173,7 +194,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 let last = partialLine
                 partialLine = []
                 last.withUnsafeBytes { handleLine($0, receivedAt: receivedAt, lines: &lines, events: &events) }
-                enqueue(lines: lines, events: events)
+                enqueue(lines: lines, events: events, bytes: last.count)
             }
             inputClosed = true
             closeIfDone()
@@ -189,9 +210,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         for batch in batches {
             if let index = pending.firstIndex(where: { $0.tag == batch.tag }) {
                 pending[index].outcomes = batch.outcomes
-                if !batch.blocking.isEmpty {
-                    pending[index].blocked = batch.events.map { batch.blocking[$0.event.customer] }
-                }
+                pending[index].blocked = batch.blocked
             }
         }
         flushAnswered()
@@ -199,7 +218,15 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// Writes the answers of every read at the front whose events are durable, in one write.
     private func flushAnswered() {
-        guard let context else { return }
+        guard let context else {
+            // Closed: nobody reads the answers, but the budget gets each read back once it is committed.
+            while let first = pending.first, first.outcomes != nil {
+                pending.removeFirst()
+                charged -= first.charge
+                budget.release(first.charge, remaining: charged)
+            }
+            return
+        }
         var output: ByteBuffer?
         while let first = pending.first, let outcomes = first.outcomes {
             pending.removeFirst()
@@ -216,6 +243,8 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 }
             }
             unansweredLines -= first.lines.count
+            charged -= first.charge
+            budget.release(first.charge, remaining: charged)
         }
         if let output {
             lastWrite = context.writeAndFlush(wrapOutboundOut(output))
@@ -241,7 +270,47 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private var shouldHoldReads: Bool {
         guard let context else { return true }
-        return draining || unansweredLines >= limits.maximumUnansweredLines || !context.channel.isWritable
+        return draining || unansweredLines >= fairShareOfLines || !context.channel.isWritable
+            || heldByBudget || heldForTurn
+    }
+
+    /// The unanswered lines this connection may have before it stops reading: the maximum over the
+    /// connections waiting for answers. So a flooding connection reads again only as the writer's
+    /// round-robin answers it, the event loop's work per turn stays about one commit's lines, and a
+    /// producer with a few lines waiting is read (and committed) at once, however many flood.
+    private var fairShareOfLines: Int {
+        guard unansweredLines > 0 else { return 1 }
+        return max(1, limits.maximumUnansweredLines / budget.connectionsWaiting)
+    }
+
+    /// Past the budget while holding more than a fair share: wait for room (once registered).
+    private var heldByBudget: Bool {
+        guard !budget.mayRead(holding: charged) else { return false }
+        if !parkedOnBudget, let context {
+            parkedOnBudget = true
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            budget.park {
+                eventLoop.execute {
+                    handler.value.parkedOnBudget = false
+                    handler.value.resumeReadingIfPossible()
+                }
+            }
+        }
+        return true
+    }
+
+    /// Pushing while this turn's allowance is spent: wait for the next turn (once registered).
+    private var heldForTurn: Bool {
+        guard !turns.mayRead(lastReadBytes: lastReadBytes) else { return false }
+        if !waitingForTurn, context != nil {
+            waitingForTurn = true
+            turns.waitForNextTurn { [self] in
+                waitingForTurn = false
+                resumeReadingIfPossible()
+            }
+        }
+        return true
     }
 
     func read(context: ChannelHandlerContext) {

@@ -43,6 +43,7 @@ public final class IngestDaemon: Service, Sendable {
     }
 
     public func run() async throws {
+        Heap.configure()
         let storeWriter = try StoreWriter(store: store)
         storeWriter.limitEvaluator = makeLimitEvaluator()
         let logger = self.logger
@@ -52,6 +53,7 @@ public final class IngestDaemon: Service, Sendable {
             maximumEvents: config.ingest.commitMaxEvents,
             maximumDelayNanoseconds: config.ingest.commitMaxDelayNanoseconds,
             logger: logger,
+            budget: BufferBudget(limit: config.ingest.maxBufferedBytes),
             onCommit: { report in
                 logger.trace("group commit", metadata: ["events": "\(report.events)", "accepted": "\(report.accepted)",
                                                         "micros": "\(report.durationNanoseconds / 1000)"])

@@ -22,6 +22,11 @@ public enum IngestMetricFamilies {
     /// Archive runs that failed.
     public static let archiveFailures = "tally_archive_failures_total"
 
+    /// Bytes read and not yet answered, over every connection and request body.
+    public static let bufferedBytes = "tally_ingest_buffered_bytes"
+    /// Times a connection or request body paused for the buffer budget.
+    public static let readPauses = "tally_ingest_read_pauses_total"
+
     /// The help text of each family above, by name.
     public static let help: [String: String] = [
         events: "Event lines answered, on the socket and over HTTP, by result (accepted, duplicate, rejected) and rejection code.",
@@ -32,6 +37,8 @@ public enum IngestMetricFamilies {
         archivedEvents: "Events moved from the store into archive segments.",
         expiredIdentities: "Event identities removed once older than the dedup window.",
         archiveFailures: "Scheduled archive runs that failed (see the log); the next run retries.",
+        bufferedBytes: "Bytes read and not yet answered, over every socket connection and HTTP request body (bounded by ingest.max_buffered_bytes).",
+        readPauses: "Times a socket connection or an HTTP request body paused reading because ingest.max_buffered_bytes was reached.",
     ]
 }
 

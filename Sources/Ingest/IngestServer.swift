@@ -53,6 +53,7 @@ public final class IngestServer: Sendable {
     private let logger: Logger
     private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<IngestConnectionHandler>]>([:])
+    private let turns = LoopReadTurns()
 
     public init(settings: Settings, parser: EventLineParser, writer: GroupCommitWriter, group: any EventLoopGroup, logger: Logger) {
         self.settings = settings
@@ -70,15 +71,24 @@ public final class IngestServer: Sendable {
         let writer = self.writer
         let logger = self.logger
         let connections = self.connections
+        let turns = self.turns
         let metrics = IngestMetrics()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(clamping: settings.backlog))
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            // Reads of at most 16 KiB, one per wake-up: what one connection reads before the buffer
+            // budget (BufferBudget) sees it, what its pooled receive buffer keeps, and how long one
+            // flooding connection holds the event loop from the others.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 16_384, maximum: 16_384))
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            // Answers a peer has not read yet: at most 256 KiB (and one commit's worth) per connection
+            // before its reading pauses. One commit's answers to one connection (8,192 × ~22 bytes) fit.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = IngestConnectionHandler(parser: parser, writer: writer, limits: settings.limits, logger: logger, metrics: metrics)
+                    let handler = IngestConnectionHandler(
+                        parser: parser, writer: writer, turns: turns.of(channel.eventLoop), limits: settings.limits,
+                        logger: logger, metrics: metrics)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     let id = ObjectIdentifier(channel)
                     connections.withLockedValue { $0[id] = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
@@ -159,5 +169,21 @@ public final class IngestServer: Sendable {
             }
         }
         return result == 0
+    }
+}
+
+/// One ``ReadTurns`` per event loop, made when the loop's first connection comes.
+private final class LoopReadTurns: Sendable {
+    private let byLoop = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<ReadTurns>]>([:])
+
+    /// The turns of `eventLoop`; call on that loop.
+    func of(_ eventLoop: any EventLoop) -> ReadTurns {
+        byLoop.withLockedValue { byLoop in
+            let id = ObjectIdentifier(eventLoop)
+            if let turns = byLoop[id] { return turns.value }
+            let turns = ReadTurns(eventLoop: eventLoop)
+            byLoop[id] = NIOLoopBound(turns, eventLoop: eventLoop)
+            return turns
+        }
     }
 }

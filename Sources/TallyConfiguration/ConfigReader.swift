@@ -16,7 +16,7 @@ final class ConfigReader {
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
         "socket", "socket_mode", "commit_max_events", "commit_max_delay", "dedup_window", "max_future_skew",
-        "max_line_bytes", "listen_backlog",
+        "max_line_bytes", "listen_backlog", "max_buffered_bytes",
     ]
     private static let billingKeys = ["period", "anchor", "rounding"]
     private static let archiveKeys = ["interval"]
@@ -139,6 +139,14 @@ final class ConfigReader {
                 if let number = wholeNumber(value, path: path, range: 1...1_048_576, unit: "connections",
                                             default: String(IngestSettings.defaultListenBacklog)) {
                     settings.listenBacklog = number
+                }
+            case "max_buffered_bytes":
+                guard let text = scalarText(value, path: path, expected: "a size from 1MiB to 1TiB", example: "256MiB") else { return }
+                if let bytes = ConfigLoader.byteSize(text), ((1 << 20)...(1 << 40)).contains(bytes) {
+                    settings.maxBufferedBytes = bytes
+                } else {
+                    report(value, path, "\"\(text)\" is not a size from 1MiB to 1TiB; write a whole number of bytes "
+                        + "or one with a unit (KiB, MiB, GiB, TiB), e.g. max_buffered_bytes: 256MiB (the default)")
                 }
             default: // max_line_bytes
                 if let number = wholeNumber(value, path: path, range: 1_024...16_777_216, unit: "bytes", default: "65536") {

@@ -116,6 +116,10 @@ public struct IngestSettings: Sendable, Hashable {
     /// many connections may wait to be accepted (default 4096; 1…1,048,576; the kernel caps it at
     /// `net.core.somaxconn`).
     public var listenBacklog: Int
+    /// `ingest.max_buffered_bytes`: the memory budget for everything read and not yet answered,
+    /// over every socket connection and HTTP request body (default 256 MiB; 1 MiB…1 TiB). Past it,
+    /// the producers holding the most pause reading until their work is answered.
+    public var maxBufferedBytes: Int
 
     /// Creates ingest settings; every parameter defaults to the documented default.
     public init(
@@ -126,7 +130,8 @@ public struct IngestSettings: Sendable, Hashable {
         dedupWindowNanoseconds: Int64 = 35 * 86_400_000_000_000,
         maxFutureSkewNanoseconds: Int64 = 5 * 60_000_000_000,
         maxLineBytes: Int = 65_536,
-        listenBacklog: Int = IngestSettings.defaultListenBacklog
+        listenBacklog: Int = IngestSettings.defaultListenBacklog,
+        maxBufferedBytes: Int = IngestSettings.defaultMaxBufferedBytes
     ) {
         self.socket = socket
         self.socketMode = socketMode
@@ -136,10 +141,13 @@ public struct IngestSettings: Sendable, Hashable {
         self.maxFutureSkewNanoseconds = maxFutureSkewNanoseconds
         self.maxLineBytes = maxLineBytes
         self.listenBacklog = listenBacklog
+        self.maxBufferedBytes = maxBufferedBytes
     }
 
     /// The default `ingest.listen_backlog`: a burst of this many connects waits instead of failing.
     public static let defaultListenBacklog = 4096
+    /// The default `ingest.max_buffered_bytes`, 256 MiB.
+    public static let defaultMaxBufferedBytes = 256 << 20
 }
 
 /// `archive:` settings.

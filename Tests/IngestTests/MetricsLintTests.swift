@@ -29,7 +29,7 @@ struct MetricsLintTests {
             "tally_maintenance_step_duration", "tally_archived_events_total", "tally_expired_identities_total",
             "tally_archive_failures_total", "tally_alert_deliveries_total", "tally_store_identities", "tally_store_events",
             "tally_store_aggregates", "tally_store_map_size_bytes", "tally_http_events_total", "tally_http_requests_total",
-            "tally_http_request_duration_seconds",
+            "tally_http_request_duration_seconds", "tally_ingest_buffered_bytes", "tally_ingest_read_pauses_total",
         ] {
             #expect(families[family] != nil, "\(family) is missing at start:\n\(atStart)")
         }

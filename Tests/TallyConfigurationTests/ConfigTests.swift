@@ -327,6 +327,10 @@ private func load(_ yaml: String) throws -> TallyConfig {
         ("  listen_backlog: 1048577", "1048577 is out of range; write a whole number between 1 and 1048576 connections (the default is 4096)"),
         ("  listen_backlog: 4k", "4k is not a whole number; write a whole number between 1 and 1048576 connections (the default is 4096)"),
         ("  listen_backlog:", "this key has no value; write a whole number between 1 and 1048576 connections, e.g. 4096, or remove the key to use the default"),
+        ("  max_buffered_bytes: 1048575", #""1048575" is not a size from 1MiB to 1TiB; write a whole number of bytes or one with a unit (KiB, MiB, GiB, TiB), e.g. max_buffered_bytes: 256MiB (the default)"#),
+        ("  max_buffered_bytes: 2TiB", #""2TiB" is not a size from 1MiB to 1TiB; write a whole number of bytes or one with a unit (KiB, MiB, GiB, TiB), e.g. max_buffered_bytes: 256MiB (the default)"#),
+        ("  max_buffered_bytes: 256MB", #""256MB" is not a size from 1MiB to 1TiB; write a whole number of bytes or one with a unit (KiB, MiB, GiB, TiB), e.g. max_buffered_bytes: 256MiB (the default)"#),
+        ("  max_buffered_bytes:", "this key has no value; write a size from 1MiB to 1TiB, e.g. 256MiB, or remove the key to use the default"),
         ("  commit_max_delay: 2s", "2s is out of range; write a duration from 0s to 1s (the default is 2ms)"),
         ("  commit_max_delay: 1001ms", "1001ms is out of range; write a duration from 0s to 1s (the default is 2ms)"),
         ("  commit_max_delay: 2", #""2" has no unit; add one of ns, us, ms, s, m, h, d, e.g. 2s or 2ms"#),
@@ -352,6 +356,15 @@ private func load(_ yaml: String) throws -> TallyConfig {
         #expect(try load(ingestConfig("  listen_backlog: 1")).ingest.listenBacklog == 1)
         #expect(try load(ingestConfig("  listen_backlog: 1048576")).ingest.listenBacklog == 1_048_576)
         #expect(try load(ingestConfig("  listen_backlog: 16384")).ingest == IngestSettings(listenBacklog: 16_384))
+    }
+
+    @Test func theBufferBudgetIsRead() throws {
+        #expect(IngestSettings().maxBufferedBytes == 256 << 20)
+        #expect(try load(ingestConfig("  commit_max_events: 10")).ingest.maxBufferedBytes == 268_435_456)
+        #expect(try load(ingestConfig("  max_buffered_bytes: 1048576")).ingest.maxBufferedBytes == 1 << 20)
+        #expect(try load(ingestConfig("  max_buffered_bytes: 1099511627776")).ingest == IngestSettings(maxBufferedBytes: 1 << 40))
+        #expect(try load(ingestConfig("  max_buffered_bytes: 64MiB")).ingest.maxBufferedBytes == 64 << 20)
+        #expect(try load(ingestConfig("  max_buffered_bytes: 1TiB")).ingest.maxBufferedBytes == 1 << 40)
     }
 
     @Test func socketModesAreOctal() throws {
