@@ -48,6 +48,13 @@ struct IngestBench: ParsableCommand {
     var rate: Int?
     @Option(name: .long, help: "Producer connections sharing the events.") var connections = 1
     @Option(name: .long, help: "Seed for the synthetic events (default: random).") var seed: UInt64?
+    @Option(name: .long, help: ArgumentHelp("Hostile connections pushing lines as fast as the daemon takes them while the measured producer (with --rate) runs.", valueName: "connections"))
+    var flood = 0
+    @Flag(name: .customLong("flood-reads"), help: "The flooding connections read their answers (by default they never do).")
+    var floodReads = false
+
+    @Flag(name: .customLong("flood-distinct"), help: "The flood sends new events on every pass (stored and folded), not the same 1,000 again (duplicates).")
+    var floodDistinct = false
     @Flag(name: .customLong("after-crash"), help: "Start the daemon as after a crash: without the identity index snapshot a clean stop leaves, so it rebuilds the index from LMDB.")
     var afterCrash = false
 
@@ -68,6 +75,10 @@ struct IngestBench: ParsableCommand {
         if let rate, rate < 1 { throw ValidationError("--rate must be at least 1 event/s") }
         guard (1...256).contains(connections) else { throw ValidationError("--connections must be from 1 to 256") }
         guard connections <= events else { throw ValidationError("--connections must not exceed --events") }
+        guard (0...10_000).contains(flood) else { throw ValidationError("--flood must be from 0 to 10000 connections") }
+        if flood > 0, rate == nil {
+            throw ValidationError("--flood measures a well-behaved producer beside the flood: give it a --rate (e.g. --flood 200 --rate 1000 --events 20000)")
+        }
     }
 
     func run() throws {
@@ -116,8 +127,17 @@ struct IngestBench: ParsableCommand {
         let ready = Date().timeIntervalSince(started)
         say("  daemon ready in \(String(format: "%.2f", ready)) s (identity index \(afterCrash ? "rebuilt from LMDB, as after a crash" : "read from its snapshot, as after a clean stop"))")
 
-        let load = try IngestLoad(socketPath: socketPath, lines: lines, connections: connections,
-                                  windowLines: windowLines == 0 ? events : windowLines, rate: rate.map(Double.init)).run()
+        let measured = IngestLoad(socketPath: socketPath, lines: lines, connections: connections,
+                                  windowLines: windowLines == 0 ? events : windowLines, rate: rate.map(Double.init))
+        let load: IngestLoad.Result
+        var floodFigures: FloodFigures?
+        if flood > 0 {
+            (load, floodFigures) = try FloodFigures.measure(measured, daemon: daemon.processIdentifier, socketPath: socketPath,
+                                                            connections: flood, readsAnswers: floodReads,
+                                                            distinct: floodDistinct) { say($0) }
+        } else {
+            load = try measured.run()
+        }
         let memory = Self.memory(daemon.processIdentifier)
         let cpu = Self.cpuSeconds(daemon.processIdentifier)
         kill(daemon.processIdentifier, SIGTERM)
@@ -136,7 +156,7 @@ struct IngestBench: ParsableCommand {
             ("identities", "\(identitiesPrefill)"), ("events", "\(events)"), ("accepted", "\(load.accepted)"),
             ("start", afterCrash ? "\"after_crash\"" : "\"after_stop\""), ("connections", "\(connections)"), ("window", "\(windowLines)"), ("rate", rate.map { "\($0)" } ?? "null"),
             ("buckets", withoutBuckets ? "false" : "true"),
-        ]
+        ] + (rate == nil ? [] : [("ack_max_ms_by_second", load.maximaBySecondJSON)]) + (floodFigures?.json ?? [])
         if json {
             print("{" + figures.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
         } else {
@@ -147,6 +167,7 @@ struct IngestBench: ParsableCommand {
             print("  daemon resident memory at the end: \(memory.resident) MiB (RssAnon \(memory.anonymous) MiB); exit status \(daemon.terminationStatus)")
             print(String(format: "  daemon CPU time: %.2f s, of which the writer thread %.2f s (steadier than events/s on a shared machine)",
                          cpu.process, cpu.writer))
+            if let floodFigures { print(floodFigures.text) }
         }
         if load.accepted != events {
             throw CommandFailure("only \(load.accepted) of \(events) events were accepted: the benchmark is not valid")
@@ -268,6 +289,13 @@ struct IngestLoad {
         var rejected = 0
         var elapsedNanoseconds: UInt64 = 0
         var latencies: [UInt64] = []
+        /// With a rate: the largest latency of the lines due in each second of the run.
+        var maximaBySecond: [UInt64] = []
+
+        /// The largest latency of each second, in milliseconds, as a JSON array.
+        var maximaBySecondJSON: String {
+            "[" + maximaBySecond.map { String(format: "%.1f", Double($0) / 1e6) }.joined(separator: ",") + "]"
+        }
 
         /// The latency at `fraction` (1.0: the maximum), in milliseconds with two decimals.
         func percentile(_ fraction: Double) -> String {
@@ -279,7 +307,7 @@ struct IngestLoad {
 
     func run() throws -> Result {
         let lock = NSLock()
-        nonisolated(unsafe) var results: [Int: Swift.Result<(LineSender.Summary, [UInt64]), ClientError>] = [:]
+        nonisolated(unsafe) var results: [Int: Swift.Result<(LineSender.Summary, [UInt64], [UInt64]), ClientError>] = [:]
         let started = MonotonicClock.nanoseconds()
         let group = DispatchGroup()
         for connection in 0..<connections {
@@ -296,7 +324,13 @@ struct IngestLoad {
         var result = Result()
         result.elapsedNanoseconds = MonotonicClock.nanoseconds() - started
         for (_, outcome) in lock.withLock({ results }) {
-            let (summary, latencies) = try outcome.get()
+            let (summary, latencies, maxima) = try outcome.get()
+            if result.maximaBySecond.count < maxima.count {
+                result.maximaBySecond += Array(repeating: 0, count: maxima.count - result.maximaBySecond.count)
+            }
+            for (second, maximum) in maxima.enumerated() {
+                result.maximaBySecond[second] = max(result.maximaBySecond[second], maximum)
+            }
             result.accepted += summary.accepted
             result.duplicate += summary.duplicate
             result.rejected += summary.rejected
@@ -306,9 +340,10 @@ struct IngestLoad {
         return result
     }
 
-    private func send(_ connection: Int) -> Swift.Result<(LineSender.Summary, [UInt64]), ClientError> {
+    private func send(_ connection: Int) -> Swift.Result<(LineSender.Summary, [UInt64], [UInt64]), ClientError> {
         let indexes = Array(stride(from: connection, to: lines.count, by: connections))
         var latencies: [UInt64] = []
+        var maxima: [UInt64] = []
         latencies.reserveCapacity(indexes.count)
         let sender = LineSender(socketPath: socketPath, options: .init(windowLines: rate == nil ? windowLines : indexes.count))
         do throws(ClientError) {
@@ -319,14 +354,18 @@ struct IngestLoad {
                 var source = PacedLines(lines: lines, indexes: indexes, rate: perConnection, startNanoseconds: start)
                 summary = try sender.run(source: &source) { outcome in
                     let due = PacedLines.dueNanoseconds(of: outcome.index, start: start, rate: perConnection)
-                    latencies.append(outcome.receivedAtNanoseconds > due ? outcome.receivedAtNanoseconds - due : 0)
+                    let latency = outcome.receivedAtNanoseconds > due ? outcome.receivedAtNanoseconds - due : 0
+                    latencies.append(latency)
+                    let second = Int((due - start) / 1_000_000_000)
+                    while maxima.count <= second { maxima.append(0) }
+                    maxima[second] = max(maxima[second], latency)
                 }
             } else {
                 summary = try sender.run(lines: indexes.lazy.map { lines[$0][...] }) { outcome in
                     latencies.append(outcome.latencyNanoseconds)
                 }
             }
-            return .success((summary, latencies))
+            return .success((summary, latencies, maxima))
         } catch {
             return .failure(error)
         }
