@@ -6,7 +6,13 @@ SWIFT ?= swift
 APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check clean
+# The libFuzzer targets of Fuzz/ (docs/FUZZING.md) and how long `make fuzz` runs each.
+FUZZ_TARGETS := FuzzEventLine FuzzJSONScanner FuzzDecimal FuzzConfig FuzzSegment FuzzBackupManifest
+FUZZ_SECONDS ?= 60
+# Extra `swift build` flags for the fuzz package, e.g. FUZZ_BUILD_FLAGS="-j 1" on a small machine.
+FUZZ_BUILD_FLAGS ?=
+
+.PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check fuzz fuzz-build clean
 
 ## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
 deps:
@@ -36,6 +42,8 @@ test: deps
 	scripts/openapi-check.sh .build/debug/tally .build/pytools
 	# GET /metrics linted by promtool (HELP and TYPE on every family, every family from the start).
 	scripts/metrics-check.sh .build/debug/tally
+	# Every fuzz target for 30 s from its committed corpus: a crash fails the run.
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 ## The ingest benchmark at 1M and 50M remembered identities, the archive and usage-over-time queries (see BENCHMARKS.md).
 bench: build
@@ -64,5 +72,15 @@ metrics-check: deps
 	$(SWIFT) build --product tally
 	scripts/metrics-check.sh .build/debug/tally
 
+## Build the libFuzzer targets (Fuzz/, a nested package): every Swift module with libFuzzer's
+## coverage and AddressSanitizer; the toolchain brings libFuzzer, nothing to install.
+fuzz-build: deps
+	$(SWIFT) build --package-path Fuzz $(FUZZ_BUILD_FLAGS) -Xswiftc -sanitize=fuzzer,address
+
+## Run each fuzz target for FUZZ_SECONDS (default 60), one at a time; fails if any crashes.
+## New inputs go to .build/fuzz/corpus, crash inputs to .build/fuzz/artifacts (docs/FUZZING.md).
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Fuzz/.build

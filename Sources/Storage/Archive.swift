@@ -179,17 +179,44 @@ public final class EventArchive: Sendable {
     /// Throws ``StoreError/Code/damaged`` naming the file when it is missing, changed or unreadable.
     @discardableResult
     public func forEachEvent(in segment: ArchiveSegment, _ body: (StoredEvent) throws -> Bool) throws -> Bool {
-        var decoder = try decoder(for: segment)
+        try Self.forEachEvent(of: decoder(for: segment), shownAs: path(of: segment), body)
+    }
+
+    /// Calls `body` with each event of a segment's decompressed content (a `.tseg` file after zstd),
+    /// in order, until it returns false; returns false then. ``forEachEvent(in:_:)`` reads a segment
+    /// file this way once its checksum and size match the store's record (also the entry point of
+    /// the `FuzzSegment` fuzz target). `name` only names the segment in messages.
+    ///
+    /// ```swift
+    /// _ = try EventArchive.forEachEvent(inSegmentContent: content, shownAs: "000000000001.tseg") { event in
+    ///     print(event.sequence, event.event.id); return true
+    /// }
+    /// ```
+    ///
+    /// - Throws: `StoreError` `.damaged` when the content is not a well-formed segment (or an event
+    ///   in it cannot be decoded); whatever `body` throws.
+    public static func forEachEvent(inSegmentContent content: [UInt8], shownAs name: String, _ body: (StoredEvent) throws -> Bool) throws -> Bool {
+        let decoder: SegmentDecoder
+        do {
+            decoder = try SegmentDecoder(content)
+        } catch {
+            throw damaged(name, error.reason)
+        }
+        return try forEachEvent(of: decoder, shownAs: name, body)
+    }
+
+    private static func forEachEvent(of decoder: SegmentDecoder, shownAs name: String, _ body: (StoredEvent) throws -> Bool) throws -> Bool {
+        var decoder = decoder
         var buffer: [UInt8] = []
         do {
             while let sequence = try decoder.next(into: &buffer) {
                 guard let event = buffer.withUnsafeBytes({ EventCodec.decode($0, sequence: sequence) }) else {
-                    throw damaged(segment, "event \(sequence) cannot be decoded")
+                    throw damaged(name, "event \(sequence) cannot be decoded")
                 }
                 if try !body(event) { return false }
             }
         } catch let failure as SegmentDecoder.Malformed {
-            throw damaged(segment, failure.reason)
+            throw damaged(name, failure.reason)
         }
         return true
     }
@@ -224,7 +251,11 @@ public final class EventArchive: Sendable {
     }
 
     private func damaged(_ segment: ArchiveSegment, _ reason: String) -> StoreError {
-        StoreError(.damaged, "archive segment '\(path(of: segment))' is damaged (\(reason)): restore the file from a backup")
+        Self.damaged(path(of: segment), reason)
+    }
+
+    private static func damaged(_ path: String, _ reason: String) -> StoreError {
+        StoreError(.damaged, "archive segment '\(path)' is damaged (\(reason)): restore the file from a backup")
     }
 
     /// Calls `body` with every event, archived or live, whose effective time is in `[from, to)`, each

@@ -92,6 +92,23 @@ public struct BackupManifest: Sendable, Hashable {
     public var uncompressedSize: Int { files.reduce(0) { $0 + $1.uncompressedSize } }
 }
 
+extension BackupManifest {
+    /// Reads the bytes of a backup's `manifest.json` and checks them, as ``TallyStore/restore(from:to:)``
+    /// does once it has read the file (also the entry point of the `FuzzBackupManifest` fuzz target).
+    /// `directory` only names the backup in messages.
+    ///
+    /// ```swift
+    /// let manifest = try BackupManifest.decode(Array(data), shownAs: "/backups/2026-11-22")
+    /// ```
+    ///
+    /// - Throws: `StoreError` `.damaged` when the bytes are not a valid manifest (not JSON, a
+    ///   missing or mistyped field, a wrong file list, a negative size, a malformed checksum), and
+    ///   `.incompatible` for a backup or store format this tally does not read.
+    public static func decode(_ bytes: [UInt8], shownAs directory: String) throws(StoreError) -> BackupManifest {
+        try BackupFiles.decodeManifest(bytes, shownAs: directory)
+    }
+}
+
 extension BackupManifest: Codable {
     private enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version"

@@ -16,6 +16,13 @@ extension BackupFiles {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StoreError(.unavailable, "cannot read '\(shownPath)': check its permissions")
         }
+        return try decodeManifest(Array(data), shownAs: shown)
+    }
+
+    /// The manifest in `bytes`, checked: see ``BackupManifest/decode(_:shownAs:)``.
+    static func decodeManifest(_ bytes: [UInt8], shownAs shown: String) throws(StoreError) -> BackupManifest {
+        let shownPath = join(shown, BackupManifest.fileName)
+        let data = Data(bytes)
         struct Version: Decodable {
             var formatVersion: Int
             enum CodingKeys: String, CodingKey { case formatVersion = "format_version" }

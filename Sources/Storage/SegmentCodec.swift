@@ -115,6 +115,7 @@ struct SegmentDecoder {
     private var cursors: [Int]
     private var ends: [Int]
     private var sequence: UInt64 = 0
+    private var decoded = 0
 
     init(_ content: [UInt8]) throws(Malformed) {
         guard content.count >= SegmentEncoder.headerSize, Array(content[0..<8]) == SegmentEncoder.magic else {
@@ -144,12 +145,16 @@ struct SegmentDecoder {
     }
 
     /// The next event's sequence and bytes (in `buffer`), or nil after the last; throws `Malformed`
-    /// when a column is short.
+    /// when a column is short, the sequences do not increase, or the events are not as many as the
+    /// header counts.
     mutating func next(into buffer: inout [UInt8]) throws -> UInt64? {
         if cursors[1] == ends[1] {
             guard cursors.indices.allSatisfy({ cursors[$0] == ends[$0] }) else { throw Malformed(reason: "columns have different lengths") }
+            guard decoded == count else { throw Malformed(reason: "it holds \(decoded) events where its header counts \(count)") }
             return nil
         }
+        guard decoded < count else { throw Malformed(reason: "it holds more events than its header counts (\(count))") }
+        decoded += 1
         buffer.removeAll(keepingCapacity: true)
         return try content.withUnsafeBytes { bytes in
             func take(_ column: Int, _ length: Int) throws(Malformed) -> UnsafeRawBufferPointer {
@@ -162,7 +167,10 @@ struct SegmentDecoder {
                 buffer.append(UInt8(length))
                 buffer.append(contentsOf: try take(column, length))
             }
-            sequence &+= try take(0, 8).loadBigEndianUInt64(at: 0)
+            // The encoder writes increasing sequences: every delta is positive and the sum fits.
+            let (next, overflow) = sequence.addingReportingOverflow(try take(0, 8).loadBigEndianUInt64(at: 0))
+            guard next > sequence, !overflow else { throw Malformed(reason: "its sequences do not increase") }
+            sequence = next
             let total = Int(try take(1, 4).loadBigEndianUInt32(at: 0))
             buffer.append(contentsOf: try take(2, 9))
             try lengthPrefixed(3)

@@ -77,9 +77,10 @@ public enum ConfigLoader {
         }
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _):
-            let during = context.map { " (\($0.text), which started at line \($0.mark.line))" } ?? ""
+            let during = context.map { " (\($0.text), which started at line \(inText($0.mark, yaml).line))" } ?? ""
+            let (line, column) = inText(mark, yaml)
             return ConfigProblem(
-                line: mark.line, column: mark.column, path: "",
+                line: line, column: column, path: "",
                 message: "YAML syntax error: \(problem)\(during)\(advice)"
             )
         case let .composer(_, problem, mark, _) where problem.contains("another document"):
@@ -88,7 +89,8 @@ public enum ConfigLoader {
                 message: "the file holds more than one YAML document; keep everything in one (remove this ---)"
             )
         case let .composer(_, problem, mark, _):
-            return ConfigProblem(line: mark.line, column: mark.column, path: "", message: "YAML error: \(problem)")
+            let (line, column) = inText(mark, yaml)
+            return ConfigProblem(line: line, column: column, path: "", message: "YAML error: \(problem)")
         case let .reader(problem, offset, _, _):
             let line = offset.map { offset in yaml.prefix(offset).reduce(1) { $1 == "\n" ? $0 + 1 : $0 } }
             return ConfigProblem(line: line, path: "", message: "the file cannot be read as YAML text: \(problem)")
@@ -101,5 +103,16 @@ public enum ConfigLoader {
         default:
             return ConfigProblem(path: "", message: "the file is not valid YAML: \(error)")
         }
+    }
+
+    /// Where `mark` is in `yaml`. libyaml ends the stream on a line of its own, so a problem at the
+    /// end of a text without a final line break has the mark of a line the file does not have
+    /// (`meters: [` is "line 2, column 1"): that is the end of the last line.
+    static func inText(_ mark: Mark, _ yaml: String) -> (line: Int, column: Int) {
+        // YAML's line breaks (YAML 1.1, as libyaml counts them): LF, CR, CRLF, NEL, LS, PS.
+        let breaks: Set<Character> = ["\n", "\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"]
+        let lines = yaml.split(omittingEmptySubsequences: false) { breaks.contains($0) }
+        guard mark.line > lines.count, let last = lines.last else { return (mark.line, mark.column) }
+        return (lines.count, last.unicodeScalars.count + 1)
     }
 }
