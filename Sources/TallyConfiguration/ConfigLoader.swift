@@ -95,15 +95,27 @@ public enum ConfigLoader {
             let line = offset.map { offset in yaml.prefix(offset).reduce(1) { $1 == "\n" ? $0 + 1 : $0 } }
             return ConfigProblem(line: line, path: "", message: "the file cannot be read as YAML text: \(problem)")
         case let .duplicatedKeysInMapping(duplicates, context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            // Yams orders keys that are not text (a list or a mapping as a key) by nothing stable,
+            // so with one of those its order and its position differ between two reads of a text
+            // (FuzzConfig found it): name them once, and give no position.
+            let texts = duplicates.filter { $0 != Self.keyNotText }.sorted()
+            let names = texts.map { "\"\($0)\"" } + (texts.count < duplicates.count ? ["a key that is not text"] : [])
+            let stable = texts.count == duplicates.count
+            guard stable else {
+                return ConfigProblem(
+                    path: "", message: "the keys \(names.joined(separator: ", ")) appear more than once in one mapping; keep only one of each")
+            }
             return ConfigProblem(
                 line: context.mark.line, column: context.mark.column, path: "",
-                message: "the key \(keys) appears here and again later in the same mapping; keep only one"
+                message: "the key \(names.joined(separator: ", ")) appears here and again later in the same mapping; keep only one"
             )
         default:
             return ConfigProblem(path: "", message: "the file is not valid YAML: \(error)")
         }
     }
+
+    /// What Yams names a duplicated key that is not a scalar.
+    static let keyNotText = "<uncovertable>"
 
     /// Where `mark` is in `yaml`. libyaml ends the stream on a line of its own, so a problem at the
     /// end of a text without a final line break has the mark of a line the file does not have

@@ -48,3 +48,34 @@ import Testing
         #expect(problem.column == 10)
     }
 }
+
+/// The `FuzzConfig` target's second finding: a mapping with a duplicated key that is not text (a
+/// list or a mapping as a key) was reported with its keys in a different order, at a different
+/// position, from one read of the text to the next.
+@Suite struct ConfigDuplicateKeyFuzzTests {
+    private let yaml = "? [a]\n: 1\n? [a]\n: 2\n? {x: 1}\n: 3\n? {x: 1}\n: 4\nb: 1\nb: 2\n"
+
+    private func problems(_ yaml: String) -> [ConfigProblem] {
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml, fileName: "tally.yaml")
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func everyReadOfTheTextFindsTheSameProblem() throws {
+        let first = problems(yaml)
+        let problem = try #require(first.first)
+        #expect(first.count == 1)
+        #expect(problem.line == nil)
+        #expect(problem.message == #"the keys "b", a key that is not text appear more than once in one mapping; keep only one of each"#)
+        for _ in 0..<50 { #expect(problems(yaml) == first) }
+    }
+
+    @Test func duplicatedTextKeysKeepTheirPosition() throws {
+        let problem = try #require(problems("a: 1\nb: 2\nb: 3\na: 4\n").first)
+        #expect(problem.line == 1)
+        #expect(problem.message == #"the key "a", "b" appears here and again later in the same mapping; keep only one"#)
+    }
+}
