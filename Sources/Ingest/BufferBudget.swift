@@ -178,7 +178,9 @@ public final class BufferBudget: @unchecked Sendable {
         if trim { scheduleTrim() }
     }
 
-    /// Returns freed heap to the system a moment after everything was answered, off every event loop.
+    /// Returns freed heap to the system a moment after everything was answered, off every event loop,
+    /// and once more two seconds later: answers queued to connections that closed meanwhile (not in
+    /// the budget) are freed after the first.
     private func scheduleTrim() {
         DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .milliseconds(500)) { [self] in
             let idle = lock.withLock {
@@ -187,7 +189,11 @@ public final class BufferBudget: @unchecked Sendable {
                 peak = 0
                 return true
             }
-            if idle { Heap.trim() }
+            guard idle else { return }
+            Heap.trim()
+            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .seconds(2)) { [self] in
+                if lock.withLock({ used == 0 }) { Heap.trim() }
+            }
         }
     }
 

@@ -81,9 +81,11 @@ public final class IngestServer: Sendable {
             // flooding connection holds the event loop from the others.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 16_384, maximum: 16_384))
             .childChannelOption(.maxMessagesPerRead, value: 1)
-            // Answers a peer has not read yet: at most 256 KiB (and one commit's worth) per connection
-            // before its reading pauses. One commit's answers to one connection (8,192 × ~22 bytes) fit.
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 256 * 1024))
+            // Answers a peer has not read yet: up to 1 MiB per connection before its reading pauses,
+            // as always (clients that write a whole file before reading rely on it). Not counted in
+            // ingest.max_buffered_bytes: it is bounded per connection, and freed when the peer reads
+            // or goes.
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = IngestConnectionHandler(

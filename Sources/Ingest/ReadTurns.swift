@@ -5,10 +5,12 @@ import NIOCore
 /// turn however many connections flood.
 ///
 /// A connection is *pushing* when its last read filled at least ``pushingReadBytes``: it has more
-/// waiting in its socket. Each of its reads spends the turn's bytes; once they are spent, pushing
-/// connections wait (first come, first served) until the loop's next turn gives a new allowance.
-/// Every other connection reads whenever it has something: one line costs the loop next to nothing.
-/// One firehose alone never waits (one read per turn is far below the allowance).
+/// waiting in its socket. Each of its reads spends the allowance; once it is spent, pushing
+/// connections wait (first come, first served) for the loop's next turn, which renews it. So
+/// pushing connections read at most ``bytesPerTurn`` in one turn. Every other connection reads
+/// whenever it has something: one line costs the loop next to nothing. A firehose alone loses
+/// nothing: it reads once per turn anyway (one read per wake-up), so waiting for the next turn is
+/// what it does regardless.
 ///
 /// Bound to its event loop: every call comes from it.
 final class ReadTurns {
