@@ -9,11 +9,16 @@ import Glibc
 /// library) both calls do nothing.
 enum Heap {
     /// Fixed thresholds: blocks of 4 MiB and more are mapped on their own (and unmapped when
-    /// freed), and an arena whose free top passes 8 MiB gives it back. Call once, at daemon start.
+    /// freed), and an arena whose free top passes 8 MiB gives it back. At most two arenas: buffers
+    /// made on an event loop and freed on the writer thread (and back) otherwise scatter over one
+    /// arena per thread, and a third of floods left 50 MiB that no trim could return; one arena
+    /// costs the firehose about 10 %, two nothing measurable (BENCHMARKS.md). Call once, at daemon
+    /// start, before the threads allocate.
     static func configure() {
         guard let mallopt = mallopt else { return }
         _ = mallopt(-3, 4 << 20)  // M_MMAP_THRESHOLD
         _ = mallopt(-1, 8 << 20)  // M_TRIM_THRESHOLD
+        _ = mallopt(-8, 2)        // M_ARENA_MAX
     }
 
     /// Returns free heap pages of every arena to the system.
