@@ -26,6 +26,15 @@ import Testing
         #expect(try #require(error(line)).code == .invalidJSON)
     }
 
+    /// Foundation refuses a 400-digit integer too (a CI run of the fuzzer found it); it is JSON, and
+    /// only too large a value.
+    @Test func aFourHundredDigitValueIsJSONAndAnInvalidValue() throws {
+        let digits = String(repeating: "9", count: 400)
+        let found = try #require(error(#"{"id":"e2","customer":"c","meter":"api_calls","value":\#(digits)}"#))
+        #expect(found.code == .invalidValue)
+        #expect(found.field == "value")
+    }
+
     /// Foundation refuses `1791e+25341600` (no Double holds it); the grammar allows it, so the line
     /// is JSON and only its `time` is wrong.
     @Test func aHugeExponentIsJSONAndAnInvalidTime() throws {
