@@ -94,11 +94,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
         Self.commitLimit(maximum: maximumEvents, nanosecondsPerEvent: nanosecondsPerEvent, lanes: queue.laneCount)
     }
 
+    /// `maximum`, or with more than one lane waiting and a measured cost per event, the events that
+    /// fit ``commitTargetNanoseconds`` (at least ``minimumCommitEvents``, at most `maximum`).
     static func commitLimit(maximum: Int, nanosecondsPerEvent: UInt64, lanes: Int) -> Int {
         guard nanosecondsPerEvent > 0, lanes > 1 else { return maximum }
         let affordable = Int(clamping: commitTargetNanoseconds / nanosecondsPerEvent)
         return min(maximum, max(minimumCommitEvents, affordable))
     }
+
     private var stopping = false
     private var thread: Thread?
     private let finished = NSCondition()

@@ -89,8 +89,7 @@ func withSmallNumbers(_ data: Data) -> Data {
         let byte = data[index]
         index += 1
         run = isDigit(byte) ? run + 1 : 0
-        if run > 17 { continue }
-        output.append(byte)
+        if run <= 17 { output.append(byte) }
         guard isDigit(byte), index < data.endIndex,
             data[index] == UInt8(ascii: "e") || data[index] == UInt8(ascii: "E")
         else { continue }
