@@ -154,7 +154,15 @@ public final class BufferBudget: @unchecked Sendable {
     /// eighths of the budget, schedules a trim after a peak; unlocks.
     private func finishRelease() {
         var granted: [CheckedContinuation<Void, Never>] = []
-        while let first = waiters.first, used < limit || first.ticket == bodies.min() {
+        // The oldest body goes on wherever it waits (it may have asked after younger ones): with
+        // every younger body holding part of the budget, nothing else would free room for it.
+        if let oldest = bodies.min(), let index = waiters.firstIndex(where: { $0.ticket == oldest }) {
+            let waiter = waiters.remove(at: index)
+            used += waiter.bytes
+            peak = max(peak, used)
+            granted.append(waiter.continuation)
+        }
+        while let first = waiters.first, used < limit {
             waiters.removeFirst()
             used += first.bytes
             peak = max(peak, used)

@@ -56,6 +56,36 @@ struct BufferBudgetTests {
         #expect(budget.bufferedBytes == 0)
     }
 
+    @Test("the oldest body goes on even when it asked for room after younger ones (the flood test hung on it)")
+    func oldestBodyBehindYoungerWaiters() async {
+        let budget = BufferBudget(limit: 1000)
+        let first = budget.beginBody()
+        let second = budget.beginBody()
+        let third = budget.beginBody()
+        await budget.charge(1500, body: first)
+        let granted = Counter()
+        let youngest = Task {
+            await budget.charge(100, body: third)   // waits first, in front of the second
+            granted.add()
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        let older = Task {
+            await budget.charge(100, body: second)
+            granted.add()
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(granted.value == 0)
+        budget.endBody(first)                        // the second is the oldest now, behind the third
+        await older.value
+        #expect(granted.value == 1)
+        budget.endBody(second)                       // then the third is
+        await youngest.value
+        #expect(granted.value == 2)
+        budget.endBody(third)
+        budget.release(1700)
+        #expect(budget.bufferedBytes == 0)
+    }
+
     @Test("a waiting body is granted when answered work frees room")
     func bodyWaitsForRoom() async {
         let budget = BufferBudget(limit: 1000)
