@@ -42,7 +42,7 @@ struct FloodTests {
         let idle = try #require(anonymousKilobytes(of: pid))
 
         let flood = try Flood(path: daemon.socketPath, connections: 200, readsAnswers: floodReadsAnswers, meter: "api_calls")
-        let sampler = BufferedBytesSampler(port: port, key: Self.key)
+        let sampler = BufferedBytesSampler(port: port, key: Self.key, pid: pid)
         flood.start()
         sampler.start()
         usleep(1_000_000)
@@ -54,7 +54,7 @@ struct FloodTests {
             #expect(try good.readResponse() == .accepted)
         }
         good.close()
-        let buffered = sampler.stop()
+        let (buffered, peak) = sampler.stop()
         let metrics = try httpRequest(port: port, method: "GET", path: "/metrics", key: Self.key).body
         let sent = flood.stop()
         #expect(sent > budget, "the flood sent only \(sent) bytes")
@@ -71,14 +71,16 @@ struct FloodTests {
         // Every good line counted once.
         #expect(try daemon.usage(customer: "good").quantity("api_calls") == "50")
 
-        // After the flood, anonymous memory falls back near the idle baseline (a generous bound;
-        // BENCHMARKS.md has the curve).
+        // After the flood, anonymous memory stays near the idle baseline: a generous bound, as what
+        // stays depends on how the heap fragmented (on a loaded machine a few MiB more); the budget
+        // keeps the peak small here, and BENCHMARKS.md has the curve of a flood without it.
+        let memoryBound = idle + 32 * 1024
         var after = Int.max
-        for _ in 0..<60 where after > 2 * idle + 16 * 1024 {
+        for _ in 0..<60 where after > memoryBound {
             usleep(500_000)
             after = anonymousKilobytes(of: pid) ?? Int.max
         }
-        #expect(after <= 2 * idle + 16 * 1024, "RssAnon idle \(idle) KiB, after the flood \(after) KiB")
+        #expect(after <= memoryBound, "RssAnon idle \(idle) KiB, peak \(peak) KiB, after the flood \(after) KiB")
         #expect(daemon.terminate() == 0)
     }
 
@@ -125,18 +127,21 @@ struct FloodTests {
     }
 }
 
-/// Scrapes `tally_ingest_buffered_bytes` every 50 ms until stopped.
+/// Scrapes `tally_ingest_buffered_bytes` and reads the daemon's RssAnon every 50 ms until stopped.
 private final class BufferedBytesSampler: @unchecked Sendable {
     private let port: Int
     private let key: String
+    private let pid: Int32
+    private var peakKilobytes = 0
     private let lock = NSLock()
     private var samples: [Int] = []
     private var running = true
     private let done = DispatchSemaphore(value: 0)
 
-    init(port: Int, key: String) {
+    init(port: Int, key: String, pid: Int32) {
         self.port = port
         self.key = key
+        self.pid = pid
     }
 
     func start() {
@@ -146,16 +151,20 @@ private final class BufferedBytesSampler: @unchecked Sendable {
                    let value = FloodTests.sample("tally_ingest_buffered_bytes", in: text) {
                     lock.withLock { samples.append(value) }
                 }
+                if let now = anonymousKilobytes(of: pid) {
+                    lock.withLock { peakKilobytes = max(peakKilobytes, now) }
+                }
                 usleep(50_000)
             }
             done.signal()
         }
     }
 
-    func stop() -> [Int] {
+    /// The budget samples, and the highest RssAnon seen in KiB.
+    func stop() -> ([Int], Int) {
         lock.withLock { running = false }
         done.wait()
-        return lock.withLock { samples }
+        return lock.withLock { (samples, peakKilobytes) }
     }
 }
 
