@@ -1,5 +1,5 @@
 import Crypto
-import TallyConfiguration
+package import TallyConfiguration
 import Metering
 import Hummingbird
 
@@ -7,16 +7,21 @@ import Hummingbird
 ///
 /// The key is hashed once and compared with every configured digest in constant time (no early
 /// exit on the first differing byte, nor on the first match), so timing tells nothing about the keys.
-struct APIKeyAuthenticator: Sendable {
+package struct APIKeyAuthenticator: Sendable {
     /// One accepted key: its digest (32 bytes), its name and what it may do.
-    struct Entry: Sendable {
-        var digest: [UInt8]
-        var name: String
-        var scopes: Set<APIScope>
+    package struct Entry: Sendable {
+        package var digest: [UInt8]
+        package var name: String
+        package var scopes: Set<APIScope>
     }
 
     /// The configured keys; malformed entries are dropped.
-    let entries: [Entry]
+    package let entries: [Entry]
+
+    /// The keys of `http.api_keys_sha256` (full access) and `http.api_keys`.
+    package init(config: HTTPSettings) {
+        self.init(hexDigests: config.apiKeySHA256, keys: config.apiKeys)
+    }
 
     /// - Parameter hexDigests: lowercase (or uppercase) hex SHA-256 digests, as in `http.api_keys_sha256` (full access).
     init(hexDigests: [String], keys: [APIKey] = []) {
@@ -36,7 +41,7 @@ struct APIKeyAuthenticator: Sendable {
     func accepts(key: String) -> Bool { match(key: key) != nil }
 
     /// The configured key whose digest is `key`'s SHA-256, found without an early exit.
-    func match(key: String) -> Entry? {
+    package func match(key: String) -> Entry? {
         let digest = Array(SHA256.hash(data: Array(key.utf8)))
         var found = -1
         for (index, candidate) in entries.enumerated() {
@@ -89,10 +94,13 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: APIKeyAuthenticator
     /// The portal tokens' signing secret; nil: portal tokens are refused.
     let portalSecret: [UInt8]?
+    /// Paths that authenticate their own requests (the dashboard's session cookies).
+    var exemptPrefixes: [String] = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if request.method == .get, path == "/healthz" || path == "/openapi.json" { return try await next(request, context) }
+        if exemptPrefixes.owns(path) { return try await next(request, context) }
         var credential: String?
         if let header = request.headers[.authorization] {
             let prefix = "bearer "

@@ -159,59 +159,15 @@ struct APIRoutes: Sendable {
         return .json(writer.output)
     }
 
-    /// One meter's entitlement: what `GET …/entitlements/{meter}` answers.
-    struct EntitlementState {
-        var hasAccess: Bool
-        var used: ExactDecimal
-        var limit: ExactDecimal?
-        var remaining: ExactDecimal?
-        var resetsAt: Timestamp
-
-        /// `{"meter"?,"has_access","used","limit","remaining","resets_at"}`.
-        func append(meter: String?, to writer: inout JSONWriter) {
-            writer.raw("{")
-            if let meter { writer.key("meter"); writer.string(meter); writer.raw(",") }
-            writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
-            writer.raw(","); writer.key("used"); writer.string(used.description)
-            writer.raw(","); writer.key("limit")
-            if let limit { writer.string(limit.description) } else { writer.raw("null") }
-            writer.raw(","); writer.key("remaining")
-            if let remaining { writer.string(remaining.description) } else { writer.raw("null") }
-            writer.raw(","); writer.key("resets_at"); writer.string(resetsAt.rfc3339)
-            writer.raw("}")
-        }
-    }
-
     func entitlementState(customer: String, meter: String, period: PeriodInterval, usage: [UsageRecord],
-                          evaluator: CommitLimitEvaluator) throws -> EntitlementState {
-        let limits = evaluator.limits(for: customer, in: period)
-        var used: ExactDecimal = 0
-        for record in usage where record.meter == meter { used = try used.adding(record.quantity) }
-        let onMeter = limits.filter { $0.threshold.meter == meter }
-        let lowest = { (candidates: [UsageLimit]) in candidates.min { $0.threshold.value < $1.threshold.value } }
-        let applicable = lowest(onMeter.filter { $0.action == .disable }) ?? lowest(onMeter)
-        var hasAccess = true
-        for limit in limits where limit.action == .disable && (limit.threshold.meter == meter || limit.threshold.meter == nil) {
-            if evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value {
-                hasAccess = false
-            }
-        }
-        var remaining: ExactDecimal?
-        if let applicable {
-            let left = try applicable.threshold.value.subtracting(used)
-            remaining = left.isNegative ? ExactDecimal.zero : left
-        }
-        return EntitlementState(hasAccess: hasAccess, used: used, limit: applicable?.threshold.value, remaining: remaining,
-                                resetsAt: period.end)
+                          evaluator: CommitLimitEvaluator) throws -> Entitlement {
+        try Entitlement(customer: customer, meter: meter, period: period, usage: usage, evaluator: evaluator)
     }
 
     /// An evaluator loaded with the stored limits and `customer`'s plan assignments, as the ingest
     /// writer has them for that customer.
     func limitEvaluator(for customer: String) throws(StoreError) -> CommitLimitEvaluator {
-        let evaluator = CommitLimitEvaluator(config: config)
-        evaluator.reload(storedLimits: try store.storedLimits(),
-                         planAssignments: [customer: try store.planAssignments(customer: customer)])
-        return evaluator
+        try CommitLimitEvaluator.forCustomer(customer, config: config, store: store)
     }
 
     // MARK: Alerts
@@ -274,6 +230,22 @@ struct APIRoutes: Sendable {
             throw .badRequest(.invalidParameter, "\(name) \(quoted(String(text))) is not a whole number", field: name)
         }
         return number
+    }
+}
+
+extension Entitlement {
+    /// `{"meter"?,"has_access","used","limit","remaining","resets_at"}`.
+    func append(meter: String?, to writer: inout JSONWriter) {
+        writer.raw("{")
+        if let meter { writer.key("meter"); writer.string(meter); writer.raw(",") }
+        writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
+        writer.raw(","); writer.key("used"); writer.string(used.description)
+        writer.raw(","); writer.key("limit")
+        if let limit { writer.string(limit.description) } else { writer.raw("null") }
+        writer.raw(","); writer.key("remaining")
+        if let remaining { writer.string(remaining.description) } else { writer.raw("null") }
+        writer.raw(","); writer.key("resets_at"); writer.string(resetsAt.rfc3339)
+        writer.raw("}")
     }
 }
 

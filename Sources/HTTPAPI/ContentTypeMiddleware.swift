@@ -8,8 +8,11 @@ import Hummingbird
 /// `Content-Type` is read as JSON, as before; a request without a body is never refused for its
 /// `Content-Type`.
 struct ContentTypeMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Paths whose bodies are not the API's (the dashboard's forms).
+    var exemptPrefixes: [String] = []
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.hasBody(request), let declared = request.headers[.contentType], !Self.isJSON(declared) {
+        if !exemptPrefixes.owns(request.uri.path), Self.hasBody(request), let declared = request.headers[.contentType], !Self.isJSON(declared) {
             throw HTTPAPIError(
                 status: 415, code: .unsupportedMediaType,
                 message: "the body's Content-Type is \(declared.debugDescription), not JSON; send it as application/json "

@@ -72,9 +72,7 @@ extension APIRoutes {
 
     /// Whether a `disable` limit of the customer (on any meter or on the amount) is reached.
     func isBlocked(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator) -> Bool {
-        evaluator.limits(for: customer, in: period).contains { limit in
-            limit.action == .disable && evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value
-        }
+        Entitlement.isBlocked(customer: customer, period: period, usage: usage, evaluator: evaluator)
     }
 
     /// The limits that apply to the customer now, its own first, then its plan's.
@@ -158,14 +156,7 @@ extension APIRoutes {
     }
 
     /// `2026-12-01` (midnight UTC) or an RFC 3339 time.
-    static func parseDate(_ text: String) -> Timestamp? {
-        if let time = Timestamp.parseRFC3339(text) { return time }
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) else {
-            return nil
-        }
-        return Timestamp(year: year, month: month, day: day)
-    }
+    static func parseDate(_ text: String) -> Timestamp? { FormInput.date(text) }
 
     /// `GET /v1/plans`: the configured plans, in config order, as the list convention pages them.
     func listPlans(_ request: Request) throws -> Response {

@@ -1,4 +1,4 @@
-import Hummingbird
+public import Hummingbird
 public import Ingest
 public import Logging
 public import TallyConfiguration
@@ -36,6 +36,7 @@ public struct HTTPAPIServer: Service {
     public let metricsRegistry: PrometheusCollectorRegistry
 
     private let api: APIRoutes
+    private let routeGroups: [any HTTPRouteGroup]
     private let logger: Logger
     private let listening: ListeningState
     private let onListening: @Sendable (Int) -> Void
@@ -51,11 +52,15 @@ public struct HTTPAPIServer: Service {
     ///   - port: the TCP port; 0 picks a free one.
     ///   - logger: where the server logs.
     ///   - metricsRegistry: the Prometheus registry to expose (a new one by default).
+    ///   - routeGroups: more routes on the same server (the dashboard), each under its own path
+    ///     prefixes, which the API's bearer-key and JSON-body checks leave alone.
     ///   - onListening: called with the bound port once the server accepts connections.
     public init(config: TallyConfig, store: TallyStore, writer: GroupCommitWriter, parser: EventLineParser,
                 host: String, port: Int, logger: Logger,
                 metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+                routeGroups: [any HTTPRouteGroup] = [],
                 onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.routeGroups = routeGroups
         self.host = host
         self.port = port
         self.logger = logger
@@ -85,11 +90,13 @@ public struct HTTPAPIServer: Service {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RequestMetricsMiddleware(metrics: api.metrics))
         router.middlewares.add(ErrorMiddleware(logger: logger))
+        let ownPrefixes = routeGroups.flatMap(\.pathPrefixes)
         router.middlewares.add(AuthenticationMiddleware(
-            authenticator: APIKeyAuthenticator(hexDigests: api.config.http.apiKeySHA256, keys: api.config.http.apiKeys),
-            portalSecret: api.portalSecret))
-        router.middlewares.add(ContentTypeMiddleware())
+            authenticator: APIKeyAuthenticator(config: api.config.http), portalSecret: api.portalSecret,
+            exemptPrefixes: ownPrefixes))
+        router.middlewares.add(ContentTypeMiddleware(exemptPrefixes: ownPrefixes))
         api.register(on: router)
+        for group in routeGroups { group.register(on: router) }
         let listening = self.listening
         let onListening = self.onListening
         let logger = self.logger
@@ -117,6 +124,22 @@ public struct HTTPAPIServer: Service {
             throw error
         }
         listening.finished(error: nil)
+    }
+}
+
+/// Routes served beside the API by the same server (the dashboard): they authenticate their own
+/// requests and read their own bodies, so the API's middleware leaves their paths alone.
+public protocol HTTPRouteGroup: Sendable {
+    /// Paths the group owns: each prefix itself and everything under `prefix/`.
+    var pathPrefixes: [String] { get }
+    /// Adds the group's routes.
+    func register(on router: Router<BasicRequestContext>)
+}
+
+extension [String] {
+    /// Whether `path` is one of these prefixes or lies under one.
+    func owns(_ path: String) -> Bool {
+        contains { path == $0 || path.hasPrefix($0 + "/") }
     }
 }
 

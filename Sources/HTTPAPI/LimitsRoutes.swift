@@ -1,7 +1,7 @@
 import Billing
 import Hummingbird
 import Limits
-import Metering
+package import Metering
 import Storage
 
 extension APIRoutes {
@@ -184,5 +184,41 @@ extension APIRoutes {
             steps.append(step)
         }
         return steps
+    }
+}
+
+/// What the dashboard's forms send, read by the same rules as the API's bodies.
+package enum FormInput {
+    /// A customer's limit from a form's fields (the dashboard's): `target` (`amount` or a meter
+    /// code), `value`, `action`, optional `notify_at` (`50, 80, 100`) and `id`, checked exactly as
+    /// `POST /v1/customers/{id}/limits` checks its body; the id derived when none is given.
+    package static func limit(fromForm fields: [String: String], customer: String, meters: Set<String>) throws(HTTPAPIError) -> UsageLimit {
+        var members: [(key: String, value: JSONValue)] = []
+        let target = fields["target", default: ""]
+        let value = fields["value", default: ""].trimmingSpaces()
+        if target == "amount" {
+            members.append(("amount", .string(value)))
+        } else {
+            members.append(("meter", .string(target)))
+            members.append(("quantity", .string(value)))
+        }
+        members.append(("action", .string(fields["action", default: ""])))
+        if let id = fields["id"]?.trimmingSpaces(), !id.isEmpty { members.append(("id", .string(id))) }
+        if let steps = fields["notify_at"]?.trimmingSpaces(), !steps.isEmpty {
+            members.append(("notify_at", .array(steps.split(separator: ",").map { .number(String($0).trimmingSpaces()) })))
+        }
+        var limit = try APIRoutes.readLimit(.object(members), customer: customer, meters: meters)
+        if limit.id.isEmpty { limit.id = UsageLimit.derivedID(scope: limit.scope, threshold: limit.threshold) }
+        return limit
+    }
+
+    /// `2026-12-01` (midnight UTC) or an RFC 3339 time, as `PUT /v1/customers/{id}/plan` reads `from`.
+    package static func date(_ text: String) -> Timestamp? {
+        if let time = Timestamp.parseRFC3339(text) { return time }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard text.utf8.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) else {
+            return nil
+        }
+        return Timestamp(year: year, month: month, day: day)
     }
 }
