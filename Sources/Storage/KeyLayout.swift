@@ -23,6 +23,7 @@ import Metering
 // | `usage_buckets` | len u8 ‖ customer ‖ len u8 ‖ meter ‖ u8 resolution (0 quarter-hour, 1 UTC day) ‖ start i64 (ordered) ‖ { u32 len ‖ group value } | `AggregateState` (`BucketKey`) |
 // | `bucket_unique_values` | bucket-key hash 16 B ‖ property value (or 0xFF ‖ its hash)  | empty |
 // | `customer_index` | customer id (its bytes, so keys are in byte order of id)   | an empty `AggregateState` (written by the fold, as usage is) |
+// | `ingest_hours`  | UTC hour start, seconds u64 BE (the hour the commit happened)   | accepted u64 BE ‖ duplicates u64 BE ‖ rejected u64 BE (`IngestActivity`) |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
 // starts with their hash makes every insert dirty its own 4 KiB page and ingest slows as the index
@@ -53,6 +54,7 @@ enum DatabaseName {
     static let usageBuckets = "usage_buckets"
     static let bucketUniqueValues = "bucket_unique_values"
     static let customerIndex = "customer_index"
+    static let ingestHours = "ingest_hours"
 }
 
 /// Keys of the `meta` database.

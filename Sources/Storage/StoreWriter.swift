@@ -111,6 +111,7 @@ public final class StoreWriter: @unchecked Sendable {
                     outcomes.append(outcome)
                 }
                 try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
+                try countIngest(outcomes, nowMilliseconds: now, transaction: transaction)
                 try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
                 limits = try evaluateLimits(touched: commit.touched, transaction: transaction) { prefix in
                     try folder.usage(prefix: prefix, transaction: transaction)

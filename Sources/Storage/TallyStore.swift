@@ -145,6 +145,9 @@ public final class TallyStore: @unchecked Sendable {
     /// Every customer the store knows, by id (`CustomerDirectory.swift`); nil only in a read-only
     /// store written before the directory existed.
     let customerIndex: Database?
+    /// Events answered per UTC hour of their commit (`IngestActivity.swift`); nil only in a
+    /// read-only store written before it existed.
+    let ingestHours: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -190,6 +193,7 @@ public final class TallyStore: @unchecked Sendable {
             usageBuckets = try Self.openOptionalDatabase(environment, DatabaseName.usageBuckets, create: create)
             bucketUniqueValues = try Self.openOptionalDatabase(environment, DatabaseName.bucketUniqueValues, create: create)
             customerIndex = try Self.openOptionalDatabase(environment, DatabaseName.customerIndex, create: create)
+            ingestHours = try Self.openOptionalDatabase(environment, DatabaseName.ingestHours, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
             if access == .readWrite { try buildCustomerIndexIfNeeded() }
         } catch let error as StoreError {
