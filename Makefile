@@ -30,7 +30,7 @@ build: deps
 
 ## Build in release and run the daemon on ./data with its socket at ./tally.sock.
 run: build
-	.build/release/tally serve --config config/tally.yaml --store data --socket tally.sock
+	TALLY_PORTAL_SECRET="$${TALLY_PORTAL_SECRET:-tally-demo-portal-secret}" .build/release/tally serve --config config/tally.yaml --store data --socket tally.sock
 
 ## Run the whole test suite (unit, integration against the real daemon, crash recovery).
 test: deps

@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "HTTPAPI", targets: ["HTTPAPI"]),
         .library(name: "UsageQuery", targets: ["UsageQuery"]),
         .library(name: "AlertDelivery", targets: ["AlertDelivery"]),
+        .library(name: "Dashboard", targets: ["Dashboard"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -40,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries, reached through module maps and one shim header each (the GRDB way).
@@ -117,6 +119,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The web dashboard (/ui) and the customer usage page (/portal): HTML and SVG rendered on
+        // the server, served by the HTTP API's server.
+        .target(
+            name: "Dashboard",
+            dependencies: [
+                "TallyConfiguration", "HTTPAPI", "Limits", "Billing", "Rating", "Storage", "Metering", "UsageQuery",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Alert delivery: the outbox to the NDJSON alert log and to webhooks, each from its own cursor.
         .target(
             name: "AlertDelivery",
@@ -134,7 +149,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "TallyConfiguration", "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
-                "HTTPAPI", "AlertDelivery", "UsageQuery",
+                "HTTPAPI", "AlertDelivery", "UsageQuery", "Dashboard",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -155,6 +170,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Metering", "Rating"], swiftSettings: strictSettings),
         .testTarget(name: "UsageQueryTests", dependencies: ["UsageQuery", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(
             name: "IngestTests",

@@ -15,7 +15,7 @@ command -v promtool >/dev/null || { echo "promtool is missing: apt-get install p
 # shellcheck source=scripts/check-daemon.sh
 . scripts/check-daemon.sh
 check_daemon_prepare "metrics-check-key"
-sed 's/^  interval: .*/  interval: 0/' config/tally.yaml >"$WORK/tally.yaml"
+sed -e '/^# The HTTP API and the dashboard/,$d' -e 's/^  interval: .*/  interval: 0/' config/tally.yaml >"$WORK/tally.yaml"
 printf '\nhttp:\n  api_keys_sha256: ["%s"]\n' "$DIGEST" >>"$WORK/tally.yaml"
 check_daemon_start "$TALLY"
 

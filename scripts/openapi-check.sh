@@ -21,7 +21,7 @@ fi
 # shellcheck source=scripts/check-daemon.sh
 . scripts/check-daemon.sh
 check_daemon_prepare "openapi-check-key"
-cp config/tally.yaml "$WORK/tally.yaml"
+sed '/^# The HTTP API and the dashboard/,$d' config/tally.yaml >"$WORK/tally.yaml"
 printf '\nhttp:\n  api_keys_sha256: ["%s"]\n  portal_secret_env: TALLY_OPENAPI_CHECK_PORTAL_SECRET\n' "$DIGEST" >> "$WORK/tally.yaml"
 export TALLY_OPENAPI_CHECK_PORTAL_SECRET="openapi-check-portal-secret"
 check_daemon_start "$TALLY"

@@ -42,6 +42,9 @@ public struct HTTPSettings: Sendable, Hashable {
     /// `http.body_timeout`: how long a request may take to send its body once its head is in;
     /// past it the server answers 408 and closes the connection (default 30 s).
     public var bodyTimeoutNanoseconds: Int64
+    /// `http.portal_frame_ancestors`: the origins allowed to embed `/portal` pages in a frame (the
+    /// pages' CSP `frame-ancestors`); empty: none may.
+    public var portalFrameAncestors: [String] = []
 
     /// The default `http.header_timeout`: 10 s.
     public static let defaultHeaderTimeoutNanoseconds: Int64 = 10_000_000_000

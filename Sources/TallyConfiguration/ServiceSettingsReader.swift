@@ -7,7 +7,8 @@ import Metering
 extension ConfigReader {
     private static let alertKeys = ["log", "webhooks"]
     private static let webhookKeys = ["url", "secret_env"]
-    private static let httpKeys = ["listen", "api_keys_sha256", "api_keys", "portal_secret_env", "header_timeout", "body_timeout"]
+    private static let httpKeys = ["listen", "api_keys_sha256", "api_keys", "portal_secret_env", "header_timeout", "body_timeout",
+                                           "portal_frame_ancestors"]
     /// The shortest and longest `http.header_timeout` and `http.body_timeout`: 1 ms to 1 day.
     private static let httpTimeoutRange: ClosedRange<Int64> = 1_000_000...86_400_000_000_000
     private static let webhookExample = "url: \"https://hooks.example.com/tally\""
@@ -161,6 +162,8 @@ extension ConfigReader {
                 settings.apiKeys = readAPIKeys(value, path: path)
             } else if key == "portal_secret_env" {
                 settings.portalSecretEnvironmentVariable = readPortalSecretEnvironmentVariable(value, path: path)
+            } else if key == "portal_frame_ancestors" {
+                settings.portalFrameAncestors = readFrameAncestors(value, path: path)
             } else if key == "header_timeout" {
                 if let timeout = duration(value, path: path, range: Self.httpTimeoutRange, default: "10s") {
                     settings.headerTimeoutNanoseconds = timeout
@@ -174,6 +177,38 @@ extension ConfigReader {
             }
         }
         return settings
+    }
+
+    /// `http.portal_frame_ancestors`: the origins that may show `/portal` pages in a frame
+    /// (`https://app.example.com`, `https://*.example.com`, `'self'`), for the pages' CSP.
+    private func readFrameAncestors(_ node: Node, path: String) -> [String] {
+        let example = "portal_frame_ancestors: [\"https://app.example.com\"]"
+        if isNull(node) { return [] }
+        guard case let .sequence(items) = node else {
+            report(node, path, "portal_frame_ancestors must be a list of origins, e.g. \(example)")
+            return []
+        }
+        var origins = [String]()
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let text = item.scalar?.string, !isNull(item) else {
+                report(item, itemPath, "expected an origin like \"https://app.example.com\"; found \(describe(item))")
+                continue
+            }
+            if text == "'self'" || text == "self" {
+                origins.append("'self'")
+                continue
+            }
+            let scheme = text.hasPrefix("https://") ? "https://" : text.hasPrefix("http://") ? "http://" : nil
+            let host = scheme.map { String(text.dropFirst($0.count)) } ?? ""
+            let allowed = host.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "-.:*".unicodeScalars.contains($0) }
+            guard scheme != nil, !host.isEmpty, allowed, !host.hasPrefix("."), !host.hasSuffix(".") else {
+                report(item, itemPath, "\"\(text)\" is not an origin: write a scheme and a host (and a port), nothing after them, e.g. \"https://app.example.com\" or \"https://*.example.com\", or 'self'")
+                continue
+            }
+            origins.append(text)
+        }
+        return origins
     }
 
     /// `http.api_keys_sha256`: lowercase hex digests, in file order. Entries are never echoed: a

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import AlertDelivery
+import Dashboard
 import HTTPAPI
 import Ingest
 import Metrics
@@ -87,8 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
             onAlerts: { _ in dispatcher.notify() },
             frontEnds: { writer, parser in
                 guard let address else { return [] }
+                let dashboard = Dashboard(config: config, store: store, logger: Logger(label: "tally.dashboard"))
                 return [HTTPAPIServer(config: config, store: store, writer: writer, parser: parser, host: address.host,
-                                      port: address.port, logger: Logger(label: "tally.http"), metricsRegistry: registry)]
+                                      port: address.port, logger: Logger(label: "tally.http"), metricsRegistry: registry,
+                                      routeGroups: [dashboard])]
             })
         // Shut down last to first: the daemon (HTTP, socket, writer) first, then the dispatcher's last pass.
         let group = ServiceGroup(configuration: .init(

@@ -60,9 +60,12 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Starts `tally serve` and waits until its socket accepts connections.
     @discardableResult
-    func start(extraArguments: [String] = [], waitForSocket: Bool = true) throws -> Process {
+    func start(extraArguments: [String] = [], waitForSocket: Bool = true, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.tallyBinary)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.arguments = ["serve", "--config", configPath, "--store", storePath, "--socket", socketPath] + extraArguments
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

@@ -135,11 +135,19 @@ func httpRequest(port: Int, method: String, path: String, key: String? = nil, bo
 /// status, the response head (lowercased) and the body.
 func httpExchange(port: Int, method: String, path: String, key: String? = nil, body: String = "",
                   headers: [String] = []) throws -> (status: Int, head: String, body: String) {
+    let response = try httpRawExchange(port: port, method: method, path: path, key: key, body: body, headers: headers)
+    return (response.status, response.head.lowercased(), response.body)
+}
+
+/// `httpExchange` with the response head as sent (cookie values are case-sensitive) and the
+/// body's content type given (`application/x-www-form-urlencoded` for a form).
+func httpRawExchange(port: Int, method: String, path: String, key: String? = nil, body: String = "",
+                     contentType: String = "application/json", headers: [String] = []) throws -> (status: Int, head: String, body: String) {
     let descriptor = try connectLoopback(port: port)
     defer { close(descriptor) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
     if let key { request += "Authorization: Bearer \(key)\r\n" }
-    if !body.isEmpty { request += "Content-Type: application/json\r\n" }
+    if !body.isEmpty { request += "Content-Type: \(contentType)\r\n" }
     for header in headers { request += header + "\r\n" }
     request += "\r\n" + body
     _ = request.withCString { send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
@@ -157,7 +165,7 @@ func httpExchange(port: Int, method: String, path: String, key: String? = nil, b
     if text[..<headEnd.lowerBound].lowercased().contains("transfer-encoding: chunked") {
         bodyText = dechunk(bodyText)
     }
-    return (status, text[..<headEnd.lowerBound].lowercased(), bodyText)
+    return (status, String(text[..<headEnd.lowerBound]), bodyText)
 }
 
 /// A blocking TCP socket connected to 127.0.0.1:`port`; the caller closes it.
