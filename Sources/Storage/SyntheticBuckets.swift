@@ -32,14 +32,18 @@ extension StoreWriter {
                             BucketKey.make(customer: id, meter: meter, resolution: .quarterHour, start: start, group: [],
                                            hashKeys: store.hashKeys, into: &key)
                             state.encode(into: &value)
-                            _ = try transaction.put(database, key: key, value: value, flags: .append)
+                            guard try transaction.put(database, key: key, value: value, flags: .append) == .stored else {
+                                throw StoreError(.unavailable, "synthetic buckets go into an empty usage_buckets only (a key was not after the last one)")
+                            }
                             try daily[hour / 24].merge(state, aggregation: .sum)
                         }
                         for (day, state) in daily.enumerated() {
                             BucketKey.make(customer: id, meter: meter, resolution: .day, start: dayStart + Int64(day) * Timestamp.nanosecondsPerDay,
                                            group: [], hashKeys: store.hashKeys, into: &key)
                             state.encode(into: &value)
-                            _ = try transaction.put(database, key: key, value: value, flags: .append)
+                            guard try transaction.put(database, key: key, value: value, flags: .append) == .stored else {
+                                throw StoreError(.unavailable, "synthetic buckets go into an empty usage_buckets only (a key was not after the last one)")
+                            }
                         }
                     }
                 }

@@ -158,10 +158,12 @@ struct APIBench: AsyncParsableCommand {
 /// A blocking HTTP/1.1 client on one keep-alive loopback connection: enough to time the API.
 final class BenchHTTPClient {
     private let socket: Int32
-    private let key: String
+    private let key: String?
     private var buffer: [UInt8] = []
+    /// Sent as `Cookie:` with every request once set (a dashboard session).
+    var cookie: String?
 
-    init(port: Int, key: String) throws {
+    init(port: Int, key: String?) throws {
         self.key = key
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
@@ -180,7 +182,17 @@ final class BenchHTTPClient {
 
     /// GET `path`: the status and the body (Content-Length framed).
     func get(_ path: String) throws -> (Int, String) {
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n\r\n".utf8)
+        let (status, _, body) = try exchange("GET", path)
+        return (status, body)
+    }
+
+    /// One request on the connection: the status, the head and the body (Content-Length framed).
+    func exchange(_ method: String, _ path: String, form: String? = nil) throws -> (Int, String, String) {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if let key { text += "Authorization: Bearer \(key)\r\n" }
+        if let cookie { text += "Cookie: \(cookie)\r\n" }
+        if let form { text += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n\(form)" } else { text += "\r\n" }
+        let request = Array(text.utf8)
         guard request.withUnsafeBytes({ send(socket, $0.baseAddress, $0.count, 0) }) == request.count else { throw CommandFailure("send failed") }
         let separator: [UInt8] = [13, 10, 13, 10]
         var headerEnd: Int?
@@ -199,7 +211,7 @@ final class BenchHTTPClient {
         while buffer.count < headerEnd! + length { try fill() }
         let body = String(decoding: buffer[headerEnd!..<(headerEnd! + length)], as: UTF8.self)
         buffer.removeFirst(headerEnd! + length)
-        return (status, body)
+        return (status, head, body)
     }
 
     private func fill() throws {

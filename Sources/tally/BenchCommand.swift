@@ -14,6 +14,6 @@ struct BenchCommand: ParsableCommand {
             Example:
               tally bench ingest --events 1000000 --identities-prefill 1000000
             """,
-        subcommands: [IngestBench.self, RateBench.self, ArchiveBench.self, QueryBench.self, APIBench.self]
+        subcommands: [IngestBench.self, RateBench.self, ArchiveBench.self, QueryBench.self, APIBench.self, DashboardBench.self]
     )
 }

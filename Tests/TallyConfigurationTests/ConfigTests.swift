@@ -761,6 +761,15 @@ struct APIKeysConfigTests {
         #expect(config.http.apiKeys == [APIKey(name: "producer", sha256: Self.digest, scopes: [.ingest]),
                                         APIKey(name: "dashboard", sha256: Self.digest, scopes: [.read, .admin])])
         #expect(config.http.portalSecretEnvironmentVariable == "TALLY_PORTAL_SECRET")
+        #expect(config.http.portalFrameAncestors.isEmpty)
+    }
+
+    @Test("http.portal_frame_ancestors: origins (wildcard subdomains, ports) and 'self'")
+    func frameAncestors() throws {
+        let config = try Self.load("""
+              portal_frame_ancestors: ["https://app.example.com", "https://*.example.org:8443", "http://localhost:3000", "'self'"]
+            """)
+        #expect(config.http.portalFrameAncestors == ["https://app.example.com", "https://*.example.org:8443", "http://localhost:3000", "'self'"])
     }
 
     @Test("mistakes are reported with their place, and digests are never echoed", arguments: [
@@ -774,6 +783,11 @@ struct APIKeysConfigTests {
         ("  api_keys: [{ name: p, sha256: \"\(digest)\", scopes: [read], color: red }]", "color"),
         ("  api_keys: producer", "api_keys must be a list"),
         ("  portal_secret_env: \"my secret!\"", "not the secret itself"),
+        ("  portal_frame_ancestors: https://app.example.com", "portal_frame_ancestors must be a list of origins"),
+        ("  portal_frame_ancestors: [\"app.example.com\"]", "is not an origin: write a scheme and a host"),
+        ("  portal_frame_ancestors: [\"https://app.example.com/embed\"]", "is not an origin"),
+        ("  portal_frame_ancestors: [\"https://a.example.com; script-src *\"]", "is not an origin"),
+        ("  portal_frame_ancestors: [~]", "expected an origin"),
     ])
     func invalid(yaml: String, expected: String) throws {
         do {

@@ -745,7 +745,7 @@ private func decimal(_ text: String) -> ExactDecimal {
         let found = problems(sectionConfig("http:\n  listen_on: 127.0.0.1:80\n  secret: []"))
         #expect(found.map(\.path) == ["http.listen_on", "http.secret"])
         #expect(found.first?.message == #"unknown key "listen_on"; did you mean "listen"?"#)
-        #expect(found.last?.message == "unknown key \"secret\"; the keys allowed in http are listen, api_keys_sha256, api_keys, portal_secret_env, header_timeout, body_timeout")
+        #expect(found.last?.message == "unknown key \"secret\"; the keys allowed in http are listen, api_keys_sha256, api_keys, portal_secret_env, header_timeout, body_timeout, portal_frame_ancestors")
         let section = problems(sectionConfig("http: 8080"))
         #expect(section.first?.message == "http must be a mapping of settings, e.g. http: { listen: 127.0.0.1:8080 }; "
             + "found \"8080\"")
