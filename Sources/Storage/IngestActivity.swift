@@ -7,7 +7,7 @@ public import Metering
 /// not the events' `time`): one `ingest_hours` row per hour, so reading two days is 48 lookups
 /// whatever the number of customers. `rejected` counts events the store refused (an idempotency
 /// conflict, a closed period, an overflowing aggregate); lines that never parsed are not events and
-/// are counted only by `tally_ingest_lines_total`.
+/// are counted only by `tally_events_total{result="rejected"}`.
 public struct IngestHour: Sendable, Hashable {
     /// The hour's start.
     public var start: Timestamp
