@@ -3,7 +3,8 @@ SWIFT ?= swift
 # tzdata: the IANA time zones usage-over-time queries (--tz) read from /usr/share/zoneinfo.
 # python3, python3-venv, curl: the OpenAPI check (openapi-spec-validator and schemathesis from PyPI).
 # prometheus: promtool, which lints GET /metrics (scripts/metrics-check.sh).
-APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl prometheus
+# chromium, chromium-driver: the dashboard's check in a real browser (scripts/browser-check.sh, with selenium from PyPI).
+APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl prometheus chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The libFuzzer targets of Fuzz/ (docs/FUZZING.md) and how long `make fuzz` runs each.
@@ -12,7 +13,7 @@ FUZZ_SECONDS ?= 60
 # Extra `swift build` flags for the fuzz package, e.g. FUZZ_BUILD_FLAGS="-j 1" on a small machine.
 FUZZ_BUILD_FLAGS ?=
 
-.PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check fuzz fuzz-build clean
+.PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check browser-check fuzz fuzz-build clean
 
 ## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
 deps:
@@ -42,6 +43,8 @@ test: deps
 	scripts/openapi-check.sh .build/debug/tally .build/pytools
 	# GET /metrics linted by promtool (HELP and TYPE on every family, every family from the start).
 	scripts/metrics-check.sh .build/debug/tally
+	# The dashboard in headless Chromium: sign-in, its numbers against tally estimate, charts, forms, CSRF, portal, 390 px.
+	scripts/browser-check.sh .build/debug/tally .build/pytools .build/screenshots
 	# Every fuzz target for 30 s from its committed corpus: a crash fails the run.
 	$(MAKE) fuzz FUZZ_SECONDS=30
 
@@ -52,6 +55,7 @@ bench: build
 	.build/release/tally bench archive --events 5000000
 	.build/release/tally bench archive --events 2000000 --during-ingest
 	.build/release/tally bench query --customers 10000
+	.build/release/tally bench dashboard --customers 100000
 
 ## The ingest matrix (customers 1k-1M x identities 1M/50M, random order), half load, 16 connections,
 ## and docs/ingest-vs-customers.svg from it (see BENCHMARKS.md). QUICK=1 for a few-minute version.
@@ -66,6 +70,11 @@ bench-micro: deps
 openapi-check: deps
 	$(SWIFT) build --product tally
 	scripts/openapi-check.sh .build/debug/tally .build/pytools
+
+## Only the dashboard's browser check; its screenshots go to docs/ (the README's).
+browser-check: deps
+	$(SWIFT) build --product tally
+	scripts/browser-check.sh .build/debug/tally .build/pytools docs
 
 ## Only the /metrics lint (needs a debug build: swift build).
 metrics-check: deps

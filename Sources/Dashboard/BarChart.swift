@@ -32,7 +32,7 @@ struct BarChart {
     var label: (Timestamp) -> String
 
     static let width = 720
-    static let height = 220
+    static let height = 190
     static let left = 64
     static let right = 12
     static let top = 22

@@ -43,13 +43,13 @@ enum DashboardStyle {
     svg.chart .bar { fill: var(--accent); }
     svg.chart .bar:hover { fill: #163b8f; }
     svg.chart .grid { stroke: var(--line); stroke-width: 1; }
-    svg.chart text { font-size: 11px; fill: var(--muted); }
+    svg.chart text { font-size: 10px; fill: var(--muted); }
     svg.chart .axis.x line { stroke: var(--muted); }
     svg.chart .axis.x text { text-anchor: middle; }
     svg.chart .unit { font-weight: 600; fill: var(--ink); }
     svg.chart .edge line { stroke: var(--warn); stroke-dasharray: 4 3; }
-    svg.chart .edge text { fill: var(--warn); text-anchor: middle; }
-    .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 460px), 1fr)); gap: 8px 20px; }
+    svg.chart .edge text { fill: var(--warn); }
+    .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 560px), 1fr)); gap: 8px 20px; }
     figure.chart-box { margin: 0 0 8px; min-width: 0; }
     figure.chart-box figcaption { margin: 4px 0; }
     .switch { display: flex; gap: 10px; margin: 0 0 10px; }
@@ -80,6 +80,7 @@ enum DashboardStyle {
       .panel { padding: 10px; }
       .grid { grid-template-columns: minmax(0, 1fr); }
       th, td { padding: 5px 4px; }
+      svg.chart text { font-size: 20px; }
     }
     """
 }
