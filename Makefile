@@ -84,6 +84,9 @@ metrics-check: deps
 ## Build the libFuzzer targets (Fuzz/, a nested package): every Swift module with libFuzzer's
 ## coverage and AddressSanitizer; the toolchain brings libFuzzer, nothing to install.
 fuzz-build: deps
+	# SwiftPM keeps its plan of the path dependency's targets: without this, a file added to Sources/
+	# is missed by an incremental fuzz build (a clean clone is not affected).
+	rm -f Fuzz/.build/debug.yaml
 	$(SWIFT) build --package-path Fuzz $(FUZZ_BUILD_FLAGS) -Xswiftc -sanitize=fuzzer,address
 
 ## Run each fuzz target for FUZZ_SECONDS (default 60), one at a time; fails if any crashes.

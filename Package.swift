@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "UsageQuery", targets: ["UsageQuery"]),
         .library(name: "AlertDelivery", targets: ["AlertDelivery"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
+        .library(name: "Credits", targets: ["Credits"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -61,11 +62,13 @@ let package = Package(
             dependencies: ["Metering", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
+        // Credits: prepaid grants and how a period's amount burns them down (pure; no I/O).
+        .target(name: "Credits", dependencies: ["Metering"], swiftSettings: strictSettings),
         // 3. Storage: Tally's LMDB key layout.
         .target(
             name: "Storage",
             dependencies: [
-                "LMDB", "Metering", "Zstd",
+                "LMDB", "Metering", "Zstd", "Credits",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -87,7 +90,7 @@ let package = Package(
         // 6. Billing: estimates and batch rating runs over the store's usage.
         .target(
             name: "Billing",
-            dependencies: ["TallyConfiguration", "Storage", "Metering", "Rating"],
+            dependencies: ["TallyConfiguration", "Storage", "Metering", "Rating", "Credits"],
             swiftSettings: strictSettings
         ),
         // 7. Limits: which limits apply, and their evaluation inside each group commit.
@@ -107,7 +110,7 @@ let package = Package(
         .target(
             name: "HTTPAPI",
             dependencies: [
-                "TallyConfiguration", "Ingest", "Limits", "Billing", "Storage", "Metering", "UsageQuery",
+                "TallyConfiguration", "Ingest", "Limits", "Billing", "Storage", "Metering", "UsageQuery", "Credits",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -149,7 +152,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "TallyConfiguration", "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
-                "HTTPAPI", "AlertDelivery", "UsageQuery", "Dashboard",
+                "HTTPAPI", "AlertDelivery", "UsageQuery", "Dashboard", "Credits",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -170,6 +173,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LMDB", "Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "CreditsTests", dependencies: ["Credits", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Metering", "Rating"], swiftSettings: strictSettings),
         .testTarget(name: "UsageQueryTests", dependencies: ["UsageQuery", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(

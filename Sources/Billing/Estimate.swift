@@ -21,6 +21,12 @@ public struct Estimate: Sendable {
     public var lines: [Line]
     public var total: ExactDecimal
     public var projectedTotal: ExactDecimal
+    /// What prepaid credits cover of `total`, and what is left of them (`CreditPosition`).
+    public var credits: CreditPosition = .none
+    /// `total` less the credits applied, never below zero.
+    public var amountDue: ExactDecimal { credits.due(total) }
+    /// `projectedTotal` less the credits applied and the balance left, never below zero.
+    public var projectedAmountDue: ExactDecimal { credits.projectedDue(projectedTotal) }
 }
 
 /// Estimates reflect every acknowledged event: they read the aggregates that the group commit
@@ -59,8 +65,10 @@ public struct Estimator: Sendable {
             projectedTotal = try projectedTotal.adding(projected)
             lines.append(Estimate.Line(meter: line.meter, group: line.group, quantity: line.quantity, amount: line.amount, projectedAmount: projected))
         }
+        let credits = try CreditPosition(customer: customer, period: period, amount: statement.total, currency: plan?.currency,
+                                         store: store, now: now)
         return Estimate(customer: customer, period: period, plan: plan?.code, currency: statement.currency, lines: lines,
-                        total: statement.total, projectedTotal: projectedTotal)
+                        total: statement.total, projectedTotal: projectedTotal, credits: credits)
     }
 
     /// Period length ÷ elapsed time, to 9 decimal places; nil before a whole second has passed.

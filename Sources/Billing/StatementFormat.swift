@@ -5,7 +5,7 @@ public import Storage
 /// The output formats of `tally rate` and `tally estimate`. Every number is a decimal string.
 public enum StatementFormat {
     /// A money amount with exactly the currency's minor digits ("39.00", JPY "1235").
-    static func money(_ amount: ExactDecimal, _ currency: Currency?) -> String {
+    public static func money(_ amount: ExactDecimal, _ currency: Currency?) -> String {
         currency.map { amount.formatted(minimumScale: $0.minorUnits) } ?? amount.description
     }
 
@@ -124,7 +124,7 @@ public enum StatementFormat {
     }
 
     /// `tally estimate --json`: `{"customer","period":{"start","end"},"currency","lines":[{"meter","group","quantity",
-    /// "amount","projected_amount"}],"total","projected_total"}`.
+    /// "amount","projected_amount"}],"total","projected_total","credits_applied","amount_due","projected_amount_due"}`.
     public static func json(_ estimate: Estimate) -> String {
         var writer = JSONWriter()
         writer.raw("{"); writer.key("customer"); writer.string(estimate.customer)
@@ -143,6 +143,9 @@ public enum StatementFormat {
         }
         writer.raw("],"); writer.key("total"); writer.string(money(estimate.total, estimate.currency))
         writer.raw(","); writer.key("projected_total"); writer.string(money(estimate.projectedTotal, estimate.currency))
+        writer.raw(","); writer.key("credits_applied"); writer.string(money(estimate.credits.applied, estimate.currency))
+        writer.raw(","); writer.key("amount_due"); writer.string(money(estimate.amountDue, estimate.currency))
+        writer.raw(","); writer.key("projected_amount_due"); writer.string(money(estimate.projectedAmountDue, estimate.currency))
         writer.raw("}")
         return writer.output
     }

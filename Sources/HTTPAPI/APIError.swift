@@ -77,6 +77,14 @@ public struct HTTPAPIError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownPlan = Code(rawValue: "unknown_plan")
         /// 500: a bug; the message says what failed.
         public static let internalError = Code(rawValue: "internal")
+        /// 409: a credit grant with this id exists with other content.
+        public static let idempotencyConflict = Code(rawValue: "idempotency_conflict")
+        /// 422: a credit grant's amount is not a positive amount of the currency.
+        public static let invalidAmount = Code(rawValue: "invalid_amount")
+        /// 422: the customer has no plan, so credits have no currency.
+        public static let noPlan = Code(rawValue: "no_plan")
+        /// 404: no credit grant with this id for this customer.
+        public static let unknownGrant = Code(rawValue: "unknown_grant")
     }
 
     /// The HTTP status code.

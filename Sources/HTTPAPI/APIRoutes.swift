@@ -61,6 +61,7 @@ struct APIRoutes: Sendable {
         router.get("/v1/customers/:customer/entitlements/:meter") { _, context in
             try entitlement(customer: try customerParameter(context), meter: try pathParameter(context, "meter", name: "meter"))
         }
+        registerCredits(on: router)
         router.get("/v1/alerts") { request, _ in try alerts(request) }
         router.get("/v1/meters/:meter/usage") { request, context in
             try meterUsage(meter: try pathParameter(context, "meter", name: "meter"), request: request)
@@ -154,8 +155,9 @@ struct APIRoutes: Sendable {
         let usage = try store.usage(customer: customer, periodStart: period.start)
         let state = try entitlementState(customer: customer, meter: meter, period: period, usage: usage,
                                          evaluator: try limitEvaluator(for: customer))
+        let estimate = try estimate(customer: customer, resolver: try PlanResolver(config: config, store: store, customer: customer))
         var writer = JSONWriter()
-        state.append(meter: nil, to: &writer)
+        state.append(meter: nil, balance: StatementFormat.money(estimate.credits.balance, estimate.currency), to: &writer)
         return .json(writer.output)
     }
 
@@ -234,8 +236,9 @@ struct APIRoutes: Sendable {
 }
 
 extension Entitlement {
-    /// `{"meter"?,"has_access","used","limit","remaining","resets_at"}`.
-    func append(meter: String?, to writer: inout JSONWriter) {
+    /// `{"meter"?,"has_access","used","limit","remaining","resets_at","balance"}` (`balance`: the
+    /// customer's prepaid credits left, in its plan's currency).
+    func append(meter: String?, balance: String, to writer: inout JSONWriter) {
         writer.raw("{")
         if let meter { writer.key("meter"); writer.string(meter); writer.raw(",") }
         writer.key("has_access"); writer.raw(hasAccess ? "true" : "false")
@@ -245,6 +248,7 @@ extension Entitlement {
         writer.raw(","); writer.key("remaining")
         if let remaining { writer.string(remaining.description) } else { writer.raw("null") }
         writer.raw(","); writer.key("resets_at"); writer.string(resetsAt.rfc3339)
+        writer.raw(","); writer.key("balance"); writer.string(balance)
         writer.raw("}")
     }
 }

@@ -62,9 +62,10 @@ extension APIRoutes {
         for (index, meter) in config.meters.enumerated() {
             if index > 0 { writer.raw(",") }
             let state = try entitlementState(customer: customer, meter: meter.code, period: period, usage: records, evaluator: evaluator)
-            state.append(meter: meter.code, to: &writer)
+            state.append(meter: meter.code, balance: StatementFormat.money(estimate.credits.balance, estimate.currency), to: &writer)
         }
-        writer.raw("],"); writer.key("blocked")
+        writer.raw("],"); writer.key("balance"); writer.string(StatementFormat.money(estimate.credits.balance, estimate.currency))
+        writer.raw(","); writer.key("blocked")
         writer.raw(isBlocked(customer: customer, period: period, usage: records, evaluator: evaluator) ? "true" : "false")
         writer.raw("}")
         return .json(writer.output)

@@ -133,6 +133,29 @@ enum OpenAPIDocument {
                 parameters: [P.customer, P.tokenParameter, meter],
                 responses: ["200": P.json(P.ref("Entitlement"), "The entitlement.")],
                 errors: [400, 404, 503])],
+            "/v1/customers/{customer}/credits": [
+                "get": operation(
+                    "listCustomerCredits", "The customer's credit grants, what each has left, the balance and what is due.",
+                    parameters: [P.customer],
+                    responses: ["200": P.json(P.ref("CreditList"), "The grants.")],
+                    errors: [400, 500, 503]),
+                "post": operation(
+                    "grantCustomerCredits", "Grant prepaid credits (the same id and content again: 200, nothing changes).",
+                    parameters: [P.customer], body: jsonBody(P.ref("NewCreditGrant")),
+                    responses: ["201": P.json(P.ref("CreditGrant"), "The grant is stored."),
+                                "200": P.json(P.ref("CreditGrant"), "The same grant existed: nothing changed.")],
+                    errors: [400, 409, 413, 422, 503]),
+            ],
+            "/v1/customers/{customer}/credits/{grant}": ["delete": operation(
+                "voidCustomerCredits", "Void a grant: from now on it covers no more usage.",
+                parameters: [P.customer, P.pathParameter("grant", "The grant id.")],
+                responses: ["200": P.json(P.ref("CreditGrant"), "The voided grant.")],
+                errors: [400, 404, 503])],
+            "/v1/customers/{customer}/credits/ledger": ["get": operation(
+                "getCustomerCreditLedger", "Grants, each period's application, voids and expiries, oldest first.",
+                parameters: [P.customer],
+                responses: ["200": P.json(P.ref("CreditLedger"), "The ledger.")],
+                errors: [400, 500, 503])],
             "/v1/alerts": ["get": operation(
                 "listAlerts", "Fired alerts, newest first.",
                 parameters: [P.query("customer", "Only this customer's."), P.query("since", "Only those fired at or after this RFC 3339 time."),

@@ -79,6 +79,30 @@ enum OpenAPIParts {
             "Estimate": object([
                 "customer": string, "period": period, "currency": nullableString,
                 "lines": array(ref("EstimateLine")), "total": decimal, "projected_total": decimal,
+                "credits_applied": decimal, "amount_due": decimal, "projected_amount_due": decimal,
+            ]),
+            "CreditGrant": object([
+                "id": string, "customer": string, "amount": decimal, "currency": string, "priority": ["type": "integer"],
+                "effective_at": time, "expires_at": ["type": ["string", "null"]], "reason": nullableString,
+                "granted_at": time, "voided_at": ["type": ["string", "null"]],
+                "remaining": decimal, "status": ["type": "string", "enum": ["active", "scheduled", "expired", "voided", "depleted"]],
+                "applied_this_period": decimal,
+            ], required: ["id", "customer", "amount", "currency", "priority", "effective_at", "expires_at", "reason", "granted_at", "voided_at"]),
+            "NewCreditGrant": object([
+                "amount": ["type": ["number", "string"]], "priority": ["type": "integer"],
+                "effective_at": ["type": ["string", "null"], "description": "A date or an RFC 3339 time; default now."],
+                "expires_at": ["type": ["string", "null"]], "id": ["type": ["string", "null"]], "reason": ["type": ["string", "null"]],
+            ], required: ["amount"]),
+            "CreditList": object([
+                "customer": string, "currency": nullableString, "period": period, "balance": decimal,
+                "credits_applied": decimal, "amount_due": decimal, "data": array(ref("CreditGrant")),
+            ]),
+            "CreditLedger": object([
+                "customer": string, "currency": nullableString, "balance": decimal,
+                "entries": array(object([
+                    "type": ["type": "string", "enum": ["grant", "application", "void", "expiry"]], "grant": string, "at": time,
+                    "amount": decimal, "period": period, "final": boolean,
+                ], required: ["type", "grant", "at", "amount"])),
             ]),
             "Limit": object([
                 "id": string,
@@ -96,11 +120,11 @@ enum OpenAPIParts {
             "LimitList": list(of: ref("Limit"), extra: ["customer": string, "limits": array(ref("Limit"))]),
             "Entitlement": object([
                 "has_access": boolean, "used": decimal, "limit": ["type": ["string", "null"]],
-                "remaining": ["type": ["string", "null"]], "resets_at": time,
+                "remaining": ["type": ["string", "null"]], "resets_at": time, "balance": decimal,
             ]),
             "MeterEntitlement": object([
                 "meter": string, "has_access": boolean, "used": decimal, "limit": ["type": ["string", "null"]],
-                "remaining": ["type": ["string", "null"]], "resets_at": time,
+                "remaining": ["type": ["string", "null"]], "resets_at": time, "balance": decimal,
             ]),
             "CustomerSummary": object([
                 "id": string, "plan": nullableString,
@@ -111,7 +135,7 @@ enum OpenAPIParts {
                 "id": string, "plan": nullableString,
                 "plan_source": ["type": "string", "enum": ["assigned", "config", "default_plan", "none"]],
                 "period": period, "usage": array(ref("UsageRow")), "estimate": ref("Estimate"),
-                "limits": array(ref("Limit")), "entitlements": array(ref("MeterEntitlement")), "blocked": boolean,
+                "limits": array(ref("Limit")), "entitlements": array(ref("MeterEntitlement")), "balance": decimal, "blocked": boolean,
             ]),
             "PlanAssignmentBody": object(["plan": string, "from": ["type": "string", "description": "A date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time; default now."]],
                                          required: ["plan"]),

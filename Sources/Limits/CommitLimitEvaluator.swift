@@ -53,6 +53,16 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         }
     }
 
+    public func amount(customer: String, period: PeriodInterval, usage: [UsageRecord]) -> (amount: ExactDecimal, currency: String)? {
+        guard let plan = resolver.plan(for: customer, in: period) else { return nil }
+        if let last = lastAmount, last.customer == customer, last.periodStart == period.start, last.usage == usage {
+            return (last.amount, plan.currency)
+        }
+        let amount = amountSoFar(plan: plan, usage: usage)
+        lastAmount = (customer, period.start, usage, amount)
+        return (amount, plan.currency)
+    }
+
     /// The statement total of `usage` under `plan` (each line rounded once, as `StatementBuilder`
     /// does it), computed without building the statement: this runs for every touched customer
     /// of every group commit.

@@ -23,6 +23,8 @@ import Metering
 // | `usage_buckets` | len u8 ‖ customer ‖ len u8 ‖ meter ‖ u8 resolution (0 quarter-hour, 1 UTC day) ‖ start i64 (ordered) ‖ { u32 len ‖ group value } | `AggregateState` (`BucketKey`) |
 // | `bucket_unique_values` | bucket-key hash 16 B ‖ property value (or 0xFF ‖ its hash)  | empty |
 // | `customer_index` | customer id (its bytes, so keys are in byte order of id)   | an empty `AggregateState` (written by the fold, as usage is) |
+// | `credit_grants` | len u8 ‖ customer ‖ grant id                                 | `CreditGrant` (`CreditGrantCodec`) |
+// | `credit_applied` | len u8 ‖ customer ‖ period start i64 (ordered) ‖ grant id  | the amount the grant covers in that period (17-byte decimal), written by the group commit |
 // | `ingest_hours`  | UTC hour start, seconds u64 BE (the hour the commit happened)   | accepted u64 BE ‖ duplicates u64 BE ‖ rejected u64 BE (`IngestActivity`) |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
@@ -55,6 +57,8 @@ enum DatabaseName {
     static let bucketUniqueValues = "bucket_unique_values"
     static let customerIndex = "customer_index"
     static let ingestHours = "ingest_hours"
+    static let creditGrants = "credit_grants"
+    static let creditApplied = "credit_applied"
 }
 
 /// Keys of the `meta` database.

@@ -1,3 +1,4 @@
+public import Credits
 import LMDB
 public import Metering
 
@@ -16,6 +17,9 @@ public protocol LimitEvaluator: AnyObject {
     /// What `usage` (the customer's whole period so far) counts against `limit`: the period's amount,
     /// or the limited meter's quantity summed over its groups.
     func used(by limit: UsageLimit, customer: String, period: PeriodInterval, usage: [UsageRecord]) -> ExactDecimal
+    /// The period's amount so far (rated as `tally estimate` rates it) and its currency; nil when
+    /// the customer has no plan in the period (nothing to cover with credits).
+    func amount(customer: String, period: PeriodInterval, usage: [UsageRecord]) -> (amount: ExactDecimal, currency: String)?
 }
 
 /// The `disable` limit that blocks a customer, as a `blocked` answer reports it:
@@ -77,6 +81,10 @@ struct LimitCommitResult {
     var blocked: [String: BlockingLimit] = [:]
     var alerts: [Alert] = []
     var settingsVersion: UInt64?
+    /// The grants the commit read after a settings change, by customer.
+    var creditGrants: [String: [CreditGrant]]?
+    /// Customers whose credit applications the commit rewrote, with all of them as they stand after it.
+    var creditApplications: [String: [CreditApplication]] = [:]
 }
 
 extension StoreWriter {
@@ -96,6 +104,13 @@ extension StoreWriter {
             }
             evaluator.reload(storedLimits: try TallyStore.readLimits(transaction, store.limits), planAssignments: assignments)
             result.settingsVersion = version
+            if let creditGrants = store.creditGrants {
+                result.creditGrants = try TallyStore.allGrants(in: transaction, creditGrants)
+            }
+        }
+        let grants = result.creditGrants ?? creditGrantsByCustomer
+        if !grants.isEmpty {
+            try applyCredits(touched: touched, grants: grants, evaluator: evaluator, into: &result, transaction: transaction, usageOf: usageOf)
         }
         guard evaluator.hasLimits else { return result }
         let firedAt = Timestamp.now()

@@ -1,5 +1,6 @@
 import Foundation
-public import LMDB
+public import Credits
+import LMDB
 public import Metering
 
 /// The one writer of a store: records group commits of events, exactly once.
@@ -35,6 +36,11 @@ public final class StoreWriter: @unchecked Sendable {
     private(set) var knownSettingsVersion: UInt64?
     /// The last sequence in the `alerts` database.
     private(set) var lastAlertSequence: UInt64
+    /// Every customer's credit grants, as the last settings change left them (reloaded with limits).
+    var creditGrantsByCustomer: [String: [CreditGrant]] = [:]
+    /// Customers' credit applications as committed, filled as commits read them: the writer is the
+    /// only one who writes them.
+    var creditApplicationCache: [String: [CreditApplication]] = [:]
 
     /// Opens the writer side of `store` and loads the identity index (and the logged usage) from it.
     /// `usageFolding` says when logged usage is folded into `usage` (tests make it eager).
@@ -81,6 +87,8 @@ public final class StoreWriter: @unchecked Sendable {
     /// Applies what a committed transaction's limit evaluation produced.
     func commitLimits(_ result: LimitCommitResult) {
         if let version = result.settingsVersion { knownSettingsVersion = version }
+        if let grants = result.creditGrants { creditGrantsByCustomer = grants }
+        creditApplicationCache.merge(result.creditApplications) { $1 }
         lastAlertSequence += UInt64(result.alerts.count)
         lastCommit = CommitSummary(blocking: result.blocked, alertsFired: result.alerts)
     }

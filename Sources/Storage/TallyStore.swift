@@ -148,6 +148,10 @@ public final class TallyStore: @unchecked Sendable {
     /// Events answered per UTC hour of their commit (`IngestActivity.swift`); nil only in a
     /// read-only store written before it existed.
     let ingestHours: Database?
+    /// Prepaid credit grants and what each period's usage took of them (`CreditStore.swift`); nil
+    /// only in a read-only store written before credits existed.
+    let creditGrants: Database?
+    let creditApplied: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -194,6 +198,8 @@ public final class TallyStore: @unchecked Sendable {
             bucketUniqueValues = try Self.openOptionalDatabase(environment, DatabaseName.bucketUniqueValues, create: create)
             customerIndex = try Self.openOptionalDatabase(environment, DatabaseName.customerIndex, create: create)
             ingestHours = try Self.openOptionalDatabase(environment, DatabaseName.ingestHours, create: create)
+            creditGrants = try Self.openOptionalDatabase(environment, DatabaseName.creditGrants, create: create)
+            creditApplied = try Self.openOptionalDatabase(environment, DatabaseName.creditApplied, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
             if access == .readWrite { try buildCustomerIndexIfNeeded() }
         } catch let error as StoreError {

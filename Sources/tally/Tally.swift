@@ -20,6 +20,7 @@ struct Tally: AsyncParsableCommand {
             RateCommand.self,
             CustomersCommand.self,
             LimitsCommand.self,
+            CreditsCommand.self,
             AlertsCommand.self,
             PeriodCommand.self,
             ArchiveCommand.self,

@@ -1,0 +1,58 @@
+public import Metering
+
+/// How a period's amount is covered by a customer's grants: a pure function of the amount, the
+/// grants, what earlier periods took of each, what this period's grants covered so far, and now.
+///
+/// Grants that are no longer active (expired, voided) keep what they covered while they were, and
+/// cover nothing more; active grants cover the rest in ``CreditGrant/burnOrder``, each up to what
+/// earlier periods left of it. The total covered never passes the amount: when the amount falls (a
+/// `latest` meter, a volume tier), the applications follow it, the last in order giving back first.
+/// Applying it again at the same `now` changes nothing, so a read computes what a commit stored.
+public enum CreditAllocation {
+    /// The amount each grant covers in the period (only grants that cover something).
+    ///
+    /// - Parameters:
+    ///   - amount: the period's amount so far, rated as `tally estimate` rates it.
+    ///   - grants: the customer's grants in the period's currency.
+    ///   - earlier: per grant id, what periods before this one took of it.
+    ///   - current: per grant id, what this period's last commit stored.
+    ///   - now: the moment of the commit (or of the read).
+    public static func allocate(amount: ExactDecimal, grants: [CreditGrant], earlier: [String: ExactDecimal],
+                                current: [String: ExactDecimal], now: Timestamp) -> [String: ExactDecimal] {
+        var budget = amount.isNegative ? ExactDecimal.zero : amount
+        var covered: [String: ExactDecimal] = [:]
+        let ordered = grants.sorted(by: CreditGrant.burnOrder)
+        // What inactive grants covered stays covered first: that usage came before they stopped.
+        for grant in ordered where !grant.isActive(at: now) {
+            guard let stored = current[grant.id], stored > .zero else { continue }
+            let take = min(stored, budget)
+            guard take > .zero else { continue }
+            covered[grant.id] = take
+            budget = (try? budget.subtracting(take)) ?? .zero
+        }
+        for grant in ordered where grant.isActive(at: now) {
+            guard budget > .zero else { break }
+            let left = (try? grant.amount.subtracting(earlier[grant.id] ?? .zero)) ?? .zero
+            let take = min(left.isNegative ? .zero : left, budget)
+            guard take > .zero else { continue }
+            covered[grant.id] = take
+            budget = (try? budget.subtracting(take)) ?? .zero
+        }
+        return covered
+    }
+
+    /// What is left over the grants active at `now`, after every period's applications.
+    public static func balance(grants: [CreditGrant], applied: [String: ExactDecimal], now: Timestamp) -> ExactDecimal {
+        var total = ExactDecimal.zero
+        for grant in grants where grant.isActive(at: now) {
+            let left = (try? grant.amount.subtracting(applied[grant.id] ?? .zero)) ?? .zero
+            if left > .zero { total = (try? total.adding(left)) ?? total }
+        }
+        return total
+    }
+
+    /// The sum of the covered amounts.
+    public static func total(_ covered: [String: ExactDecimal]) -> ExactDecimal {
+        covered.values.reduce(ExactDecimal.zero) { (try? $0.adding($1)) ?? $0 }
+    }
+}

@@ -1,0 +1,220 @@
+public import Credits
+import LMDB
+public import Metering
+
+/// What granting credits did.
+public enum GrantOutcome: Sendable, Hashable {
+    /// Recorded.
+    case granted(CreditGrant)
+    /// A grant with this id and the same content existed: nothing changed.
+    case unchanged(CreditGrant)
+    /// A grant with this id exists with other content (or for another customer).
+    case conflict(CreditGrant)
+}
+
+/// One period's application of one grant.
+public struct CreditApplication: Sendable, Hashable {
+    public var periodStart: Timestamp
+    public var grant: String
+    public var amount: ExactDecimal
+}
+
+/// Credit grants and their applications in LMDB (`credit_grants`, `credit_applied`).
+///
+/// `credit_grants`: len u8 ‖ customer ‖ grant id → the grant (`CreditGrantCodec`).
+/// `credit_applied`: len u8 ‖ customer ‖ period start (i64 ordered) ‖ grant id → the amount the
+/// grant covers in that period (a 17-byte decimal), written by the group commit only. One
+/// customer's rows are one prefix: the writer reads and rewrites them together.
+extension TallyStore {
+    /// The customer's grants, in id order.
+    public func creditGrants(customer: String) throws(StoreError) -> [CreditGrant] {
+        guard let creditGrants else { return [] }
+        return try readStore("read credit grants") { transaction in
+            try Self.grants(of: customer, in: transaction, creditGrants)
+        }
+    }
+
+    /// The grant with `id`, whoever it is for.
+    public func creditGrant(id: String) throws(StoreError) -> CreditGrant? {
+        guard let creditGrants else { return nil }
+        return try readStore("read credit grants") { transaction in try Self.grant(id: id, in: transaction, creditGrants) }
+    }
+
+    /// Every period's applications of the customer's grants, oldest period first.
+    public func creditApplications(customer: String) throws(StoreError) -> [CreditApplication] {
+        guard let creditApplied else { return [] }
+        return try readStore("read credit applications") { transaction in
+            try Self.applications(of: customer, in: transaction, creditApplied)
+        }
+    }
+
+    /// Records `grant` unless a grant with its id exists; the same content again is `unchanged`.
+    public func grantCredits(_ grant: CreditGrant, comparingEffectiveAt: Bool) throws(StoreError) -> GrantOutcome {
+        guard let creditGrants else { throw StoreError(.unavailable, "this store has no credit_grants database: open it with `tally serve` once") }
+        return try writeStore("grant credits") { transaction in
+            if let existing = try Self.grant(id: grant.id, in: transaction, creditGrants) {
+                return existing.isSameRequest(as: grant, comparingEffectiveAt: comparingEffectiveAt) ? .unchanged(existing) : .conflict(existing)
+            }
+            _ = try transaction.put(creditGrants, key: Self.grantKey(customer: grant.customer, id: grant.id), value: CreditGrantCodec.encode(grant))
+            try Self.bumpSettingsVersion(transaction, meta)
+            return .granted(grant)
+        }
+    }
+
+    /// Voids the grant `id` (of `customer`, when given) at `time`: from then on it covers nothing
+    /// more. Nil when there is no such grant; a voided grant is answered as it is.
+    public func voidCredits(id: String, customer: String? = nil, at time: Timestamp) throws(StoreError) -> CreditGrant? {
+        guard let creditGrants else { return nil }
+        return try writeStore("void credits") { transaction in
+            guard var grant = try Self.grant(id: id, in: transaction, creditGrants), customer.map({ $0 == grant.customer }) ?? true else {
+                return nil
+            }
+            guard grant.voidedAt == nil else { return grant }
+            grant.voidedAt = time
+            _ = try transaction.put(creditGrants, key: Self.grantKey(customer: grant.customer, id: grant.id), value: CreditGrantCodec.encode(grant))
+            try Self.bumpSettingsVersion(transaction, meta)
+            return grant
+        }
+    }
+
+    // MARK: Keys and reads inside a transaction
+
+    static func grantKey(customer: String, id: String) -> [UInt8] {
+        var key: [UInt8] = []
+        key.appendShortString(customer)
+        key.append(contentsOf: id.utf8)
+        return key
+    }
+
+    static func customerPrefix(_ customer: String) -> [UInt8] {
+        var key: [UInt8] = []
+        key.appendShortString(customer)
+        return key
+    }
+
+    static func applicationKey(customer: String, periodStart: Timestamp, grant: String) -> [UInt8] {
+        var key = customerPrefix(customer)
+        key.appendOrdered(periodStart.nanosecondsSinceEpoch)
+        key.append(contentsOf: grant.utf8)
+        return key
+    }
+
+    static func grants(of customer: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> [CreditGrant] {
+        var found: [CreditGrant] = []
+        try transaction.forEach(database, prefix: customerPrefix(customer)) { _, value in
+            if let grant = CreditGrantCodec.decode(value) { found.append(grant) }
+        }
+        return found
+    }
+
+    static func grant(id: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> CreditGrant? {
+        var found: CreditGrant?
+        let idBytes = Array(id.utf8)
+        try transaction.forEach(database, prefix: []) { key, value in
+            guard found == nil, key.count == 1 + Int(key[0]) + idBytes.count, key.suffix(idBytes.count).elementsEqual(idBytes) else { return }
+            found = CreditGrantCodec.decode(value)
+        }
+        return found
+    }
+
+    static func allGrants(in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> [String: [CreditGrant]] {
+        var found: [String: [CreditGrant]] = [:]
+        try transaction.forEach(database, prefix: []) { _, value in
+            if let grant = CreditGrantCodec.decode(value) { found[grant.customer, default: []].append(grant) }
+        }
+        return found
+    }
+
+    static func applications(of customer: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> [CreditApplication] {
+        let prefix = customerPrefix(customer)
+        var found: [CreditApplication] = []
+        try transaction.forEach(database, prefix: prefix) { key, value in
+            guard key.count >= prefix.count + 8, let amount = ExactDecimal(encoded: value) else { return }
+            let start = Timestamp(nanosecondsSinceEpoch: key.loadOrderedInt64(at: prefix.count))
+            found.append(CreditApplication(periodStart: start, grant: String(decoding: key[(prefix.count + 8)...], as: UTF8.self), amount: amount))
+        }
+        return found
+    }
+}
+
+/// A grant's stored form: a version byte, then each field (strings behind their length, decimals in
+/// their 17-byte form, times as i64, optional fields behind a presence byte).
+enum CreditGrantCodec {
+    static func encode(_ grant: CreditGrant) -> [UInt8] {
+        var bytes: [UInt8] = [1]
+        bytes.appendLongString(grant.id)
+        bytes.appendLongString(grant.customer)
+        bytes.appendDecimal(grant.amount)
+        bytes.appendLongString(grant.currency)
+        bytes.appendOrdered(Int64(grant.priority))
+        bytes.appendOrdered(grant.effectiveAt.nanosecondsSinceEpoch)
+        appendOptional(grant.expiresAt, to: &bytes)
+        if let reason = grant.reason { bytes.append(1); bytes.appendLongString(reason) } else { bytes.append(0) }
+        bytes.appendOrdered(grant.grantedAt.nanosecondsSinceEpoch)
+        appendOptional(grant.voidedAt, to: &bytes)
+        return bytes
+    }
+
+    private static func appendOptional(_ time: Timestamp?, to bytes: inout [UInt8]) {
+        if let time { bytes.append(1); bytes.appendOrdered(time.nanosecondsSinceEpoch) } else { bytes.append(0) }
+    }
+
+    static func decode(_ value: UnsafeRawBufferPointer) -> CreditGrant? {
+        var reader = ByteReader(value)
+        guard reader.byte() == 1, let id = reader.string(), let customer = reader.string(), let amount = reader.decimal(),
+              let currency = reader.string(), let priority = reader.int64(), let effective = reader.int64(),
+              let expires = reader.optionalInt64(), let hasReason = reader.byte()
+        else { return nil }
+        var reason: String?
+        if hasReason == 1 {
+            guard let text = reader.string() else { return nil }
+            reason = text
+        }
+        guard let granted = reader.int64(), let voided = reader.optionalInt64() else { return nil }
+        return CreditGrant(id: id, customer: customer, amount: amount, currency: currency, priority: Int(priority),
+                           effectiveAt: Timestamp(nanosecondsSinceEpoch: effective), expiresAt: expires.map(Timestamp.init(nanosecondsSinceEpoch:)),
+                           reason: reason, grantedAt: Timestamp(nanosecondsSinceEpoch: granted),
+                           voidedAt: voided.map(Timestamp.init(nanosecondsSinceEpoch:)))
+    }
+
+    /// Reads the fields in order; nil past the end.
+    private struct ByteReader {
+        let bytes: UnsafeRawBufferPointer
+        var offset = 0
+
+        init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        mutating func byte() -> UInt8? {
+            guard offset < bytes.count else { return nil }
+            defer { offset += 1 }
+            return bytes[offset]
+        }
+
+        mutating func int64() -> Int64? {
+            guard offset + 8 <= bytes.count else { return nil }
+            defer { offset += 8 }
+            return bytes.loadOrderedInt64(at: offset)
+        }
+
+        mutating func optionalInt64() -> Int64?? {
+            guard let flag = byte() else { return nil }
+            if flag == 0 { return .some(nil) }
+            guard let value = int64() else { return nil }
+            return .some(value)
+        }
+
+        mutating func string() -> String? {
+            guard offset + 4 <= bytes.count else { return nil }
+            let length = Int(bytes.loadBigEndianUInt32(at: offset))
+            guard offset + 4 + length <= bytes.count else { return nil }
+            defer { offset += 4 + length }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 4 + length)]), as: UTF8.self)
+        }
+
+        mutating func decimal() -> ExactDecimal? {
+            guard offset + ExactDecimal.encodedSize <= bytes.count else { return nil }
+            defer { offset += ExactDecimal.encodedSize }
+            return ExactDecimal(encoded: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + ExactDecimal.encodedSize)]))
+        }
+    }
+}
