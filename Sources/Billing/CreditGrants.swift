@@ -79,7 +79,7 @@ public struct CreditBook: Sendable {
         case .unchanged(let stored): return (stored, false)
         case .conflict(let stored):
             throw CreditError("idempotency_conflict",
-                              "a grant with id \"\(grant.id)\" exists with other content (\(stored.customer), \(stored.amount) \(stored.currency)): use another id")
+                              "\(grant.customer) has a grant with id \"\(grant.id)\" with other content (\(stored.amount) \(stored.currency)): use another id")
         }
     }
 

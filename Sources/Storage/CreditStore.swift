@@ -34,7 +34,7 @@ extension TallyStore {
         }
     }
 
-    /// The grant with `id`, whoever it is for.
+    /// The first grant with `id`, in customer order (ids are each customer's own).
     public func creditGrant(id: String) throws(StoreError) -> CreditGrant? {
         guard let creditGrants else { return nil }
         return try readStore("read credit grants") { transaction in try Self.grant(id: id, in: transaction, creditGrants) }
@@ -48,11 +48,13 @@ extension TallyStore {
         }
     }
 
-    /// Records `grant` unless a grant with its id exists; the same content again is `unchanged`.
+    /// Records `grant` unless the customer has a grant with its id; the same content again is
+    /// `unchanged`. Ids are the customer's own: another customer may use the same id.
     public func grantCredits(_ grant: CreditGrant, comparingEffectiveAt: Bool) throws(StoreError) -> GrantOutcome {
         guard let creditGrants else { throw StoreError(.unavailable, "this store has no credit_grants database: open it with `tally serve` once") }
         return try writeStore("grant credits") { transaction in
-            if let existing = try Self.grant(id: grant.id, in: transaction, creditGrants) {
+            if let value = try transaction.get(creditGrants, key: Self.grantKey(customer: grant.customer, id: grant.id)),
+               let existing = value.withUnsafeBytes({ CreditGrantCodec.decode($0) }) {
                 return existing.isSameRequest(as: grant, comparingEffectiveAt: comparingEffectiveAt) ? .unchanged(existing) : .conflict(existing)
             }
             _ = try transaction.put(creditGrants, key: Self.grantKey(customer: grant.customer, id: grant.id), value: CreditGrantCodec.encode(grant))
@@ -61,14 +63,20 @@ extension TallyStore {
         }
     }
 
-    /// Voids the grant `id` (of `customer`, when given) at `time`: from then on it covers nothing
-    /// more. Nil when there is no such grant; a voided grant is answered as it is.
+    /// Voids the grant `id` of `customer` (without one: the first grant with that id, in customer
+    /// order) at `time`: from then on it covers nothing more. Nil when there is no such grant; a
+    /// voided grant is answered as it is.
     public func voidCredits(id: String, customer: String? = nil, at time: Timestamp) throws(StoreError) -> CreditGrant? {
         guard let creditGrants else { return nil }
         return try writeStore("void credits") { transaction in
-            guard var grant = try Self.grant(id: id, in: transaction, creditGrants), customer.map({ $0 == grant.customer }) ?? true else {
-                return nil
+            let found: CreditGrant? = if let customer {
+                try transaction.get(creditGrants, key: Self.grantKey(customer: customer, id: id)).flatMap { value in
+                    value.withUnsafeBytes { CreditGrantCodec.decode($0) }
+                }
+            } else {
+                try Self.grant(id: id, in: transaction, creditGrants)
             }
+            guard var grant = found else { return nil }
             guard grant.voidedAt == nil else { return grant }
             grant.voidedAt = time
             _ = try transaction.put(creditGrants, key: Self.grantKey(customer: grant.customer, id: grant.id), value: CreditGrantCodec.encode(grant))
@@ -107,6 +115,7 @@ extension TallyStore {
         return found
     }
 
+    /// The first grant with `id` in key (customer) order: a scan, for `tally credits void ID`.
     static func grant(id: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> CreditGrant? {
         var found: CreditGrant?
         let idBytes = Array(id.utf8)

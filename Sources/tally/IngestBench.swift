@@ -1,4 +1,5 @@
 import ArgumentParser
+import Credits
 import Foundation
 import IngestClient
 import Logging
@@ -62,6 +63,8 @@ struct IngestBench: ParsableCommand {
     var withoutBuckets = false
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
     @Flag(help: "Put an amount limit (50/80/100% steps) on every customer, through a priced default plan.") var limits = false
+    @Flag(help: "Grant prepaid credits to every customer (through a priced default plan) before the run: each commit burns them down.")
+    var credits = false
     @Flag(help: "Print one JSON object with every figure instead of text.") var json = false
 
     func validate() throws {
@@ -91,13 +94,18 @@ struct IngestBench: ParsableCommand {
         let storePath = work + "/data"
         let socketPath = work + "/tally.sock"
         let configPath = work + "/tally.yaml"
-        try Self.benchConfig(meters: meters, commitMaxEvents: commitMaxEvents, limits: limits).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try Self.benchConfig(meters: meters, commitMaxEvents: commitMaxEvents, limits: limits, priced: credits).write(toFile: configPath, atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(path: configPath)
 
         let windowLines = window ?? 2 * commitMaxEvents
         say("tally bench ingest: \(events) events, \(customers) customers (\(order.rawValue)), \(meters) meters, \(identitiesPrefill) identities prefilled"
             + ", \(connections) connection(s), " + (rate.map { "open loop at \($0) events/s" } ?? (windowLines == 0 ? "no window" : "window \(windowLines)"))
-            + (limits ? ", an amount limit on every customer" : ""))
+            + (limits ? ", an amount limit on every customer" : "") + (credits ? ", a credit grant on every customer" : ""))
+        if credits {
+            let started = Date()
+            try grantCredits(config: config, storePath: storePath)
+            say("  credits: a grant to each of \(customers) customers in \(Self.seconds(since: started)) s")
+        }
         if identitiesPrefill > 0 {
             let started = Date()
             try prefill(config: config, storePath: storePath)
@@ -179,7 +187,7 @@ struct IngestBench: ParsableCommand {
         if json { FileHandle.standardError.write(Data((text + "\n").utf8)) } else { print(text) }
     }
 
-    static func benchConfig(meters: Int, commitMaxEvents: Int, limits: Bool) -> String {
+    static func benchConfig(meters: Int, commitMaxEvents: Int, limits: Bool, priced: Bool = false) -> String {
         var meterLines = ""
         for index in 0..<meters {
             meterLines += "  - { code: m\(index), aggregation: \(index == 0 ? "count" : "sum") }\n"
@@ -191,15 +199,28 @@ struct IngestBench: ParsableCommand {
             meters:
             \(meterLines)
             """
-        if limits {
+        if limits || priced {
             yaml += "plans:\n  - code: bench\n    currency: USD\n    prices:\n"
             for index in 0..<meters {
                 yaml += "      - { meter: m\(index), model: per_unit, unit_amount: \"0.001\" }\n"
             }
             yaml += "default_plan: bench\n"
+        }
+        if limits {
             yaml += "limits:\n  - { plan: bench, amount: \"1000000\", action: warning, notify_at: [50, 80, 100] }\n"
         }
         return yaml
+    }
+
+    /// A grant of 1,000,000 USD to every customer, written before the daemon starts.
+    private func grantCredits(config: TallyConfig, storePath: String) throws {
+        let store = try TallyStore(path: storePath, configuration: .init(meters: config.meters, billingPeriod: config.billing.period),
+                                   access: .readWrite, logger: Logger(label: "bench"))
+        let now = Timestamp.now()
+        for index in 0..<customers {
+            let grant = CreditGrant(id: "bench", customer: "cus_\(index)", amount: 1_000_000, currency: "USD", effectiveAt: now, grantedAt: now)
+            _ = try store.grantCredits(grant, comparingEffectiveAt: false)
+        }
     }
 
     private func prefill(config: TallyConfig, storePath: String) throws {
