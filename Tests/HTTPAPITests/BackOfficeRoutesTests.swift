@@ -85,7 +85,9 @@ struct BackOfficeRoutesTests {
             let response = try await server.get("/v1/customers/cus_42")
             #expect(response.status == 200)
             let object = try response.object()
-            #expect(Set(object.keys) == ["id", "plan", "plan_source", "period", "usage", "estimate", "limits", "entitlements", "blocked"])
+            // `balance` (prepaid credits left) came with issue 14.
+            #expect(Set(object.keys) == ["id", "plan", "plan_source", "period", "usage", "estimate", "limits", "entitlements", "balance", "blocked"])
+            #expect(object["balance"] as? String == "0.00")
             #expect(object["id"] as? String == "cus_42")
             #expect(object["plan"] as? String == "starter")
             #expect(object["plan_source"] as? String == "config")

@@ -89,7 +89,10 @@ struct CustomerRoutesTests {
             let lines = try #require(object["lines"] as? [[String: Any]])
             #expect(lines.map { $0["meter"] as? String } == ["api_calls", "tokens"])
             #expect(lines.map { $0["amount"] as? String } == ["3.00", "1.50"])
-            #expect(Set(object.keys) == ["customer", "period", "currency", "lines", "total", "projected_total"])
+            // The credits fields came with issue 14: without grants nothing is applied and all is due.
+            #expect(Set(object.keys) == ["customer", "period", "currency", "lines", "total", "projected_total",
+                                         "credits_applied", "amount_due", "projected_amount_due"])
+            #expect(object["credits_applied"] as? String == "0.00" && object["amount_due"] as? String == object["total"] as? String)
             let direct = try Estimator(config: server.config, resolver: PlanResolver(config: server.config, store: server.store))
                 .estimate(customer: "cus_e", store: server.store)
             #expect(direct.total == ExactDecimal("4.5")!)
@@ -108,11 +111,12 @@ struct CustomerRoutesTests {
             let resetsAt = server.config.billing.period.interval(containing: .now()).end.rfc3339
             var response = try await server.get("/v1/customers/cus_42/entitlements/api_calls")
             #expect(response.status == 200)
-            #expect(response.body == #"{"has_access":true,"used":"3","limit":"5","remaining":"2","resets_at":"\#(resetsAt)"}"#)
+            // `balance` (prepaid credits left) came with issue 14.
+            #expect(response.body == #"{"has_access":true,"used":"3","limit":"5","remaining":"2","resets_at":"\#(resetsAt)","balance":"0.00"}"#)
 
             _ = try await server.postEvents((4...6).map { event("a\($0)") })
             response = try await server.get("/v1/customers/cus_42/entitlements/api_calls")
-            #expect(response.body == #"{"has_access":false,"used":"6","limit":"5","remaining":"0","resets_at":"\#(resetsAt)"}"#)
+            #expect(response.body == #"{"has_access":false,"used":"6","limit":"5","remaining":"0","resets_at":"\#(resetsAt)","balance":"0.00"}"#)
 
             // No quantity limit on tokens: limit and remaining are null; access follows the amount limits only.
             _ = try await server.postEvents([
@@ -120,7 +124,7 @@ struct CustomerRoutesTests {
                 event("t2", meter: "tokens", value: "0.25", properties: #"{"model":"b"}"#),
             ])
             response = try await server.get("/v1/customers/cus_42/entitlements/tokens")
-            #expect(response.body == #"{"has_access":true,"used":"0.75","limit":null,"remaining":null,"resets_at":"\#(resetsAt)"}"#)
+            #expect(response.body == #"{"has_access":true,"used":"0.75","limit":null,"remaining":null,"resets_at":"\#(resetsAt)","balance":"0.00"}"#)
             response = try await server.get("/v1/customers/cus_42/entitlements/storage_gb")
             #expect(try response.object()["used"] as? String == "0")
         }
