@@ -1,3 +1,4 @@
+import Credits
 public import TallyConfiguration
 public import Metering
 public import Rating
@@ -13,6 +14,9 @@ public struct RatingRunSummary: Sendable {
     public var usageRows: Int
     /// Totals per currency, sorted by currency code: the exact sum and the sum of rounded statements.
     public var totals: [(currency: String, exactAmount: ExactDecimal, amount: ExactDecimal)]
+    /// Per currency, the prepaid credits applied and the amount due after them; empty when the
+    /// store has no credit grants.
+    public var credits: [(currency: String, applied: ExactDecimal, amountDue: ExactDecimal)] = []
 }
 
 /// A batch rating run (DESIGN §7): a statement for every customer with a plan or usage in a period.
@@ -61,18 +65,28 @@ public struct RatingRun: Sendable {
             customers = all
         }
         let ordered = customers.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let grants = try store.allCreditGrants()
+        let applied = grants.isEmpty ? [:] : try store.creditApplications(periodStart: period.start)
+        var credits: [String: (applied: ExactDecimal, due: ExactDecimal)] = [:]
         var totals: [String: (exact: ExactDecimal, amount: ExactDecimal)] = [:]
         var lines = 0
         var rows = 0
         for (index, customer) in ordered.enumerated() {
             let records = usage[customer] ?? []
             rows += records.count
-            let statement = try builder.statement(customer: customer, period: period,
+            var statement = try builder.statement(customer: customer, period: period,
                                                   plan: resolver.plan(for: customer, in: period),
                                                   usage: records)
+            if let stored = applied[customer], let customerGrants = grants[customer] {
+                statement.credits = Self.credits(stored, grants: customerGrants, total: statement.total)
+            }
             if let currency = statement.currency?.code {
                 let current = totals[currency] ?? (0, 0)
                 totals[currency] = (try current.exact.adding(statement.exactTotal), try current.amount.adding(statement.total))
+                if !grants.isEmpty {
+                    let sums = credits[currency] ?? (0, 0)
+                    credits[currency] = (try sums.applied.adding(statement.creditsApplied), try sums.due.adding(statement.amountDue))
+                }
             }
             lines += statement.lines.count
             try emit(statement)
@@ -81,6 +95,22 @@ public struct RatingRun: Sendable {
         return RatingRunSummary(
             period: period, closed: try store.isClosed(periodStart: period.start), customers: ordered.count, lines: lines,
             usageRows: rows,
-            totals: totals.keys.sorted().map { ($0, totals[$0]!.exact, totals[$0]!.amount) })
+            totals: totals.keys.sorted().map { ($0, totals[$0]!.exact, totals[$0]!.amount) },
+            credits: credits.keys.sorted().map { ($0, credits[$0]!.applied, credits[$0]!.due) })
+    }
+
+    /// A statement's credits: what the group commits stored for the period (frozen once it is
+    /// closed), in burn order, capped at `total` (a re-rated total may be lower), the last grant
+    /// giving back first. Deterministic: no clock.
+    static func credits(_ stored: [String: ExactDecimal], grants: [CreditGrant], total: ExactDecimal) -> [StatementCredit] {
+        var budget = total.isNegative ? ExactDecimal.zero : total
+        var result: [StatementCredit] = []
+        for grant in grants.sorted(by: CreditGrant.burnOrder) {
+            guard let amount = stored[grant.id], amount > .zero, budget > .zero else { continue }
+            let take = min(amount, budget)
+            result.append(StatementCredit(grant: grant.id, amount: take))
+            budget = (try? budget.subtracting(take)) ?? .zero
+        }
+        return result
     }
 }

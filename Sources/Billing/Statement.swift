@@ -31,6 +31,22 @@ public struct Statement: Sendable {
     public var exactTotal: ExactDecimal
     /// The sum of the lines' rounded amounts: what an invoice shows.
     public var total: ExactDecimal
+    /// What each prepaid credit grant covers of `total` (in burn order; empty without credits).
+    public var credits: [StatementCredit] = []
+
+    /// The credits applied, added up.
+    public var creditsApplied: ExactDecimal { credits.reduce(ExactDecimal.zero) { (try? $0.adding($1.amount)) ?? $0 } }
+    /// `total` less the credits applied, never below zero.
+    public var amountDue: ExactDecimal {
+        let left = (try? total.subtracting(creditsApplied)) ?? total
+        return left.isNegative ? .zero : left
+    }
+}
+
+/// One grant's part of a statement.
+public struct StatementCredit: Sendable, Hashable {
+    public var grant: String
+    public var amount: ExactDecimal
 }
 
 /// Builds statements from usage and a plan: pure, deterministic.

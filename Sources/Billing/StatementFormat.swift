@@ -36,7 +36,8 @@ public enum StatementFormat {
     /// One statement as one line of JSON:
     /// `{"customer","period":{"label","start","end"},"plan","currency","lines":[{"meter","group","aggregation",
     /// "quantity","model","tiers":[{"tier","quantity","unit_amount","flat_amount","amount"}],"exact_amount","amount"}],
-    /// "totals":[{"currency","exact_amount","amount"}]}`.
+    /// "totals":[{"currency","exact_amount","amount"}],"credits":[{"grant","amount"}],"amount_due"}` (`credits`: what
+    /// prepaid grants cover; `amount_due`: the total less them).
     public static func json(_ statement: Statement) -> String {
         String(decoding: jsonBytes(statement), as: UTF8.self)
     }
@@ -70,7 +71,15 @@ public enum StatementFormat {
             writer.raw(","); writer.key("amount"); writer.string(money(statement.total, currency))
             writer.raw("}")
         }
-        writer.raw("]}")
+        writer.raw("],"); writer.key("credits"); writer.raw("[")
+        for (index, credit) in statement.credits.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{"); writer.key("grant"); writer.string(credit.grant)
+            writer.raw(","); writer.key("amount"); writer.string(money(credit.amount, statement.currency))
+            writer.raw("}")
+        }
+        writer.raw("],"); writer.key("amount_due"); writer.string(money(statement.amountDue, statement.currency))
+        writer.raw("}")
         return writer.bytes
     }
 
@@ -93,7 +102,8 @@ public enum StatementFormat {
     /// One CSV field (``CSV/field(_:)``).
     static func csvField(_ text: String) -> String { CSV.field(text) }
 
-    /// The run's summary as JSON: `{"period":{"label","start","end"},"closed","customers","lines","usage_rows","totals":[{"currency","exact_amount","amount"}]}`.
+    /// The run's summary as JSON: `{"period":{"label","start","end"},"closed","customers","lines","usage_rows","totals":[{"currency","exact_amount","amount"}]}`,
+    /// and, when the store has credit grants, `"credits":[{"currency","applied","amount_due"}]`.
     public static func json(_ summary: RatingRunSummary) -> String {
         var writer = JSONWriter()
         writer.raw("{"); writer.key("period"); period(summary.period, into: &writer)
@@ -109,7 +119,20 @@ public enum StatementFormat {
             writer.raw(","); writer.key("amount"); writer.string(money(total.amount, Currency.named(total.currency)))
             writer.raw("}")
         }
-        writer.raw("]}")
+        writer.raw("]")
+        if !summary.credits.isEmpty {
+            writer.raw(","); writer.key("credits"); writer.raw("[")
+            for (index, credit) in summary.credits.enumerated() {
+                if index > 0 { writer.raw(",") }
+                let currency = Currency.named(credit.currency)
+                writer.raw("{"); writer.key("currency"); writer.string(credit.currency)
+                writer.raw(","); writer.key("applied"); writer.string(money(credit.applied, currency))
+                writer.raw(","); writer.key("amount_due"); writer.string(money(credit.amountDue, currency))
+                writer.raw("}")
+            }
+            writer.raw("]")
+        }
+        writer.raw("}")
         return writer.output
     }
 

@@ -48,6 +48,29 @@ extension TallyStore {
         }
     }
 
+    /// Every customer's grants, by customer: a batch rating run's view.
+    public func allCreditGrants() throws(StoreError) -> [String: [CreditGrant]] {
+        guard let creditGrants else { return [:] }
+        return try readStore("read credit grants") { transaction in try Self.allGrants(in: transaction, creditGrants) }
+    }
+
+    /// Every customer's applications in the period starting at `periodStart`: customer → grant id → amount.
+    public func creditApplications(periodStart: Timestamp) throws(StoreError) -> [String: [String: ExactDecimal]] {
+        guard let creditApplied else { return [:] }
+        return try readStore("read credit applications") { transaction in
+            var found: [String: [String: ExactDecimal]] = [:]
+            try transaction.forEach(creditApplied, prefix: []) { key, value in
+                let length = 1 + Int(key[0])
+                guard key.count >= length + 8, key.loadOrderedInt64(at: length) == periodStart.nanosecondsSinceEpoch,
+                      let amount = ExactDecimal(encoded: value)
+                else { return }
+                let customer = String(decoding: key[1..<length], as: UTF8.self)
+                found[customer, default: [:]][String(decoding: key[(length + 8)...], as: UTF8.self)] = amount
+            }
+            return found
+        }
+    }
+
     /// Records `grant` unless the customer has a grant with its id; the same content again is
     /// `unchanged`. Ids are the customer's own: another customer may use the same id.
     public func grantCredits(_ grant: CreditGrant, comparingEffectiveAt: Bool) throws(StoreError) -> GrantOutcome {

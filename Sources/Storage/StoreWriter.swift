@@ -1,6 +1,6 @@
+import Credits
 import Foundation
-public import Credits
-import LMDB
+public import LMDB
 public import Metering
 
 /// The one writer of a store: records group commits of events, exactly once.

@@ -147,6 +147,19 @@ struct CreditsDaemonTests {
         // A late event for the closed day is refused, so its applications never change.
         #expect(rejectionCode(try daemon.exchange(Self.calls(90..<91, time: day + "T13:00:00Z"))[0]) == "period_closed")
         #expect(try Self.json(daemon, ["credits", "list", "--customer", "c1"])["balance"] as? String == "0.000")
+
+        // The closed day's statement shows the credits and what is due; a second run is byte-identical.
+        var outputs: [String] = []
+        for run in 0..<2 {
+            let directory = daemon.directory + "/rate-\(run)"
+            let rated = try daemon.tally(["rate", "--period", day, "--out", directory, "--config", daemon.configPath, "--store", daemon.storePath])
+            #expect(rated.status == 0, "\(rated.error)")
+            outputs.append((try? String(contentsOfFile: directory + "/statements.json", encoding: .utf8)) ?? "")
+            let summary = (try? String(contentsOfFile: directory + "/summary.json", encoding: .utf8)) ?? ""
+            #expect(summary.contains(#""credits":[{"currency":"KWD","applied":"5.000","amount_due":"0.000"}]"#), "\(summary)")
+        }
+        #expect(outputs[0].contains(#""credits":[{"grant":"g","amount":"5.000"}],"amount_due":"0.000""#), "\(outputs[0])")
+        #expect(outputs[0] == outputs[1] && !outputs[0].isEmpty)
         #expect(daemon.terminate() == 0)
     }
 
