@@ -13,6 +13,8 @@ public struct CreditPosition: Sendable, Hashable {
     public var balance: ExactDecimal
     /// Per grant id, what it covers in the period (only grants that cover something).
     public var byGrant: [String: ExactDecimal]
+    /// What the grants active now granted in all (what `balance_percent_below` is a share of).
+    public var granted: ExactDecimal = .zero
 
     public static let none = CreditPosition(applied: .zero, balance: .zero, byGrant: [:])
 
@@ -44,6 +46,12 @@ public struct CreditPosition: Sendable, Hashable {
         }
         self.init(applied: CreditAllocation.total(covered), balance: CreditAllocation.balance(grants: grants, applied: applied, now: now),
                   byGrant: covered)
+        granted = BalanceThreshold.granted(grants, now: now)
+    }
+
+    /// Whether a balance limit's threshold is crossed now.
+    public func crosses(_ threshold: UsageLimit.Threshold) -> Bool {
+        BalanceThreshold.isCrossed(threshold, balance: balance, granted: granted)
     }
 
     public init(applied: ExactDecimal, balance: ExactDecimal, byGrant: [String: ExactDecimal]) {

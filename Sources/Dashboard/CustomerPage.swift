@@ -57,7 +57,7 @@ extension Dashboard {
         let estimate = try Estimator(config: config, resolver: resolver).estimate(customer: customer, store: store, at: now)
         let usage = try store.usage(customer: customer, periodStart: period.start)
         let evaluator = try CommitLimitEvaluator.forCustomer(customer, config: config, store: store)
-        let blocked = Entitlement.isBlocked(customer: customer, period: period, usage: usage, evaluator: evaluator)
+        let blocked = Entitlement.isBlocked(customer: customer, period: period, usage: usage, evaluator: evaluator, credits: estimate.credits)
         let currency = estimate.currency
 
         var body = "<h1>\(escape(customer))</h1>"
@@ -68,6 +68,10 @@ extension Dashboard {
         body += "<dl class=\"figures\">"
         body += "<div><dt>Amount so far</dt><dd id=\"total\" \(NumberText.amount(estimate.total, currency: currency))</dd></div>"
         body += "<div><dt>Projected to the period's end</dt><dd id=\"projected\" \(NumberText.amount(estimate.projectedTotal, currency: currency))</dd></div>"
+        if !estimate.credits.granted.isZero || !estimate.credits.applied.isZero {
+            body += "<div><dt>Prepaid credits left</dt><dd id=\"balance\" \(NumberText.amount(estimate.credits.balance, currency: currency))</dd></div>"
+            body += "<div><dt>Due after credits</dt><dd id=\"amount-due\" \(NumberText.amount(estimate.amountDue, currency: currency))</dd></div>"
+        }
         body += "</dl>"
 
         body += "<section class=\"panel\"><h2>Estimate</h2>"
@@ -88,8 +92,9 @@ extension Dashboard {
 
         body += try usageCharts(customer: customer, range: range, viewer: viewer, period: period, now: now)
         body += "<div class=\"grid\">"
-        body += try limitsSection(customer: customer, plan: plan?.code, period: period, usage: usage, evaluator: evaluator, viewer: viewer)
-        body += entitlementsSection(customer: customer, period: period, usage: usage, evaluator: evaluator)
+        body += try limitsSection(customer: customer, plan: plan?.code, period: period, usage: usage, evaluator: evaluator,
+                                  credits: estimate.credits, viewer: viewer)
+        body += entitlementsSection(customer: customer, period: period, usage: usage, evaluator: evaluator, credits: estimate.credits)
         body += "</div>"
         body += try alertsSection(customer: customer)
         if viewer.isAdmin { body += planForm(customer: customer, current: plan?.code, viewer: viewer) }
@@ -138,7 +143,7 @@ extension Dashboard {
     }
 
     private func limitsSection(customer: String, plan: String?, period: PeriodInterval, usage: [UsageRecord],
-                               evaluator: CommitLimitEvaluator, viewer: Viewer) throws -> String {
+                               evaluator: CommitLimitEvaluator, credits: CreditPosition, viewer: Viewer) throws -> String {
         let stored = try store.storedLimits()
         let limits = LimitPolicy(config: config, storedLimits: stored).limits(for: customer, plan: plan)
         let storedIDs = Set(stored.map(\.id))
@@ -147,7 +152,21 @@ extension Dashboard {
             html += "<p class=\"empty\">No limits apply to this customer\(viewer.isAdmin ? ": add one below" : "").</p>"
         }
         let currency = plan.flatMap { code in config.plans.first { $0.code == code } }.flatMap { Currency.named($0.currency) }
-        for limit in limits {
+        for limit in limits where limit.threshold.isBalance {
+            let crossed = credits.crosses(limit.threshold)
+            let what = if case .balancePercentBelow(let percent) = limit.threshold { "\(percent.description) % of the credits granted" }
+                else { NumberText.money(limit.threshold.value, currency: currency) }
+            html += "<div class=\"limit-row\" data-limit=\"\(escape(limit.id))\"><div class=\"label\"><span><strong>balance</strong> \(escape(limit.action.rawValue))"
+            html += " <span class=\"hint\">\(escape(limit.id))</span></span><span>alerts below \(escape(what)); now \(escape(NumberText.money(credits.balance, currency: currency)))"
+            html += crossed ? " <span class=\"badge bad\">below</span>" : ""
+            html += "</span></div>"
+            if viewer.isAdmin, storedIDs.contains(limit.id), limit.scope == .customer(customer) {
+                html += "<form class=\"remove-limit inline\" method=\"post\" action=\"/ui/customers/\(percentEncoded(customer))/limits/\(percentEncoded(limit.id))/remove\">"
+                html += csrfField(viewer) + "<button class=\"quiet\" type=\"submit\">Remove limit \(escape(limit.id))</button></form>"
+            }
+            html += "</div>"
+        }
+        for limit in limits where !limit.threshold.isBalance {
             let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
             let value = limit.threshold.value
             let target = limit.threshold.meter ?? "amount"
@@ -173,6 +192,7 @@ extension Dashboard {
             html += "<form id=\"add-limit\" class=\"stack\" method=\"post\" action=\"/ui/customers/\(percentEncoded(customer))/limits\">" + csrfField(viewer)
             html += "<label for=\"limit-target\">On<select id=\"limit-target\" name=\"target\"><option value=\"amount\">amount</option>"
             for meter in config.meters { html += "<option value=\"\(escape(meter.code))\">\(escape(meter.code))</option>" }
+            html += "<option value=\"balance_below\">credit balance below</option><option value=\"balance_percent_below\">credit balance below %</option>"
             html += "</select></label>"
             html += "<label for=\"limit-value\">Limit<input id=\"limit-value\" name=\"value\" inputmode=\"decimal\" required size=\"10\"></label>"
             html += "<label for=\"limit-action\">Action<select id=\"limit-action\" name=\"action\"><option value=\"warning\">warning</option><option value=\"disable\">disable</option></select></label>"
@@ -182,10 +202,12 @@ extension Dashboard {
         return html + "</section>"
     }
 
-    private func entitlementsSection(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator) -> String {
+    private func entitlementsSection(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator,
+                                     credits: CreditPosition) -> String {
         var html = "<section class=\"panel\"><h2>Entitlements</h2><div class=\"table-box\"><table id=\"entitlements\"><thead><tr><th>Meter</th><th>Access</th><th class=\"num\">Used</th><th class=\"num\">Remaining</th></tr></thead><tbody>"
         for meter in config.meters {
-            guard let state = try? Entitlement(customer: customer, meter: meter.code, period: period, usage: usage, evaluator: evaluator) else { continue }
+            guard let state = try? Entitlement(customer: customer, meter: meter.code, period: period, usage: usage, evaluator: evaluator,
+                                               credits: credits) else { continue }
             html += "<tr data-meter=\"\(escape(meter.code))\"><td>\(escape(meter.code))</td>"
             html += "<td>\(state.hasAccess ? "<span class=\"badge\">has access</span>" : "<span class=\"badge bad\">no access</span>")</td>"
             html += "<td class=\"num\" data-quantity=\"\(state.used.description)\">\(escape(NumberText.grouped(state.used)))</td>"

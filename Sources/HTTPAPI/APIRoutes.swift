@@ -153,17 +153,17 @@ struct APIRoutes: Sendable {
         try requireKnown(customer)
         let period = currentPeriod
         let usage = try store.usage(customer: customer, periodStart: period.start)
-        let state = try entitlementState(customer: customer, meter: meter, period: period, usage: usage,
-                                         evaluator: try limitEvaluator(for: customer))
         let estimate = try estimate(customer: customer, resolver: try PlanResolver(config: config, store: store, customer: customer))
+        let state = try entitlementState(customer: customer, meter: meter, period: period, usage: usage,
+                                         evaluator: try limitEvaluator(for: customer), credits: estimate.credits)
         var writer = JSONWriter()
         state.append(meter: nil, balance: StatementFormat.money(estimate.credits.balance, estimate.currency), to: &writer)
         return .json(writer.output)
     }
 
     func entitlementState(customer: String, meter: String, period: PeriodInterval, usage: [UsageRecord],
-                          evaluator: CommitLimitEvaluator) throws -> Entitlement {
-        try Entitlement(customer: customer, meter: meter, period: period, usage: usage, evaluator: evaluator)
+                          evaluator: CommitLimitEvaluator, credits: CreditPosition) throws -> Entitlement {
+        try Entitlement(customer: customer, meter: meter, period: period, usage: usage, evaluator: evaluator, credits: credits)
     }
 
     /// An evaluator loaded with the stored limits and `customer`'s plan assignments, as the ingest

@@ -61,19 +61,21 @@ extension APIRoutes {
         writer.raw(","); writer.key("entitlements"); writer.raw("[")
         for (index, meter) in config.meters.enumerated() {
             if index > 0 { writer.raw(",") }
-            let state = try entitlementState(customer: customer, meter: meter.code, period: period, usage: records, evaluator: evaluator)
+            let state = try entitlementState(customer: customer, meter: meter.code, period: period, usage: records, evaluator: evaluator,
+                                             credits: estimate.credits)
             state.append(meter: meter.code, balance: StatementFormat.money(estimate.credits.balance, estimate.currency), to: &writer)
         }
         writer.raw("],"); writer.key("balance"); writer.string(StatementFormat.money(estimate.credits.balance, estimate.currency))
         writer.raw(","); writer.key("blocked")
-        writer.raw(isBlocked(customer: customer, period: period, usage: records, evaluator: evaluator) ? "true" : "false")
+        writer.raw(isBlocked(customer: customer, period: period, usage: records, evaluator: evaluator, credits: estimate.credits) ? "true" : "false")
         writer.raw("}")
         return .json(writer.output)
     }
 
     /// Whether a `disable` limit of the customer (on any meter or on the amount) is reached.
-    func isBlocked(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator) -> Bool {
-        Entitlement.isBlocked(customer: customer, period: period, usage: usage, evaluator: evaluator)
+    func isBlocked(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator,
+                   credits: CreditPosition) -> Bool {
+        Entitlement.isBlocked(customer: customer, period: period, usage: usage, evaluator: evaluator, credits: credits)
     }
 
     /// The limits that apply to the customer now, its own first, then its plan's.

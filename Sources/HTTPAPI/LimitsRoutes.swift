@@ -99,7 +99,7 @@ extension APIRoutes {
         guard case .object(let members) = value else {
             throw .badRequest(.invalidBody, "the body must be a JSON object like {\"amount\":\"500\",\"action\":\"warning\"} or {\"meter\":\"api_calls\",\"quantity\":1000000,\"action\":\"disable\"}")
         }
-        let allowed = ["id", "amount", "meter", "quantity", "action", "notify_at"]
+        let allowed = ["id", "amount", "meter", "quantity", "action", "notify_at", "balance_below", "balance_percent_below"]
         var fields: [String: JSONValue] = [:]
         for (key, value) in members {
             guard allowed.contains(key) else {
@@ -119,6 +119,23 @@ extension APIRoutes {
             id = text
         }
         let threshold: UsageLimit.Threshold
+        let balanceFields = ["balance_below", "balance_percent_below"].filter { fields[$0] != nil }
+        if let balanceField = balanceFields.first {
+            guard balanceFields.count == 1, fields["amount"] == nil, fields["meter"] == nil, fields["quantity"] == nil, fields["notify_at"] == nil else {
+                throw .unprocessable(.invalidField, "a balance limit has one of \"balance_below\" and \"balance_percent_below\", with no amount, meter, quantity or notify_at")
+            }
+            let value = try positiveDecimal(fields[balanceField]!, field: balanceField)
+            if balanceField == "balance_percent_below" {
+                guard value <= 100 else { throw .unprocessable(.invalidValue, "\"balance_percent_below\" is a percentage from above 0 to 100, not \(value)") }
+                threshold = .balancePercentBelow(value)
+            } else {
+                threshold = .balanceBelow(value)
+            }
+            guard let actionValue = fields["action"], case .string(let actionText) = actionValue, let action = UsageLimit.Action(rawValue: actionText) else {
+                throw .unprocessable(.invalidField, "\"action\" must be \"warning\" or \"disable\"")
+            }
+            return UsageLimit(id: id, scope: .customer(customer), threshold: threshold, action: action)
+        }
         switch (fields["amount"], fields["meter"], fields["quantity"]) {
         case (let amount?, nil, nil):
             threshold = .amount(try positiveDecimal(amount, field: "amount"))
@@ -196,8 +213,8 @@ package enum FormInput {
         var members: [(key: String, value: JSONValue)] = []
         let target = fields["target", default: ""]
         let value = fields["value", default: ""].trimmingSpaces()
-        if target == "amount" {
-            members.append(("amount", .string(value)))
+        if target == "amount" || target == "balance_below" || target == "balance_percent_below" {
+            members.append((target, .string(value)))
         } else {
             members.append(("meter", .string(target)))
             members.append(("quantity", .string(value)))

@@ -108,6 +108,7 @@ enum OpenAPIParts {
                 "id": string,
                 "scope": ["type": "object", "properties": ["customer": string, "plan": string]],
                 "meter": nullableString, "amount": decimal, "quantity": decimal,
+                "balance_below": decimal, "balance_percent_below": decimal,
                 "action": ["type": "string", "enum": ["warning", "disable"]],
                 "notify_at": array(["type": "integer"]),
                 "source": ["type": "string", "enum": ["config", "stored"]],
@@ -115,6 +116,7 @@ enum OpenAPIParts {
             "NewLimit": object([
                 "id": string, "amount": ["type": ["number", "string"]], "meter": string,
                 "quantity": ["type": ["number", "string"]], "action": ["type": "string", "enum": ["warning", "disable"]],
+                "balance_below": ["type": ["number", "string"]], "balance_percent_below": ["type": ["number", "string"]],
                 "notify_at": array(["type": "integer", "minimum": 1, "maximum": 1000]),
             ], required: ["action"]),
             "LimitList": list(of: ref("Limit"), extra: ["customer": string, "limits": array(ref("Limit"))]),

@@ -50,6 +50,9 @@ public final class CommitLimitEvaluator: LimitEvaluator {
             let amount = resolver.plan(for: customer, in: period).map { amountSoFar(plan: $0, usage: usage) } ?? 0
             lastAmount = (customer, period.start, usage, amount)
             return amount
+        case .balanceBelow, .balancePercentBelow:
+            // Balance limits watch credits, not usage: the group commit's credit step judges them.
+            return .zero
         }
     }
 

@@ -1,3 +1,4 @@
+public import Billing
 public import Metering
 public import TallyConfiguration
 public import Storage
@@ -21,16 +22,16 @@ public struct Entitlement: Sendable, Hashable {
     /// The entitlement of `customer` to `meter` in `period`, from its `usage` there and the limits
     /// `evaluator` has for it.
     public init(customer: String, meter: String, period: PeriodInterval, usage: [UsageRecord],
-                evaluator: CommitLimitEvaluator) throws(DecimalOverflow) {
+                evaluator: CommitLimitEvaluator, credits: CreditPosition = .none) throws(DecimalOverflow) {
         let limits = evaluator.limits(for: customer, in: period)
         var used: ExactDecimal = 0
         for record in usage where record.meter == meter { used = try used.adding(record.quantity) }
-        let onMeter = limits.filter { $0.threshold.meter == meter }
+        let onMeter = limits.filter { $0.threshold.meter == meter && !$0.threshold.isBalance }
         let lowest = { (candidates: [UsageLimit]) in candidates.min { $0.threshold.value < $1.threshold.value } }
         let applicable = lowest(onMeter.filter { $0.action == .disable }) ?? lowest(onMeter)
         var hasAccess = true
         for limit in limits where limit.action == .disable && (limit.threshold.meter == meter || limit.threshold.meter == nil) {
-            if evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value {
+            if Self.reached(limit, customer: customer, period: period, usage: usage, evaluator: evaluator, credits: credits) {
                 hasAccess = false
             }
         }
@@ -48,10 +49,18 @@ public struct Entitlement: Sendable, Hashable {
 
     /// Whether a `disable` limit of the customer (on any meter or on the amount) is reached: what
     /// makes ingest answer its events `"blocked":true`.
-    public static func isBlocked(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator) -> Bool {
+    public static func isBlocked(customer: String, period: PeriodInterval, usage: [UsageRecord], evaluator: CommitLimitEvaluator,
+                                 credits: CreditPosition = .none) -> Bool {
         evaluator.limits(for: customer, in: period).contains { limit in
-            limit.action == .disable && evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value
+            limit.action == .disable && reached(limit, customer: customer, period: period, usage: usage, evaluator: evaluator, credits: credits)
         }
+    }
+
+    /// Whether `limit` is at or past its value (a usage limit) or crossed (a balance limit).
+    public static func reached(_ limit: UsageLimit, customer: String, period: PeriodInterval, usage: [UsageRecord],
+                               evaluator: CommitLimitEvaluator, credits: CreditPosition) -> Bool {
+        if limit.threshold.isBalance { return credits.crosses(limit.threshold) }
+        return evaluator.used(by: limit, customer: customer, period: period, usage: usage) >= limit.threshold.value
     }
 }
 

@@ -1,8 +1,8 @@
 public import Metering
 
 /// The JSON of a limit, shared by `tally limits list --json` and the HTTP API:
-/// `{"id","scope":{"customer"|"plan"},"meter","amount"|"quantity","action","notify_at","source"}`,
-/// `meter` null for an amount limit, `source` `config` or `stored`.
+/// `{"id","scope":{"customer"|"plan"},"meter","amount"|"quantity"|"balance_below"|"balance_percent_below","action","notify_at","source"}`,
+/// `meter` null for an amount or balance limit, `source` `config` or `stored`.
 public enum LimitJSON {
     public static func append(_ limit: UsageLimit, source: String, to writer: inout JSONWriter) {
         writer.raw("{"); writer.key("id"); writer.string(limit.id)
@@ -17,6 +17,10 @@ public enum LimitJSON {
             writer.raw("null,"); writer.key("amount"); writer.string(amount.description)
         case .quantity(let meter, let quantity):
             writer.string(meter); writer.raw(","); writer.key("quantity"); writer.string(quantity.description)
+        case .balanceBelow(let balance):
+            writer.raw("null,"); writer.key("balance_below"); writer.string(balance.description)
+        case .balancePercentBelow(let percent):
+            writer.raw("null,"); writer.key("balance_percent_below"); writer.string(percent.description)
         }
         writer.raw(","); writer.key("action"); writer.string(limit.action.rawValue)
         writer.raw(","); writer.key("notify_at"); writer.raw("[" + limit.notifyAt.map(String.init).joined(separator: ",") + "]")

@@ -29,8 +29,8 @@ public struct LimitPolicy: Sendable {
     public func limits(for customer: String, plan: String?) -> [UsageLimit] {
         let own = byCustomer[customer] ?? []
         if own.isEmpty { return plan.flatMap { byPlan[$0] } ?? [] }
-        let targets = Set(own.map { $0.threshold.meter ?? "" })
-        let defaults = plan.flatMap { byPlan[$0] }?.filter { !targets.contains($0.threshold.meter ?? "") } ?? []
+        let targets = Set(own.map(\.threshold.target))
+        let defaults = plan.flatMap { byPlan[$0] }?.filter { !targets.contains($0.threshold.target) } ?? []
         return own + defaults
     }
 }

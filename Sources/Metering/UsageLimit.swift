@@ -15,11 +15,34 @@ public struct UsageLimit: Sendable, Hashable {
         case amount(ExactDecimal)
         /// One meter's quantity in the period (`meter: api_calls, quantity: 1000000`).
         case quantity(meter: String, ExactDecimal)
+        /// The customer's prepaid credit balance below this money amount (`balance_below: "20"`).
+        case balanceBelow(ExactDecimal)
+        /// The balance below this percentage of what its active grants granted (`balance_percent_below: 10`).
+        case balancePercentBelow(ExactDecimal)
 
         /// The limit's value.
         public var value: ExactDecimal {
             switch self {
-            case .amount(let value), .quantity(_, let value): value
+            case .amount(let value), .quantity(_, let value), .balanceBelow(let value), .balancePercentBelow(let value): value
+            }
+        }
+
+        /// Whether the limit watches the credit balance rather than usage.
+        public var isBalance: Bool {
+            switch self {
+            case .balanceBelow, .balancePercentBelow: true
+            case .amount, .quantity: false
+            }
+        }
+
+        /// `amount`, the meter's code, `balance_below` or `balance_percent_below`: what the limit is
+        /// on (a customer's own limit overrides its plan's on the same target).
+        public var target: String {
+            switch self {
+            case .amount: "amount"
+            case .quantity(let meter, _): meter
+            case .balanceBelow: "balance_below"
+            case .balancePercentBelow: "balance_percent_below"
             }
         }
 
@@ -55,12 +78,16 @@ public struct UsageLimit: Sendable, Hashable {
         self.notifyAt = notifyAt
     }
 
+    /// The `limit_id` of the alert fired, once per grant set, when a customer's credits are used up
+    /// while its usage goes on.
+    public static let creditsDepletedID = "credits_depleted"
+
     /// The id a limit gets when the config names none: `plan:starter:amount`, `customer:cus_42:api_calls`.
     public static func derivedID(scope: Scope, threshold: Threshold) -> String {
         let owner = switch scope {
         case .customer(let customer): "customer:\(customer)"
         case .plan(let plan): "plan:\(plan)"
         }
-        return owner + ":" + (threshold.meter ?? "amount")
+        return owner + ":" + threshold.target
     }
 }

@@ -220,13 +220,33 @@ extension TallyStore {
 /// The binary form of a stored limit: `u8 scope (0 customer, 1 plan) ‖ u8 len ‖ owner ‖ u8 len ‖ meter
 /// ("" for amount) ‖ 17 B value ‖ u8 action ‖ u8 count ‖ { u16 percent }`.
 enum LimitCodec {
+    /// Where a limit's meter goes: empty for the amount, the meter's code, or a balance kind behind a
+    /// NUL (no meter code has one), so limits written before balance limits read back unchanged.
+    static func target(_ threshold: UsageLimit.Threshold) -> String {
+        switch threshold {
+        case .amount: ""
+        case .quantity(let meter, _): meter
+        case .balanceBelow: "\u{0}balance_below"
+        case .balancePercentBelow: "\u{0}balance_percent_below"
+        }
+    }
+
+    static func threshold(target: String, value: ExactDecimal) -> UsageLimit.Threshold {
+        switch target {
+        case "": .amount(value)
+        case "\u{0}balance_below": .balanceBelow(value)
+        case "\u{0}balance_percent_below": .balancePercentBelow(value)
+        default: .quantity(meter: target, value)
+        }
+    }
+
     static func encode(_ limit: UsageLimit) -> [UInt8] {
         var bytes: [UInt8] = []
         switch limit.scope {
         case .customer(let customer): bytes.append(0); bytes.appendShortString(customer)
         case .plan(let plan): bytes.append(1); bytes.appendShortString(plan)
         }
-        bytes.appendShortString(limit.threshold.meter ?? "")
+        bytes.appendShortString(Self.target(limit.threshold))
         bytes.appendDecimal(limit.threshold.value)
         bytes.append(limit.action == .disable ? 1 : 0)
         bytes.append(UInt8(clamping: limit.notifyAt.count))
@@ -250,7 +270,7 @@ enum LimitCodec {
         guard reader.isAtEnd else { return nil }
         return UsageLimit(
             id: id, scope: scopeKind == 0 ? .customer(owner) : .plan(owner),
-            threshold: meter.isEmpty ? .amount(value) : .quantity(meter: meter, value),
+            threshold: Self.threshold(target: meter, value: value),
             action: action == 1 ? .disable : .warning, notifyAt: steps)
     }
 }

@@ -27,8 +27,10 @@ extension StoreWriter {
                 earlier[application.grant] = (try? earlier[application.grant, default: .zero].adding(application.amount)) ?? earlier[application.grant]
             }
             for application in applications where application.periodStart == period.start { current[application.grant] = application.amount }
-            let covered = CreditAllocation.allocate(amount: amount, grants: customerGrants.filter { $0.currency == currency },
-                                                    earlier: earlier, current: current, now: now)
+            let inCurrency = customerGrants.filter { $0.currency == currency }
+            let covered = CreditAllocation.allocate(amount: amount, grants: inCurrency, earlier: earlier, current: current, now: now)
+            checkBalance(customer: customer, period: period, grants: inCurrency, earlier: earlier, covered: covered, amount: amount,
+                         evaluator: evaluator, now: now, into: &result)
             guard covered != current else {
                 if creditApplicationCache[customer] == nil { result.creditApplications[customer] = applications }
                 continue
@@ -45,5 +47,55 @@ extension StoreWriter {
             result.creditApplications[customer] = applications.filter { $0.periodStart != period.start }
                 + covered.sorted { $0.key < $1.key }.map { CreditApplication(periodStart: period.start, grant: $0.key, amount: $0.value) }
         }
+    }
+
+    /// Balance limits of the customer crossed after this commit, and `credits_depleted` when nothing
+    /// is left while usage goes on: each fires once per grant set (its `fired` key holds a hash of
+    /// the grants' ids and amounts, so a top-up re-arms it); `disable` ones block the customer.
+    private func checkBalance(customer: String, period: PeriodInterval, grants: [CreditGrant], earlier: [String: ExactDecimal],
+                              covered: [String: ExactDecimal], amount: ExactDecimal, evaluator: any LimitEvaluator, now: Timestamp,
+                              into result: inout LimitCommitResult) {
+        guard !grants.isEmpty else { return }
+        let applied = earlier.merging(covered) { (try? $0.adding($1)) ?? $0 }
+        let balance = CreditAllocation.balance(grants: grants, applied: applied, now: now)
+        let granted = BalanceThreshold.granted(grants, now: now)
+        let percent = BalanceThreshold.percent(balance: balance, granted: granted)
+        let grantSet = grantSetHash(grants)
+        for limit in evaluator.limits(for: customer, in: period) where limit.threshold.isBalance {
+            guard BalanceThreshold.isCrossed(limit.threshold, balance: balance, granted: granted) else { continue }
+            if limit.action == .disable, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
+                result.blocked[customer] = BlockingLimit(id: limit.id, meter: nil, used: balance, limit: limit.threshold.value, resetsAt: period.end)
+            }
+            result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: percent, used: balance,
+                                                         firedKey: Self.balanceFiredKey(customer: customer, limit: limit, grantSet: grantSet)))
+        }
+        if balance.isZero, amount > CreditAllocation.total(covered) {
+            let depleted = UsageLimit(id: UsageLimit.creditsDepletedID, scope: .customer(customer), threshold: .balanceBelow(.zero), action: .warning)
+            result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: depleted, percent: 0, used: .zero,
+                                                         firedKey: Self.balanceFiredKey(customer: customer, limit: depleted, grantSet: grantSet)))
+        }
+    }
+
+    /// A keyed hash of the grants' ids and amounts, in id order.
+    private func grantSetHash(_ grants: [CreditGrant]) -> Hash128 {
+        var bytes: [UInt8] = []
+        for grant in grants.sorted(by: { $0.id < $1.id }) {
+            bytes.appendShortString(grant.id)
+            bytes.appendDecimal(grant.amount)
+        }
+        return store.hashKeys.hash(bytes)
+    }
+
+    /// `fired` keys of balance alerts: Int64.min where a usage alert has its period (no period: a
+    /// balance runs across periods) ‖ customer ‖ limit id ‖ threshold ‖ the grant set's hash.
+    static func balanceFiredKey(customer: String, limit: UsageLimit, grantSet: Hash128) -> [UInt8] {
+        var key: [UInt8] = []
+        key.appendOrdered(.min)
+        key.appendShortString(customer)
+        key.appendShortString(limit.id)
+        key.appendDecimal(limit.threshold.value)
+        key.appendBigEndian(grantSet.high)
+        key.appendBigEndian(grantSet.low)
+        return key
     }
 }

@@ -85,6 +85,20 @@ struct LimitCommitResult {
     var creditGrants: [String: [CreditGrant]]?
     /// Customers whose credit applications the commit rewrote, with all of them as they stand after it.
     var creditApplications: [String: [CreditApplication]] = [:]
+    /// Balance limits (and `credits_depleted`) the credit step found crossed, to fire with the others.
+    var balanceCrossings: [LimitCrossing] = []
+}
+
+/// A limit step found crossed in a commit: fired unless its `fired` key exists.
+struct LimitCrossing {
+    var customer: String
+    var period: PeriodInterval
+    var limit: UsageLimit
+    /// The alert's `percent`: the step of a usage limit, the balance's share of the grants for a balance one.
+    var percent: Int
+    /// The alert's `used`: the usage counted, or the balance left.
+    var used: ExactDecimal
+    var firedKey: [UInt8]
 }
 
 extension StoreWriter {
@@ -112,19 +126,18 @@ extension StoreWriter {
         if !grants.isEmpty {
             try applyCredits(touched: touched, grants: grants, evaluator: evaluator, into: &result, transaction: transaction, usageOf: usageOf)
         }
-        guard evaluator.hasLimits else { return result }
         let firedAt = Timestamp.now()
         // Crossings are rare: find them first, then write them in a stable order.
-        var crossings: [(customer: String, period: PeriodInterval, limit: UsageLimit, step: Int, used: ExactDecimal)] = []
+        var crossings = result.balanceCrossings
         var prefix: [UInt8] = []
         var usage: [UsageRecord] = []
-        for (touchedCustomer, period) in touched {
+        for (touchedCustomer, period) in touched where evaluator.hasLimits {
             let customer = touchedCustomer.customer
             let limits = evaluator.limits(for: customer, in: period)
             guard !limits.isEmpty else { continue }
             UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
             usage = try usageOf(prefix)
-            for limit in limits {
+            for limit in limits where !limit.threshold.isBalance {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value
                 if limit.action == .disable, used >= value, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
@@ -134,22 +147,22 @@ extension StoreWriter {
                 for step in limit.notifyAt {
                     let threshold = (try? value.multiplied(by: ExactDecimal(step)).divided(by: 100, scale: 12, rounding: .ceiling)) ?? value
                     guard used >= threshold else { break }
-                    crossings.append((customer, period, limit, step, used))
+                    crossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: step, used: used,
+                                                   firedKey: Self.firedKey(period: period, customer: customer, limit: limit, step: step)))
                 }
             }
         }
-        crossings.sort { ($0.customer, $0.period.start, $0.limit.id, $0.step) < ($1.customer, $1.period.start, $1.limit.id, $1.step) }
+        crossings.sort { ($0.customer, $0.period.start, $0.limit.id, $0.percent) < ($1.customer, $1.period.start, $1.limit.id, $1.percent) }
         var sequence = lastAlertSequence
         for crossing in crossings {
-            let firedKey = Self.firedKey(period: crossing.period, customer: crossing.customer, limit: crossing.limit, step: crossing.step)
             var sequenceBytes: [UInt8] = []
             sequenceBytes.appendBigEndian(sequence + 1)
-            guard try transaction.put(store.fired, key: firedKey, value: sequenceBytes, flags: .noOverwrite) == .stored else { continue }
+            guard try transaction.put(store.fired, key: crossing.firedKey, value: sequenceBytes, flags: .noOverwrite) == .stored else { continue }
             sequence += 1
             let alert = Alert(
-                sequence: sequence, id: alertID(customer: crossing.customer, limit: crossing.limit, period: crossing.period, step: crossing.step),
+                sequence: sequence, id: alertID(firedKey: crossing.firedKey),
                 customer: crossing.customer, limitID: crossing.limit.id, meter: crossing.limit.threshold.meter, used: crossing.used,
-                limit: crossing.limit.threshold.value, percent: crossing.step, action: crossing.limit.action,
+                limit: crossing.limit.threshold.value, percent: crossing.percent, action: crossing.limit.action,
                 periodStart: crossing.period.start, resetsAt: crossing.period.end, firedAt: firedAt)
             try transaction.put(store.alerts, key: sequenceBytes, value: alert.encode(), flags: .append)
             result.alerts.append(alert)
@@ -171,8 +184,10 @@ extension StoreWriter {
 
     /// `alt_` and 16 hex digits of a keyed hash of (customer, limit, period, step): the same
     /// crossing always gets the same id, so a receiver can deduplicate redeliveries.
-    func alertID(customer: String, limit: UsageLimit, period: PeriodInterval, step: Int) -> String {
-        let hash = store.hashKeys.hash(Self.firedKey(period: period, customer: customer, limit: limit, step: step))
+
+    /// `alt_` and 16 hex digits of a keyed hash of the crossing's `fired` key.
+    func alertID(firedKey: [UInt8]) -> String {
+        let hash = store.hashKeys.hash(firedKey)
         let hex = String(hash.high, radix: 16)
         return "alt_" + String(repeating: "0", count: 16 - hex.count) + hex
     }

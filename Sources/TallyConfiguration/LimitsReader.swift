@@ -16,7 +16,8 @@ struct LimitContext {
 // MARK: - Limits
 
 extension ConfigReader {
-    private static let limitKeys = ["id", "customer", "plan", "amount", "meter", "quantity", "action", "notify_at"]
+    private static let limitKeys = ["id", "customer", "plan", "amount", "meter", "quantity", "action", "notify_at",
+                                    "balance_below", "balance_percent_below"]
     private static let limitExample = "e.g. - { customer: cus_42, amount: \"500\", action: warning }"
     private static let notifyAtExample = "notify_at: [50, 80, 100]"
     /// The longest limit id written in the config.
@@ -79,6 +80,8 @@ extension ConfigReader {
         var amount: ExactDecimal?
         var meter: String?
         var quantity: ExactDecimal?
+        var balanceBelow: ExactDecimal?
+        var balancePercentBelow: ExactDecimal?
         var action: UsageLimit.Action?
         var notifyAt = [100]
         var valid = true
@@ -115,6 +118,16 @@ extension ConfigReader {
             case "quantity":
                 quantity = limitValue(value, path: path, what: "quantity", example: "quantity: 1000000")
                 if quantity == nil { valid = false }
+            case "balance_below":
+                balanceBelow = limitValue(value, path: path, what: "balance", example: "balance_below: \"20\"")
+                if balanceBelow == nil { valid = false }
+            case "balance_percent_below":
+                balancePercentBelow = limitValue(value, path: path, what: "percentage", example: "balance_percent_below: 10")
+                if let percent = balancePercentBelow, percent > 100 {
+                    report(value, path, "balance_percent_below is a percentage of the granted credits: from above 0 to 100, e.g. 10")
+                    balancePercentBelow = nil
+                }
+                if balancePercentBelow == nil { valid = false }
             case "action":
                 let names = UsageLimit.Action.allCases.map(\.rawValue)
                 if let name = choice(value, path: path, from: names, what: "limit action") {
@@ -146,8 +159,18 @@ extension ConfigReader {
             valid = false
         }
 
-        // What: exactly one of amount and meter + quantity.
-        if let amountNode = node["amount"], node["meter"] != nil || node["quantity"] != nil {
+        // What: exactly one of amount, meter + quantity, balance_below and balance_percent_below.
+        let balanceKeys = ["balance_below", "balance_percent_below"].filter { node[$0] != nil }
+        if let first = balanceKeys.first, balanceKeys.count > 1 || ["amount", "meter", "quantity"].contains(where: { node[$0] != nil }) {
+            report(node[first]!, "\(path).\(first)", "a balance limit watches the credit balance only: remove the other thresholds "
+                + "(amount, meter, quantity, the other balance key) and write a second limit for them")
+            valid = false
+        } else if !balanceKeys.isEmpty {
+            if node["notify_at"] != nil {
+                report(node["notify_at"]!, "\(path).notify_at", "a balance limit fires once when the balance falls below it; remove notify_at")
+                valid = false
+            }
+        } else if let amountNode = node["amount"], node["meter"] != nil || node["quantity"] != nil {
             let others = ["meter", "quantity"].filter { node[$0] != nil }.joined(separator: " and ")
             report(amountNode, "\(path).amount", "a limit is on the period's amount or on one meter's quantity, not "
                 + "both; remove amount or \(others) (write a second limit for the other)")
@@ -184,7 +207,11 @@ extension ConfigReader {
             return nil
         }
         let threshold: UsageLimit.Threshold
-        if let amount {
+        if let balanceBelow {
+            threshold = .balanceBelow(balanceBelow)
+        } else if let balancePercentBelow {
+            threshold = .balancePercentBelow(balancePercentBelow)
+        } else if let amount {
             threshold = .amount(amount)
         } else if let meter, let quantity {
             threshold = .quantity(meter: meter, quantity)

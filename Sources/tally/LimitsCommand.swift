@@ -33,6 +33,10 @@ struct LimitsCommand: ParsableCommand {
         @Option(help: "A limit on the period's amount, in the plan's currency.") var amount: String?
         @Option(help: "The meter of a quantity limit.") var meter: String?
         @Option(help: "A limit on the meter's quantity in the period.") var quantity: String?
+        @Option(name: .customLong("balance-below"), help: "Alert (once per grant set) when the prepaid credit balance falls below this money amount.")
+        var balanceBelow: String?
+        @Option(name: .customLong("balance-percent-below"), help: "Alert when the balance falls below this percentage of the credits granted.")
+        var balancePercentBelow: String?
         @Option(help: "warning, or disable (events are answered with blocked:true past 100%).") var action: String
         @Option(name: .customLong("notify-at"), help: "Percent steps that each fire one alert per period (default 100).") var notifyAt: String?
         @Option(help: "The limit's id (default: lim_ and random hex).") var id: String?
@@ -66,21 +70,30 @@ struct LimitsCommand: ParsableCommand {
                 throw CommandFailure("give exactly one of --customer and --plan")
             }
             let threshold: UsageLimit.Threshold
-            switch (amount, meter, quantity) {
-            case (let amount?, nil, nil):
+            switch (amount, meter, quantity, balanceBelow, balancePercentBelow) {
+            case (nil, nil, nil, let balance?, nil):
+                threshold = .balanceBelow(try Self.positiveDecimal(balance, "--balance-below"))
+            case (nil, nil, nil, nil, let percent?):
+                let value = try Self.positiveDecimal(percent, "--balance-percent-below")
+                guard value <= 100 else { throw CommandFailure("--balance-percent-below is a percentage from above 0 to 100") }
+                threshold = .balancePercentBelow(value)
+            case (let amount?, nil, nil, nil, nil):
                 threshold = .amount(try Self.positiveDecimal(amount, "--amount"))
-            case (nil, let meter?, let quantity?):
+            case (nil, let meter?, let quantity?, nil, nil):
                 guard config.meters.contains(where: { $0.code == meter }) else {
                     throw CommandFailure("there is no meter '\(meter)' in the config; meters: \(config.meters.map(\.code).joined(separator: ", "))")
                 }
                 threshold = .quantity(meter: meter, try Self.positiveDecimal(quantity, "--quantity"))
             default:
-                throw CommandFailure("give either --amount, or --meter and --quantity")
+                throw CommandFailure("give one of --amount, --meter and --quantity, --balance-below, --balance-percent-below")
             }
             guard let action = UsageLimit.Action(rawValue: action) else {
                 throw CommandFailure("'\(action)' is not an action: use warning or disable")
             }
             var steps = [100]
+            if notifyAt != nil, threshold.isBalance {
+                throw CommandFailure("a balance limit fires once when the balance falls below it: leave out --notify-at")
+            }
             if let notifyAt {
                 let parsed = notifyAt.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil && (1...1000).contains($0!) }) else {

@@ -33,6 +33,9 @@ struct CreditsDaemonTests {
               - { meter: api_calls, model: per_unit, unit_amount: "1.250" }
               - { meter: seats, model: per_unit, unit_amount: "1" }
         default_plan: basic
+        limits:
+          - { id: low, plan: basic, balance_below: "5", action: warning }
+          - { id: prepaid-only, customer: c2, balance_percent_below: 50, action: disable }
         http:
           api_keys:
             - { name: operator, sha256: "28079b76acf7d3b6c0b737099ed0c8469c41f0ed30e855f97b44443bdd1b0831", scopes: [admin] }
@@ -221,6 +224,62 @@ struct CreditsDaemonTests {
         let voided = try httpRequest(port: port, method: "DELETE", path: "/v1/customers/c1/credits/top-up", key: Self.adminKey)
         #expect(voided.status == 200 && !voided.body.contains(#""voided_at":null"#))
         #expect(try httpRequest(port: port, method: "GET", path: "/v1/customers/c1/credits", key: Self.readKey).body.contains(#""balance":"0.000""#))
+
+        // Balance limits over HTTP.
+        let limit = try httpRequest(port: port, method: "POST", path: "/v1/customers/c1/limits", key: Self.adminKey,
+                                    body: #"{"balance_below":"3","action":"warning"}"#)
+        #expect(limit.status == 201 && limit.body.contains(#""balance_below":"3""#) && limit.body.contains(#""id":"customer:c1:balance_below""#), "\(limit)")
+        let mixed = try httpRequest(port: port, method: "POST", path: "/v1/customers/c1/limits", key: Self.adminKey,
+                                    body: #"{"balance_below":"3","amount":"5","action":"warning"}"#)
+        #expect(mixed.status == 422, "\(mixed)")
+        let tooMuch = try httpRequest(port: port, method: "POST", path: "/v1/customers/c1/limits", key: Self.adminKey,
+                                      body: #"{"balance_percent_below":101,"action":"warning"}"#)
+        #expect(tooMuch.status == 422, "\(tooMuch)")
+        #expect(daemon.terminate() == 0)
+    }
+
+    /// The alerts of `customer` (newest first), as `tally alerts` prints them: one JSON object a line.
+    private static func alerts(_ daemon: DaemonHarness, customer: String) throws -> [[String: Any]] {
+        let result = try daemon.tally(["alerts", "--customer", customer, "--config", daemon.configPath, "--store", daemon.storePath])
+        return result.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    @Test("balance alerts fire once per grant set, across a restart; credits_depleted when usage goes on; a disable balance limit blocks")
+    func balanceAlerts() throws {
+        let (daemon, _) = try Self.daemon()
+        #expect(try Self.grant(daemon, ["--customer", "c1", "--amount", "10", "--id", "first"]).status == 0)
+        #expect(try daemon.exchange(Self.calls(0..<3)).allSatisfy { $0 == acceptedLine })      // 3.750 used, 6.250 left
+        #expect(try Self.alerts(daemon, customer: "c1").isEmpty)
+        #expect(try daemon.exchange(Self.calls(3..<5)).allSatisfy { $0 == acceptedLine })      // 3.750 left: below 5
+        var alerts = try Self.alerts(daemon, customer: "c1")
+        #expect(alerts.map { $0["limit_id"] as? String } == ["low"])
+        #expect(alerts.first?["used"] as? String == "3.75" && alerts.first?["limit"] as? String == "5" && alerts.first?["percent"] as? String == "37")
+        #expect(try daemon.exchange(Self.calls(5..<6)).allSatisfy { $0 == acceptedLine })      // still below: no second alert
+        #expect(try Self.alerts(daemon, customer: "c1").count == 1)
+        // Past the credits: credits_depleted, once, also after a restart.
+        #expect(try daemon.exchange(Self.calls(6..<9)).allSatisfy { $0 == acceptedLine })      // 11.250 used
+        alerts = try Self.alerts(daemon, customer: "c1")
+        #expect(alerts.map { $0["limit_id"] as? String } == ["credits_depleted", "low"])
+        #expect(daemon.terminate() == 0)
+        try daemon.start()
+        #expect(try daemon.exchange(Self.calls(9..<11)).allSatisfy { $0 == acceptedLine })
+        #expect(try Self.alerts(daemon, customer: "c1").count == 2)
+        // A top-up is a new grant set: the alerts re-arm. 20 granted in all, 13.750 used: 6.250 left.
+        #expect(try Self.grant(daemon, ["--customer", "c1", "--amount", "10", "--id", "second"]).status == 0)
+        #expect(try daemon.exchange(Self.calls(11..<12)).allSatisfy { $0 == acceptedLine })    // 5.000 left: not below 5
+        #expect(try Self.alerts(daemon, customer: "c1").count == 2)
+        #expect(try daemon.exchange(Self.calls(12..<13)).allSatisfy { $0 == acceptedLine })    // 3.750 left
+        #expect(try Self.alerts(daemon, customer: "c1").map { $0["limit_id"] as? String } == ["low", "credits_depleted", "low"])
+
+        // c2 is prepaid-only: below half of its credits, its events are answered blocked.
+        #expect(try Self.grant(daemon, ["--customer", "c2", "--amount", "4", "--id", "c2-credits"]).status == 0)
+        #expect(try daemon.exchange(Self.calls(100..<101, customer: "c2")) == [acceptedLine])   // 2.750 left of 4
+        let blocked = try daemon.exchange(Self.calls(101..<102, customer: "c2"))             // 1.500 left: below 2
+        #expect(blocked.count == 1 && blocked[0].contains(#""blocked":true"#) && blocked[0].contains(#""id":"prepaid-only""#), "\(blocked)")
+        // The plan's balance_below 5 applies to c2 too (another target than its own limit): it fired at 2.750.
+        #expect(try Self.alerts(daemon, customer: "c2").map { $0["limit_id"] as? String } == ["prepaid-only", "low"])
+        let state = try daemon.tally(["limits", "list", "--customer", "c2", "--json", "--config", daemon.configPath, "--store", daemon.storePath])
+        #expect(state.output.contains(#""balance_percent_below":"50""#), "\(state.output)")
         #expect(daemon.terminate() == 0)
     }
 }

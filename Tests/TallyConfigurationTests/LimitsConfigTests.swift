@@ -380,6 +380,29 @@ private func decimal(_ text: String) -> ExactDecimal {
     }
 }
 
+@Suite struct LimitsConfigBalanceTests {
+    @Test func balanceLimitsReadWithTheirOwnIDs() throws {
+        let config = try load(limitsConfig("""
+              - { plan: starter, balance_below: "20", action: warning }
+              - { customer: cus_1, balance_percent_below: 10, action: disable }
+            """))
+        #expect(config.limits.map(\.threshold) == [.balanceBelow(decimal("20")), .balancePercentBelow(decimal("10"))])
+        #expect(config.limits.map(\.id) == ["plan:starter:balance_below", "customer:cus_1:balance_percent_below"])
+        #expect(config.limits.allSatisfy { $0.threshold.isBalance && $0.threshold.meter == nil })
+    }
+
+    @Test func balanceLimitsRefuseOtherThresholdsStepsAndPercentagesPast100() {
+        let mixed = problems(limitsConfig("  - { plan: starter, balance_below: \"20\", amount: \"5\", action: warning }"))
+        #expect(mixed.contains { $0.message.contains("a balance limit watches the credit balance only") }, "\(mixed)")
+        let steps = problems(limitsConfig("  - { plan: starter, balance_below: \"20\", notify_at: [50], action: warning }"))
+        #expect(steps.contains { $0.message.contains("remove notify_at") }, "\(steps)")
+        let percent = problems(limitsConfig("  - { plan: starter, balance_percent_below: 150, action: warning }"))
+        #expect(percent.contains { $0.message.contains("from above 0 to 100") }, "\(percent)")
+        let negative = problems(limitsConfig("  - { plan: starter, balance_below: \"-1\", action: warning }"))
+        #expect(!negative.isEmpty)
+    }
+}
+
 @Suite struct LimitsConfigActionTests {
     @Test func aMissingActionIsRefused() throws {
         let problem = try #require(onlyProblem(limitsConfig("  - { customer: c, amount: 5 }")))
