@@ -92,7 +92,7 @@ struct BarChart {
                 let anchor = x > (Self.left + Self.plotWidth / 2) * 10 ? "end" : "start"
                 let textX = anchor == "end" ? x - 40 : x + 40
                 svg += "<g class=\"edge\"><line x1=\"\(Self.tenths(x))\" x2=\"\(Self.tenths(x))\" y1=\"\(Self.top)\" y2=\"\(Self.top + Self.plotHeight)\"/>"
-                svg += "<text x=\"\(Self.tenths(textX))\" y=\"\(Self.top + 11)\" text-anchor=\"\(anchor)\">\(escape(edge.label))</text></g>"
+                svg += "<text x=\"\(Self.tenths(textX))\" y=\"\(Self.top + 26)\" text-anchor=\"\(anchor)\">\(escape(edge.label))</text></g>"
             }
         }
         return svg + "</svg>"
