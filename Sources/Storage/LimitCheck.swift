@@ -133,11 +133,12 @@ extension StoreWriter {
         var usage: [UsageRecord] = []
         for (touchedCustomer, period) in touched where evaluator.hasLimits {
             let customer = touchedCustomer.customer
-            let limits = evaluator.limits(for: customer, in: period)
+            // Balance limits were judged by the credit step: only usage limits read the usage here.
+            let limits = evaluator.limits(for: customer, in: period).filter { !$0.threshold.isBalance }
             guard !limits.isEmpty else { continue }
             UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
             usage = try usageOf(prefix)
-            for limit in limits where !limit.threshold.isBalance {
+            for limit in limits {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value
                 if limit.action == .disable, used >= value, result.blocked[customer].map({ limit.id < $0.id }) ?? true {

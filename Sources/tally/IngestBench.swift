@@ -63,7 +63,7 @@ struct IngestBench: ParsableCommand {
     var withoutBuckets = false
     @Flag(help: "Keep the temporary store afterwards.") var keep = false
     @Flag(help: "Put an amount limit (50/80/100% steps) on every customer, through a priced default plan.") var limits = false
-    @Flag(help: "Grant prepaid credits to every customer (through a priced default plan) before the run: each commit burns them down.")
+    @Flag(help: "Grant prepaid credits to every customer (through a priced default plan, with a balance_below limit) before the run: each commit burns them down.")
     var credits = false
     @Flag(help: "Print one JSON object with every figure instead of text.") var json = false
 
@@ -100,7 +100,7 @@ struct IngestBench: ParsableCommand {
         let windowLines = window ?? 2 * commitMaxEvents
         say("tally bench ingest: \(events) events, \(customers) customers (\(order.rawValue)), \(meters) meters, \(identitiesPrefill) identities prefilled"
             + ", \(connections) connection(s), " + (rate.map { "open loop at \($0) events/s" } ?? (windowLines == 0 ? "no window" : "window \(windowLines)"))
-            + (limits ? ", an amount limit on every customer" : "") + (credits ? ", a credit grant on every customer" : ""))
+            + (limits ? ", an amount limit on every customer" : "") + (credits ? ", a credit grant and a balance limit on every customer" : ""))
         if credits {
             let started = Date()
             try grantCredits(config: config, storePath: storePath)
@@ -206,8 +206,14 @@ struct IngestBench: ParsableCommand {
             }
             yaml += "default_plan: bench\n"
         }
+        if limits || priced {
+            yaml += "limits:\n"
+        }
         if limits {
-            yaml += "limits:\n  - { plan: bench, amount: \"1000000\", action: warning, notify_at: [50, 80, 100] }\n"
+            yaml += "  - { plan: bench, amount: \"1000000\", action: warning, notify_at: [50, 80, 100] }\n"
+        }
+        if priced {
+            yaml += "  - { plan: bench, balance_below: \"10\", action: warning }\n"
         }
         return yaml
     }
