@@ -99,15 +99,28 @@ public final class IngestServer: Sendable {
                     }
                 }
             }
+        // Bound under a temporary name, given its mode, then renamed into place: no client can
+        // connect before the socket has its mode (a socket is connectable the moment it is bound).
+        // A path too long for a temporary name next to it is bound in place and then given its mode.
+        let temporary = settings.socketPath + ".\(getpid()).new"
+        let bindPath = temporary.utf8.count < 100 ? temporary : settings.socketPath
+        if bindPath != settings.socketPath { unlink(bindPath) }
         let channel: any Channel
         do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: settings.socketPath, cleanupExistingSocketFile: false).get()
+            channel = try await bootstrap.bind(unixDomainSocketPath: bindPath, cleanupExistingSocketFile: false).get()
         } catch {
             throw IngestServerError(code: .bindFailed, message: "cannot listen on '\(settings.socketPath)': \(error); check that its directory exists and is writable")
         }
-        guard chmod(settings.socketPath, mode_t(settings.socketMode)) == 0 else {
+        guard chmod(bindPath, mode_t(settings.socketMode)) == 0 else {
             try? await channel.close()
+            unlink(bindPath)
             throw IngestServerError(code: .bindFailed, message: "cannot set mode \(String(settings.socketMode, radix: 8)) on '\(settings.socketPath)': \(String(cString: strerror(errno)))")
+        }
+        if bindPath != settings.socketPath, rename(bindPath, settings.socketPath) != 0 {
+            let reason = String(cString: strerror(errno))
+            try? await channel.close()
+            unlink(bindPath)
+            throw IngestServerError(code: .bindFailed, message: "cannot listen on '\(settings.socketPath)': \(reason); check that its directory is writable")
         }
         serverChannel.withLockedValue { $0 = channel }
         logger.info("listening", metadata: ["socket": "\(settings.socketPath)"])
