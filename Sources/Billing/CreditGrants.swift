@@ -116,6 +116,14 @@ public struct CreditBook: Sendable {
                              amountDue: estimate.amountDue, grants: rows, applications: applications, now: now)
     }
 
+    /// The customer's summary and its ledger's entries (`tally credits ledger`, `GET …/credits/ledger`).
+    public func ledger(customer: String, now: Timestamp = .now()) throws -> (summary: CreditSummary, entries: [CreditFormat.Entry]) {
+        let summary = try summary(customer: customer, now: now)
+        let entries = CreditFormat.entries(summary, periods: { config.billing.period.interval(containing: $0) },
+                                           isFinal: { (try? store.isClosed(periodStart: $0.start)) ?? false })
+        return (summary, entries)
+    }
+
     static func newID() -> String {
         var generator = SystemRandomNumberGenerator()
         let hex = String(generator.next(), radix: 16)
@@ -139,13 +147,4 @@ public struct CreditSummary: Sendable {
     public var grants: [Row]
     public var applications: [CreditApplication]
     public var now: Timestamp
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return String(text)
-    }
 }

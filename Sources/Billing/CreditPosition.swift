@@ -26,19 +26,7 @@ public struct CreditPosition: Sendable, Hashable {
             self = .none
             return
         }
-        let applications = try store.creditApplications(customer: customer)
-        var earlier: [String: ExactDecimal] = [:]
-        var current: [String: ExactDecimal] = [:]
-        var later: [String: ExactDecimal] = [:]
-        for application in applications {
-            if application.periodStart < period.start {
-                earlier[application.grant] = (try? earlier[application.grant, default: .zero].adding(application.amount)) ?? earlier[application.grant]
-            } else if application.periodStart == period.start {
-                current[application.grant] = application.amount
-            } else {
-                later[application.grant] = (try? later[application.grant, default: .zero].adding(application.amount)) ?? later[application.grant]
-            }
-        }
+        let (earlier, current, later) = try store.creditApplications(customer: customer).around(periodStart: period.start)
         let covered = CreditAllocation.allocate(amount: amount, grants: grants, earlier: earlier, current: current, now: now)
         var applied = earlier
         for (grant, value) in covered.merging(later, uniquingKeysWith: { (try? $0.adding($1)) ?? $0 }) {

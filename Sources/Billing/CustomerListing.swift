@@ -28,6 +28,14 @@ public struct CustomerListing: Sendable {
         }
     }
 
+    /// Whether Tally knows `customer`: usage in some period, a plan assignment (config or stored), or
+    /// a limit of its own in the config (the store's directory holds the stored ones).
+    public func knows(_ customer: String) throws(StoreError) -> Bool {
+        if config.customers.contains(where: { $0.customer == customer }) { return true }
+        if config.limits.contains(where: { $0.scope == .customer(customer) }) { return true }
+        return try store.knowsCustomer(customer)
+    }
+
     /// Up to `limit` customers after the id `after` (its bytes; exclusive) whose id starts with
     /// `prefix` and, with `plan`, whose plan in `period` it is; and whether more match.
     public func page(after: [UInt8]?, prefix: String = "", plan: String? = nil, limit: Int,

@@ -138,9 +138,7 @@ public struct Dashboard: HTTPRouteGroup {
 
     /// Whether Tally knows the customer: usage in some period, a plan assignment, or a limit of its own.
     func isKnown(_ customer: String) throws -> Bool {
-        if config.customers.contains(where: { $0.customer == customer }) { return true }
-        if config.limits.contains(where: { $0.scope == .customer(customer) }) { return true }
-        return try store.knowsCustomer(customer)
+        try CustomerListing(config: config, store: store).knows(customer)
     }
 }
 

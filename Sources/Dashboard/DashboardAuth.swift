@@ -31,9 +31,7 @@ extension Dashboard {
 
     /// A form post: a session with the admin scope and the session's CSRF token, or 403.
     func action(_ request: Request, _ body: (SessionSigner.Session, [String: String]) throws -> Response) async throws -> Response {
-        var request = request
-        let bytes = try await request.collectBody(upTo: 64 * 1024)
-        let fields = formFields(Array(bytes.readableBytesView))
+        let fields = try await readForm(request, upTo: 64 * 1024)
         guard let session = session(of: request) else {
             return errorPage(.unauthorized, title: "Signed out", message: "your session has ended: sign in again, then repeat the change")
         }
@@ -81,9 +79,7 @@ extension Dashboard {
 
     /// `POST /ui/sign-in`: a key with the read or admin scope starts a session.
     func signIn(_ request: Request) async throws -> Response {
-        var request = request
-        let bytes = try await request.collectBody(upTo: 16 * 1024)
-        let fields = formFields(Array(bytes.readableBytesView))
+        let fields = try await readForm(request, upTo: 16 * 1024)
         let retry = Request(head: HTTPRequest(method: .get, scheme: nil, authority: nil,
                                               path: "/ui/sign-in?next=\(percentEncoded(safeNext(fields["next"])))"),
                             body: .init(buffer: ByteBuffer()))
@@ -110,13 +106,18 @@ extension Dashboard {
 
     /// `POST /ui/sign-out`: ends the session (with its form token).
     func signOut(_ request: Request) async throws -> Response {
-        var request = request
-        let bytes = try await request.collectBody(upTo: 16 * 1024)
-        let fields = formFields(Array(bytes.readableBytesView))
+        let fields = try await readForm(request, upTo: 16 * 1024)
         if let session = session(of: request), !signer.checkCSRF(fields["csrf"], nonce: session.nonce) {
             return errorPage(.forbidden, title: "Form refused", message: "the form's security token is missing or wrong: reload the page and try again", session: session)
         }
         return redirect("/ui/sign-in", cookies: ["\(SessionSigner.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"])
+    }
+
+    /// The fields of a form post's body (at most `limit` bytes).
+    func readForm(_ request: Request, upTo limit: Int) async throws -> [String: String] {
+        var request = request
+        let bytes = try await request.collectBody(upTo: limit)
+        return formFields(Array(bytes.readableBytesView))
     }
 
     /// Where to go after signing in: a path of the dashboard, never another site.

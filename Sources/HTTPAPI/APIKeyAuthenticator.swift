@@ -169,13 +169,3 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
-
-extension String {
-    /// The text without leading and trailing spaces and tabs.
-    func trimmingSpaces() -> String {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return String(text)
-    }
-}

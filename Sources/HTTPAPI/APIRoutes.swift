@@ -68,6 +68,26 @@ struct APIRoutes: Sendable {
         }
     }
 
+    // MARK: Bodies
+
+    /// The request's body (at most `limit` bytes) as JSON; 400 `invalid_json` saying where it is not.
+    func jsonBody(_ request: Request, upTo limit: Int) async throws -> JSONValue {
+        // Only nil when empty bodies are allowed.
+        try await jsonBody(request, upTo: limit, allowingEmpty: false)!
+    }
+
+    /// As `jsonBody(_:upTo:)`; with `allowingEmpty`, nil for an empty body.
+    func jsonBody(_ request: Request, upTo limit: Int, allowingEmpty: Bool) async throws -> JSONValue? {
+        var request = request
+        let body = try await request.collectBody(upTo: limit)
+        if allowingEmpty, body.readableBytes == 0 { return nil }
+        do {
+            return try JSONValue.parse(Array(body.readableBytesView))
+        } catch {
+            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
+        }
+    }
+
     // MARK: Parameters
 
     /// A path parameter, percent-decoded.
@@ -90,9 +110,7 @@ struct APIRoutes: Sendable {
     /// 404 unless Tally knows the customer: it has usage in some period, a plan assignment (config
     /// or stored), or a limit of its own (the customer directory, `GET /v1/customers`).
     func requireKnown(_ customer: String) throws -> Void {
-        if config.customers.contains(where: { $0.customer == customer }) { return }
-        if config.limits.contains(where: { $0.scope == .customer(customer) }) { return }
-        if try store.knowsCustomer(customer) { return }
+        if try CustomerListing(config: config, store: store).knows(customer) { return }
         throw HTTPAPIError.notFound(.unknownCustomer,
                                     "no customer \(quoted(customer)): Tally has no usage, plan or limit for it; check the id")
     }

@@ -24,15 +24,18 @@ extension APIRoutes {
 
     /// `GET /v1/customers/{id}/credits/ledger`: as `tally credits ledger --json`.
     func creditLedger(customer: String) throws -> Response {
-        let summary = try creditSummary(customer)
-        let entries = CreditFormat.entries(summary, periods: { config.billing.period.interval(containing: $0) },
-                                           isFinal: { (try? store.isClosed(periodStart: $0.start)) ?? false })
+        let (summary, entries) = try readingCredits(of: customer) { try $0.ledger(customer: customer) }
         return .json(CreditFormat.ledgerJSON(summary, entries: entries))
     }
 
     func creditSummary(_ customer: String) throws -> CreditSummary {
+        try readingCredits(of: customer) { try $0.summary(customer: customer) }
+    }
+
+    /// `read` with the customer's credit book; a failure that is not the store's is a 500.
+    private func readingCredits<T>(of customer: String, _ read: (CreditBook) throws -> T) throws -> T {
         do {
-            return try CreditBook(config: config, store: store).summary(customer: customer)
+            return try read(CreditBook(config: config, store: store))
         } catch let error as StoreError {
             throw error
         } catch {
@@ -43,14 +46,7 @@ extension APIRoutes {
     /// `POST /v1/customers/{id}/credits` with `{"amount","priority"?,"effective_at"?,"expires_at"?,"id"?,"reason"?}`:
     /// 201 and the grant; the same `id` and content again: 200 and the grant as it was; other content: 409.
     func grantCredits(customer: String, request: Request) async throws -> Response {
-        var request = request
-        let body = try await request.collectBody(upTo: 16 * 1024)
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(Array(body.readableBytesView))
-        } catch {
-            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
-        }
+        let value = try await jsonBody(request, upTo: 16 * 1024)
         guard case .object(let members) = value else {
             throw HTTPAPIError.badRequest(.invalidBody, "the body must be a JSON object like {\"amount\":\"100\"}")
         }

@@ -85,14 +85,7 @@ extension APIRoutes {
 
     /// `PUT /v1/customers/{id}/plan` with `{"plan","from"?}`: as `tally customers set-plan`.
     func setPlan(customer: String, request: Request) async throws -> Response {
-        var request = request
-        let body = try await request.collectBody(upTo: 16 * 1024)
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(Array(body.readableBytesView))
-        } catch {
-            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
-        }
+        let value = try await jsonBody(request, upTo: 16 * 1024)
         guard case .object(let members) = value else {
             throw HTTPAPIError.badRequest(.invalidBody, "the body must be a JSON object like {\"plan\":\"starter\"} or {\"plan\":\"pro\",\"from\":\"2026-12-01\"}")
         }
@@ -202,16 +195,8 @@ extension APIRoutes {
             throw HTTPAPIError(status: 503, code: .portalDisabled,
                                message: "portal tokens need a signing secret: set http.portal_secret_env in the config to an environment variable that holds one, and restart")
         }
-        var request = request
-        let body = try await request.collectBody(upTo: 4 * 1024)
         var ttl = PortalToken.defaultTTL
-        if body.readableBytes > 0 {
-            let value: JSONValue
-            do {
-                value = try JSONValue.parse(Array(body.readableBytesView))
-            } catch {
-                throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
-            }
+        if let value = try await jsonBody(request, upTo: 4 * 1024, allowingEmpty: true) {
             guard case .object(let members) = value else {
                 throw HTTPAPIError.badRequest(.invalidBody, "the body is empty or a JSON object like {\"ttl\":\"1h\"}")
             }

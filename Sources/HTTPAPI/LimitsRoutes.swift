@@ -39,14 +39,7 @@ extension APIRoutes {
 
     /// `POST /v1/customers/{id}/limits`: adds a stored limit of this customer; 201 with the limit.
     func addLimit(customer: String, request: Request) async throws -> Response {
-        var request = request
-        let body = try await request.collectBody(upTo: 64 * 1024)
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(Array(body.readableBytesView))
-        } catch {
-            throw HTTPAPIError.badRequest(.invalidJSON, "the body is not valid JSON: expected \(error.expected) at byte \(error.offset)")
-        }
+        let value = try await jsonBody(request, upTo: 64 * 1024)
         var limit = try Self.readLimit(value, customer: customer, meters: Set(config.meters.map(\.code)))
         if limit.id.isEmpty { limit.id = UsageLimit.derivedID(scope: limit.scope, threshold: limit.threshold) }
         let stored = try store.storedLimits()

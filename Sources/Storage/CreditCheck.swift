@@ -10,23 +10,16 @@ import Metering
 extension StoreWriter {
     func applyCredits(touched: [TouchedCustomer: PeriodInterval], grants: [String: [CreditGrant]], evaluator: any LimitEvaluator,
                       into result: inout LimitCommitResult, transaction: borrowing WriteTransaction,
-                      usageOf: (_ prefix: [UInt8]) throws -> [UsageRecord]) throws {
+                      usage: (TouchedCustomer, PeriodInterval) throws -> [UsageRecord]) throws {
         guard let creditApplied = store.creditApplied else { return }
         let now = Timestamp.now()
-        var prefix: [UInt8] = []
         for (touchedCustomer, period) in touched {
             let customer = touchedCustomer.customer
             guard let customerGrants = grants[customer], !customerGrants.isEmpty else { continue }
-            UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
-            guard let (amount, currency) = evaluator.amount(customer: customer, period: period, usage: try usageOf(prefix)) else { continue }
+            guard let (amount, currency) = evaluator.amount(customer: customer, period: period, usage: try usage(touchedCustomer, period)) else { continue }
             let applications = try result.creditApplications[customer] ?? creditApplicationCache[customer]
                 ?? TallyStore.applications(of: customer, in: transaction, creditApplied)
-            var earlier: [String: ExactDecimal] = [:]
-            var current: [String: ExactDecimal] = [:]
-            for application in applications where application.periodStart < period.start {
-                earlier[application.grant] = (try? earlier[application.grant, default: .zero].adding(application.amount)) ?? earlier[application.grant]
-            }
-            for application in applications where application.periodStart == period.start { current[application.grant] = application.amount }
+            let (earlier, current, _) = applications.around(periodStart: period.start)
             let inCurrency = customerGrants.filter { $0.currency == currency }
             let covered = CreditAllocation.allocate(amount: amount, grants: inCurrency, earlier: earlier, current: current, now: now)
             checkBalance(customer: customer, period: period, grants: inCurrency, earlier: earlier, covered: covered, amount: amount,
@@ -59,20 +52,24 @@ extension StoreWriter {
         let applied = earlier.merging(covered) { (try? $0.adding($1)) ?? $0 }
         let balance = CreditAllocation.balance(grants: grants, applied: applied, now: now)
         let granted = BalanceThreshold.granted(grants, now: now)
-        let percent = BalanceThreshold.percent(balance: balance, granted: granted)
-        let grantSet = grantSetHash(grants)
+        var crossed: [UsageLimit] = []
         for limit in evaluator.limits(for: customer, in: period) where limit.threshold.isBalance {
             guard BalanceThreshold.isCrossed(limit.threshold, balance: balance, granted: granted) else { continue }
             if limit.action == .disable, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
                 result.blocked[customer] = BlockingLimit(id: limit.id, meter: nil, used: balance, limit: limit.threshold.value, resetsAt: period.end)
             }
-            result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: percent, used: balance,
-                                                         firedKey: Self.balanceFiredKey(customer: customer, limit: limit, grantSet: grantSet)))
+            crossed.append(limit)
         }
         if balance.isZero, amount > CreditAllocation.total(covered) {
-            let depleted = UsageLimit(id: UsageLimit.creditsDepletedID, scope: .customer(customer), threshold: .balanceBelow(.zero), action: .warning)
-            result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: depleted, percent: 0, used: .zero,
-                                                         firedKey: Self.balanceFiredKey(customer: customer, limit: depleted, grantSet: grantSet)))
+            crossed.append(UsageLimit(id: UsageLimit.creditsDepletedID, scope: .customer(customer), threshold: .balanceBelow(.zero), action: .warning))
+        }
+        // Crossings are rare (most fire once): the grant set's hash for their `fired` keys is made only for them.
+        guard !crossed.isEmpty else { return }
+        let grantSet = grantSetHash(grants)
+        let percent = BalanceThreshold.percent(balance: balance, granted: granted)
+        for limit in crossed {
+            result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: percent, used: balance,
+                                                         firedKey: Self.balanceFiredKey(customer: customer, limit: limit, grantSet: grantSet)))
         }
     }
 

@@ -19,6 +19,26 @@ public struct CreditApplication: Sendable, Hashable {
     public var amount: ExactDecimal
 }
 
+extension [CreditApplication] {
+    /// Per grant, what periods before `periodStart` took (summed), what that period took, and what
+    /// later periods took (summed): what `CreditAllocation` needs around one period.
+    public func around(periodStart: Timestamp) -> (earlier: [String: ExactDecimal], current: [String: ExactDecimal], later: [String: ExactDecimal]) {
+        var earlier: [String: ExactDecimal] = [:]
+        var current: [String: ExactDecimal] = [:]
+        var later: [String: ExactDecimal] = [:]
+        for application in self {
+            if application.periodStart == periodStart {
+                current[application.grant] = application.amount
+            } else if application.periodStart < periodStart {
+                earlier[application.grant] = (try? earlier[application.grant, default: .zero].adding(application.amount)) ?? earlier[application.grant]
+            } else {
+                later[application.grant] = (try? later[application.grant, default: .zero].adding(application.amount)) ?? later[application.grant]
+            }
+        }
+        return (earlier, current, later)
+    }
+}
+
 /// Credit grants and their applications in LMDB (`credit_grants`, `credit_applied`).
 ///
 /// `credit_grants`: len u8 ‖ customer ‖ grant id → the grant (`CreditGrantCodec`).

@@ -123,22 +123,30 @@ extension StoreWriter {
             }
         }
         let grants = result.creditGrants ?? creditGrantsByCustomer
+        // With both the credit step and usage limits, each touched customer's usage is read once.
+        let keepsReads = !grants.isEmpty && evaluator.hasLimits
+        var read: [TouchedCustomer: [UsageRecord]] = [:]
+        var prefix: [UInt8] = []
+        func usage(_ touched: TouchedCustomer, _ period: PeriodInterval) throws -> [UsageRecord] {
+            if keepsReads, let records = read[touched] { return records }
+            UsageKey.prefix(customer: touched.customer, periodStart: period.start, into: &prefix)
+            let records = try usageOf(prefix)
+            if keepsReads { read[touched] = records }
+            return records
+        }
         if !grants.isEmpty {
-            try applyCredits(touched: touched, grants: grants, evaluator: evaluator, into: &result, transaction: transaction, usageOf: usageOf)
+            try applyCredits(touched: touched, grants: grants, evaluator: evaluator, into: &result, transaction: transaction, usage: usage)
         }
         let firedAt = Timestamp.now()
         // Crossings are rare: find them first, then write them in a stable order.
         var crossings = result.balanceCrossings
-        var prefix: [UInt8] = []
-        var usage: [UsageRecord] = []
         for (touchedCustomer, period) in touched where evaluator.hasLimits {
             let customer = touchedCustomer.customer
+            let limits = evaluator.limits(for: customer, in: period)
             // Balance limits were judged by the credit step: only usage limits read the usage here.
-            let limits = evaluator.limits(for: customer, in: period).filter { !$0.threshold.isBalance }
-            guard !limits.isEmpty else { continue }
-            UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
-            usage = try usageOf(prefix)
-            for limit in limits {
+            guard limits.contains(where: { !$0.threshold.isBalance }) else { continue }
+            let usage = try usage(touchedCustomer, period)
+            for limit in limits where !limit.threshold.isBalance {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value
                 if limit.action == .disable, used >= value, result.blocked[customer].map({ limit.id < $0.id }) ?? true {

@@ -51,30 +51,8 @@ struct APIBench: AsyncParsableCommand {
         let storeWriter = try StoreWriter(store: store)
         storeWriter.limitEvaluator = CommitLimitEvaluator(config: config)
 
-        // Fill: every customer's events, in random customer order, 8,192 a commit.
-        let width = String(customers - 1).count
-        @Sendable func name(_ index: Int) -> String {
-            let digits = String(index)
-            return "cus_" + String(repeating: "0", count: width - digits.count) + digits
-        }
-        var order = Array(0..<(customers * eventsPerCustomer))
-        order.shuffle()
         let fillStart = Date()
-        let now = Timestamp.now()
-        var batch: [PendingEvent] = []
-        for (number, slot) in order.enumerated() {
-            let customer = name(slot % customers)
-            let meter = config.meters[(slot / customers) % config.meters.count]
-            let event = UsageEvent(id: "e\(number)", customer: customer, meter: meter.code, value: ExactDecimal(1 + number % 7), time: now, properties: [])
-            batch.append(PendingEvent(event: event, receivedAt: now))
-            if batch.count == 8_192 || number == order.count - 1 {
-                _ = try storeWriter.record(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
-        for index in stride(from: 0, to: customers, by: 10) {
-            try store.setPlan(customer: name(index), plan: "pro", from: Timestamp(year: 2026, month: 1, day: 1)!)
-        }
+        let name = try Self.fill(storeWriter, config: config, customers: customers, eventsPerCustomer: eventsPerCustomer)
         let fillSeconds = Date().timeIntervalSince(fillStart)
 
         let writer = GroupCommitWriter(writer: storeWriter, maximumEvents: 8192, maximumDelayNanoseconds: 1_000_000, logger: logger)
@@ -129,6 +107,36 @@ struct APIBench: AsyncParsableCommand {
         print("GET /v1/customers/{id} (\(samples) random customers): p50 \(String(format: "%.2f", figures.p50)) ms, p99 \(String(format: "%.2f", figures.p99)) ms")
         print("GET /v1/customers?limit=100 through every customer: \(figures.listed) customers in \(figures.pages) pages, \(String(format: "%.2f", figures.listSeconds)) s")
         guard figures.listed == customers else { throw CommandFailure("listed \(figures.listed) customers, expected \(customers)") }
+    }
+
+    /// Every customer's events through the group commit, in random customer order, 8,192 a
+    /// commit, the meters in turn (customer `slot % customers`, meter `slot / customers`); then one
+    /// in ten customers on the plan `pro`. Returns how customer `index` is named (`cus_` and the
+    /// zero-padded index).
+    static func fill(_ storeWriter: StoreWriter, config: TallyConfig, customers: Int, eventsPerCustomer: Int) throws -> @Sendable (Int) -> String {
+        let width = String(customers - 1).count
+        let name: @Sendable (Int) -> String = { index in
+            let digits = String(index)
+            return "cus_" + String(repeating: "0", count: width - digits.count) + digits
+        }
+        var order = Array(0..<(customers * eventsPerCustomer))
+        order.shuffle()
+        let now = Timestamp.now()
+        var batch: [PendingEvent] = []
+        for (number, slot) in order.enumerated() {
+            let customer = name(slot % customers)
+            let meter = config.meters[(slot / customers) % config.meters.count]
+            let event = UsageEvent(id: "e\(number)", customer: customer, meter: meter.code, value: ExactDecimal(1 + number % 7), time: now, properties: [])
+            batch.append(PendingEvent(event: event, receivedAt: now))
+            if batch.count == 8_192 || number == order.count - 1 {
+                _ = try storeWriter.record(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        for index in stride(from: 0, to: customers, by: 10) {
+            try storeWriter.store.setPlan(customer: name(index), plan: "pro", from: Timestamp(year: 2026, month: 1, day: 1)!)
+        }
+        return name
     }
 
     /// Three meters, a default plan and a second one, and a plan limit, as a SaaS config has them.

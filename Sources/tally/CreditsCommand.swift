@@ -41,8 +41,8 @@ struct CreditsCommand: ParsableCommand {
 
         func run() throws {
             let config = try options.loadConfig()
-            let effectiveAt = try effective.map { try CreditsCommand.time($0, option: "--effective") }
-            let expiresAt = try expires.map { try CreditsCommand.time($0, option: "--expires") }
+            let effectiveAt = try effective.map(parseDate)
+            let expiresAt = try expires.map(parseDate)
             do {
                 let store = try options.openStore(config, access: .settings)
                 let book = CreditBook(config: config, store: store)
@@ -125,9 +125,7 @@ struct CreditsCommand: ParsableCommand {
             let config = try options.loadConfig()
             do {
                 let store = try options.openStore(config, access: .readOnly)
-                let summary = try CreditBook(config: config, store: store).summary(customer: customer)
-                let entries = CreditFormat.entries(summary, periods: { config.billing.period.interval(containing: $0) },
-                                                   isFinal: { (try? store.isClosed(periodStart: $0.start)) ?? false })
+                let (summary, entries) = try CreditBook(config: config, store: store).ledger(customer: customer)
                 if json {
                     print(CreditFormat.ledgerJSON(summary, entries: entries))
                     return
@@ -141,16 +139,5 @@ struct CreditsCommand: ParsableCommand {
                 throw CommandFailure(error.message)
             }
         }
-    }
-
-    /// A date (midnight UTC) or an RFC 3339 time.
-    static func time(_ text: String, option: String) throws -> Timestamp {
-        if let time = Timestamp.parseRFC3339(text) { return time }
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        if text.utf8.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-           let time = Timestamp(year: year, month: month, day: day) {
-            return time
-        }
-        throw CommandFailure("\(option) takes a date (2026-12-01) or an RFC 3339 time (2026-12-01T00:00:00Z), not '\(text)'")
     }
 }

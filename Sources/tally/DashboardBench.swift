@@ -57,11 +57,6 @@ struct DashboardBench: AsyncParsableCommand {
         storeWriter.limitEvaluator = CommitLimitEvaluator(config: config)
 
         let fillStart = Date()
-        let width = String(customers - 1).count
-        @Sendable func name(_ index: Int) -> String {
-            let digits = String(index)
-            return "cus_" + String(repeating: "0", count: width - digits.count) + digits
-        }
         let now = Timestamp.now()
         // The month of buckets first: synthetic rows are appended in key order to an empty table.
         if bucketDays > 0 {
@@ -70,23 +65,8 @@ struct DashboardBench: AsyncParsableCommand {
                                                    from: Timestamp(nanosecondsSinceEpoch: today - Int64(bucketDays) * Timestamp.nanosecondsPerDay),
                                                    days: bucketDays)
         }
-        var order = Array(0..<(customers * 3))
-        order.shuffle()
-        var batch: [PendingEvent] = []
-        for (number, slot) in order.enumerated() {
-            let meter = config.meters[slot / customers]
-            let event = UsageEvent(id: "e\(number)", customer: name(slot % customers), meter: meter.code, value: ExactDecimal(1 + number % 7),
-                                   time: now, properties: [])
-            batch.append(PendingEvent(event: event, receivedAt: now))
-            if batch.count == 8_192 || number == order.count - 1 {
-                _ = try storeWriter.record(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
+        let name = try APIBench.fill(storeWriter, config: config, customers: customers, eventsPerCustomer: 3)
         try storeWriter.foldLoggedUsage()
-        for index in stride(from: 0, to: customers, by: 10) {
-            try store.setPlan(customer: name(index), plan: "pro", from: Timestamp(year: 2026, month: 1, day: 1)!)
-        }
         let buckets = try store.bucketStatistics()
         let fillSeconds = Date().timeIntervalSince(fillStart)
 
