@@ -72,11 +72,12 @@ public final class CommitLimitEvaluator: LimitEvaluator {
     func amountSoFar(plan: Plan, usage: [UsageRecord]) -> ExactDecimal {
         let table = priceTable(plan)
         var total: ExactDecimal = 0
+        // Only meters that cost something at quantity 0 need remembering (most plans have none).
         var pricedWithUsage = Set<String>()
         for record in usage {
             guard let price = table.prices[record.meter] else { continue }
-            pricedWithUsage.insert(record.meter)
-            let effective = record.group.isEmpty ? price
+            if !table.zeroQuantityAmounts.isEmpty { pricedWithUsage.insert(record.meter) }
+            let effective = record.group.isEmpty || price.dimensions.isEmpty ? price
                 : price.price(forGroup: Dictionary(record.group.map { ($0.property, $0.value) }, uniquingKeysWith: { first, _ in first }))
             guard let rating = try? Rater.rate(effective, quantity: record.quantity) else { continue }
             let amount = table.currency.map { Rater.round(rating.exactAmount, currency: $0, mode: config.billing.rounding) } ?? rating.exactAmount

@@ -94,6 +94,11 @@ final class UsageFolder {
     /// Logged keys `usage` has no row for, by prefix (customer ‖ period start): the limit check
     /// finds a customer's rows in `usage` and these.
     private var newKeysByPrefix: [UsageKeyBytes: [UsageKeyBytes]] = [:]
+    /// Every period row of a customer's period, as table entries in key order, for the prefixes
+    /// (customer ‖ period start) the limit and credit step read: read from `usage` once, then kept
+    /// whole in memory, so the next commit touching the customer reads no LMDB row. A prefix is
+    /// dropped when one of its entries leaves the table.
+    private var completeRows: [UsageKeyBytes: [Entry]] = [:]
     /// The `usage_log` records, oldest first, with their entry counts.
     private var records: [(stamp: UInt64, entries: Int)] = []
     private var loggedEntries = 0
@@ -215,7 +220,11 @@ final class UsageFolder {
             let entry = Entry(key: key, state: state, stamp: stamp, inBase: inBase)
             table[key] = entry
             appendToJournal(entry, previous: nil)
-            if !inBase, family == .periodUsage { newKeysByPrefix[key.prefix, default: []].append(key) }
+            if !inBase, family == .periodUsage {
+                let prefix = key.prefix
+                newKeysByPrefix[prefix, default: []].append(key)
+                if completeRows[prefix] != nil { completeRows[prefix]!.insertSorted(entry) }
+            }
             dirtyCount += 1
             dirtyKeys.append(entry)
             return entry
@@ -234,6 +243,8 @@ final class UsageFolder {
     /// Undoes every `set` of the commit stamped `stamp` (it failed, or its transaction runs again).
     func rollBack(stamp: UInt64) {
         guard journalStamp == stamp else { return }
+        // Rare (a failed commit, or one run again after the map grew): rebuilt from `usage` as needed.
+        completeRows.removeAll()
         for (entry, previous) in zip(journal, journalPrevious).reversed() {
             let key = entry.key
             if !(previous?.dirty ?? false) { dirtyCount -= 1 }
@@ -367,6 +378,7 @@ final class UsageFolder {
         if table.count > policy.retainedAggregates || isPastBucket(key) || key.family == UsageLogRecord.Family.customers.rawValue {
             entry.isInTable = false
             table.removeValue(forKey: key)
+            if key.family == UsageLogRecord.Family.periodUsage.rawValue, !completeRows.isEmpty { completeRows.removeValue(forKey: key.prefix) }
         }
     }
 
@@ -375,10 +387,33 @@ final class UsageFolder {
     /// A customer's usage in one period as this commit leaves it: `usage` rows overlaid with the
     /// logged states, in key order (what the limit check counts).
     func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [UsageRecord] {
-        try rows(prefix: prefix, transaction: transaction).compactMap { row in
-            row.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
-                UsageRecord(meter: $0, group: row.state.group, quantity: row.state.quantity, eventCount: row.state.eventCount)
+        let prefixKey = UsageKeyBytes(prefix)
+        if let entries = completeRows[prefixKey] {
+            return entries.compactMap { Self.record($0.key, $0.state) }
+        }
+        let rows = try rows(prefix: prefix, transaction: transaction)
+        if table.count + rows.count <= policy.retainedAggregates {
+            // Kept whole from now on: rows `usage` holds that the table lacks join it, clean.
+            var entries: [Entry] = []
+            entries.reserveCapacity(rows.count)
+            for row in rows {
+                if let entry = table[row.key] {
+                    entries.append(entry)
+                } else {
+                    let entry = Entry(key: row.key, state: row.state, stamp: 0, inBase: true)
+                    entry.dirty = false
+                    table[row.key] = entry
+                    entries.append(entry)
+                }
             }
+            completeRows[prefixKey] = entries
+        }
+        return rows.compactMap { Self.record($0.key, $0.state) }
+    }
+
+    private static func record(_ key: UsageKeyBytes, _ state: AggregateState) -> UsageRecord? {
+        key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
+            UsageRecord(meter: $0, group: state.group, quantity: state.quantity, eventCount: state.eventCount)
         }
     }
 
@@ -429,6 +464,7 @@ final class UsageFolder {
         for entry in table.values { entry.isInTable = false }
         table.removeAll()
         newKeysByPrefix.removeAll()
+        completeRows.removeAll()
         records.removeAll()
         loggedEntries = 0
         dirtyCount = 0
@@ -450,6 +486,14 @@ final class UsageFolder {
     private func isFoldDue(adding entries: Int) -> Bool {
         records.count + 1 >= policy.maximumRecords
             || (loggedEntries + entries >= policy.minimumLoggedEntries && loggedEntries + entries >= 2 * dirtyCount)
+    }
+}
+
+extension [UsageFolder.Entry] {
+    /// Inserts `entry` at its place in key order (the lists are a customer's few rows).
+    mutating func insertSorted(_ entry: UsageFolder.Entry) {
+        let place = firstIndex { entry.key < $0.key } ?? endIndex
+        insert(entry, at: place)
     }
 }
 

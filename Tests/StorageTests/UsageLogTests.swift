@@ -50,13 +50,21 @@ struct UsageLogTests {
     /// Eager folding that keeps every folded aggregate in memory (they go clean, then dirty again).
     static let eagerRetaining = UsageFoldPolicy(minimumLoggedEntries: 8, maximumRecords: 5, minimumSliceSize: 3, retainedAggregates: 10_000)
 
+    /// Eager folding that keeps some folded aggregates: customers' rows are kept whole in memory
+    /// and dropped again as their entries leave the table.
+    static let eagerRetainingSome = UsageFoldPolicy(minimumLoggedEntries: 8, maximumRecords: 5, minimumSliceSize: 3, retainedAggregates: 40)
+
     @Test("random commits with eager folding: per-customer reads, the period scan and a second reader agree with a model after every commit",
-          arguments: [eager, eagerRetaining])
+          arguments: [eager, eagerRetainingSome, eagerRetaining])
     func agreesWithModel(policy: UsageFoldPolicy) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tally-log-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let store = try Self.open(path)
         let writer = try StoreWriter(store: store, usageFolding: policy)
+        // A limit on every customer: the commit reads each touched customer's usage (kept in memory
+        // after the first read) and must hand the evaluator exactly what the model holds.
+        let evaluator = RecordingEvaluator()
+        writer.limitEvaluator = evaluator
         let period = BillingPeriod.monthly.interval(containing: now)
         var generator = SystemRandomNumberGenerator()
         var model = Model()
@@ -86,8 +94,17 @@ struct UsageLogTests {
                     }
                 }
             }
+            evaluator.seen.removeAll()
             #expect(try writer.record(batch).allSatisfy { $0 == .accepted })
             let expected = model.quantities.mapValues { $0 }
+            let touched = Set(batch.map(\.event.customer))
+            #expect(Set(evaluator.seen.keys) == touched)
+            for (customer, usage) in evaluator.seen {
+                var handed: [String: ExactDecimal] = [:]
+                for record in usage { handed[Self.key(customer, record.meter, record.group.first?.value)] = record.quantity }
+                #expect(handed == expected.filter { $0.key.hasPrefix(customer + "|") }, "the usage the commit read for \(customer)")
+                #expect(usage.map(\.eventCount).reduce(0, +) == model.counts.filter { $0.key.hasPrefix(customer + "|") }.values.reduce(0, +))
+            }
             let seen = try Self.reported(store, customers: customers, period: period)
             #expect(seen.mapValues(\.0) == expected)
             #expect(seen.mapValues(\.1) == model.counts)
@@ -165,4 +182,19 @@ struct UsageLogTests {
             #expect(UsageLogView(bytes)?.entry(0) == nil)
         }
     }
+}
+
+/// A limit on every customer, recording the usage the group commit hands it for each.
+private final class RecordingEvaluator: LimitEvaluator {
+    var seen: [String: [UsageRecord]] = [:]
+    var hasLimits: Bool { true }
+    func reload(storedLimits: [UsageLimit], planAssignments: [String: [PlanAssignment]]) {}
+    func limits(for customer: String, in period: PeriodInterval) -> [UsageLimit] {
+        [UsageLimit(id: "watch", scope: .customer(customer), threshold: .quantity(meter: "calls", 1_000_000), action: .warning)]
+    }
+    func used(by limit: UsageLimit, customer: String, period: PeriodInterval, usage: [UsageRecord]) -> ExactDecimal {
+        seen[customer] = usage
+        return .zero
+    }
+    func amount(customer: String, period: PeriodInterval, usage: [UsageRecord]) -> (amount: ExactDecimal, currency: String)? { nil }
 }
