@@ -4,7 +4,8 @@ SWIFT ?= swift
 # python3, python3-venv, curl: the OpenAPI check (openapi-spec-validator and schemathesis from PyPI).
 # prometheus: promtool, which lints GET /metrics (scripts/metrics-check.sh).
 # chromium, chromium-driver: the dashboard's check in a real browser (scripts/browser-check.sh, with selenium from PyPI).
-APT_PACKAGES := liblmdb-dev libzstd-dev tzdata python3 python3-venv curl prometheus chromium chromium-driver
+# libnats-dev: the NATS C client the `NATS` module wraps (JetStream, for the cluster mode); nats-server: its tests run real servers.
+APT_PACKAGES := liblmdb-dev libzstd-dev libnats-dev nats-server tzdata python3 python3-venv curl prometheus chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The libFuzzer targets of Fuzz/ (docs/FUZZING.md) and how long `make fuzz` runs each.
@@ -15,7 +16,7 @@ FUZZ_BUILD_FLAGS ?=
 
 .PHONY: run test build deps bench bench-matrix bench-micro openapi-check metrics-check browser-check fuzz fuzz-build clean
 
-## Install the C libraries (LMDB, zstd) and the time zone data with apt-get when they are missing.
+## Install the C libraries (LMDB, zstd, NATS), nats-server and the time zone data with apt-get when they are missing.
 deps:
 	@missing=""; for package in $(APT_PACKAGES); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; \

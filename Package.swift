@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "AlertDelivery", targets: ["AlertDelivery"]),
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Credits", targets: ["Credits"]),
+        .library(name: "NATS", targets: ["NATS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -48,9 +49,14 @@ let package = Package(
         // C libraries, reached through module maps and one shim header each (the GRDB way).
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
 
         // 1. A generic LMDB wrapper: knows nothing of metering.
         .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: strictSettings),
+        // A generic NATS JetStream client over the C client (cnats): streams, publishes with
+        // dedup ids and fences, reads by sequence, key-value buckets with compare-and-set. Knows
+        // nothing of metering; the cluster mode is built on it.
+        .target(name: "NATS", dependencies: ["CNATS"], swiftSettings: strictSettings),
         // zstd frames with checksums, for archived segments and backups.
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictSettings),
         // 2. Metering: the vocabulary every stage shares (events, meters, prices, exact decimals, periods).
@@ -164,6 +170,7 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: strictSettings),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"], swiftSettings: strictSettings),
+        .testTarget(name: "NATSTests", dependencies: ["NATS"], swiftSettings: strictSettings),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
         .testTarget(name: "TallyConfigurationTests", dependencies: ["TallyConfiguration", "Metering"], swiftSettings: strictSettings),
