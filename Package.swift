@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "Dashboard", targets: ["Dashboard"]),
         .library(name: "Credits", targets: ["Credits"]),
         .library(name: "NATS", targets: ["NATS"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -141,6 +142,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Cluster mode on NATS JetStream: partitions, their leases, the replicated event log.
+        .target(
+            name: "Cluster",
+            dependencies: ["NATS", "Storage", "Metering", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         // Alert delivery: the outbox to the NDJSON alert log and to webhooks, each from its own cursor.
         .target(
             name: "AlertDelivery",
@@ -170,7 +177,10 @@ let package = Package(
 
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"], swiftSettings: strictSettings),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"], swiftSettings: strictSettings),
-        .testTarget(name: "NATSTests", dependencies: ["NATS"], swiftSettings: strictSettings),
+        // Real nats-server processes (one, or a JetStream cluster) for the NATS and cluster tests.
+        .target(name: "NATSTestSupport", path: "Tests/NATSTestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "NATSTests", dependencies: ["NATS", "NATSTestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "NATS", "NATSTestSupport", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
         .testTarget(name: "TallyConfigurationTests", dependencies: ["TallyConfiguration", "Metering"], swiftSettings: strictSettings),

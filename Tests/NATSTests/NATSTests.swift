@@ -1,5 +1,6 @@
 import Foundation
 import NATS
+import NATSTestSupport
 import Testing
 
 /// The NATS wrapper against real nats-server processes with JetStream: what the cluster mode

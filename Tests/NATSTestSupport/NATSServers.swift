@@ -1,25 +1,25 @@
-import Foundation
+public import Foundation
 import Glibc
 
 /// Real `nats-server` processes with JetStream for tests: one, or several as a JetStream cluster
 /// on loopback ports, each with its own store directory. `make test` installs nats-server (apt).
-final class NATSServers: @unchecked Sendable {
-    struct Server {
-        var name: String
-        var clientPort: Int
-        var clusterPort: Int
-        var configPath: String
-        var process: Process?
+public final class NATSServers: @unchecked Sendable {
+    public struct Server {
+        public var name: String
+        public var clientPort: Int
+        public var clusterPort: Int
+        public var configPath: String
+        public var process: Process?
     }
 
-    let directory: String
-    private(set) var servers: [Server]
+    public let directory: String
+    public private(set) var servers: [Server]
 
     /// The client URLs of every server, for a connection's server list.
-    var urls: [String] { servers.map { "nats://127.0.0.1:\($0.clientPort)" } }
+    public var urls: [String] { servers.map { "nats://127.0.0.1:\($0.clientPort)" } }
 
     /// Starts `count` servers (a cluster when more than one) and waits until each accepts connections.
-    init(count: Int) throws {
+    public init(count: Int) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-nats-\(UUID().uuidString.prefix(8))").path
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -49,7 +49,7 @@ final class NATSServers: @unchecked Sendable {
     }
 
     /// Starts (or restarts) server `index` with its configuration and store.
-    func start(_ index: Int) throws {
+    public func start(_ index: Int) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable())
         process.arguments = ["-c", servers[index].configPath]
@@ -63,7 +63,7 @@ final class NATSServers: @unchecked Sendable {
     }
 
     /// SIGKILLs server `index` (a crash: no goodbye to its peers).
-    func kill(_ index: Int) {
+    public func kill(_ index: Int) {
         guard let process = servers[index].process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -71,7 +71,7 @@ final class NATSServers: @unchecked Sendable {
     }
 
     /// Stops every server and removes their stores.
-    func stop() {
+    public func stop() {
         for index in servers.indices { kill(index) }
         try? FileManager.default.removeItem(atPath: directory)
     }
@@ -105,7 +105,7 @@ final class NATSServers: @unchecked Sendable {
     }
 
     /// A TCP port nothing listens on now (bound to 0, read back, closed).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(socket) }
         var address = sockaddr_in()
@@ -119,7 +119,7 @@ final class NATSServers: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func executable() throws -> String {
+    public static func executable() throws -> String {
         for candidate in ["/usr/bin/nats-server", "/usr/local/bin/nats-server", "/usr/sbin/nats-server"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
             return candidate
@@ -128,15 +128,15 @@ final class NATSServers: @unchecked Sendable {
     }
 }
 
-struct FixtureError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct FixtureError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Retries `body` until it returns without throwing or `seconds` pass (a cluster electing its
 /// leaders answers "temporarily unavailable" for a moment).
 @discardableResult
-func eventually<T>(within seconds: Double = 15, _ body: () throws -> T) throws -> T {
+public func eventually<T>(within seconds: Double = 15, _ body: () throws -> T) throws -> T {
     let deadline = Date().addingTimeInterval(seconds)
     while true {
         do {

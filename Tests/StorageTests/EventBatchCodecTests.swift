@@ -1,0 +1,41 @@
+import Metering
+import Testing
+
+@testable import Storage
+
+@Suite("Event batches")
+struct EventBatchCodecTests {
+    static func events(_ count: Int) -> [PendingEvent] {
+        (0..<count).map { index -> PendingEvent in
+            let properties: [UsageEvent.Property] = [
+                .init(key: "model", value: .string("large")), .init(key: "n", value: .number(7)), .init(key: "ok", value: .bool(index % 3 == 0)),
+            ]
+            let time: Timestamp? = index % 2 == 0 ? nil : Timestamp(nanosecondsSinceEpoch: Int64(index) * 1_000)
+            let event = UsageEvent(id: "id-\(index)", customer: "cus_\(index % 7)", meter: "tokens", value: ExactDecimal(significand: 125, scale: 1),
+                                   time: time, properties: properties)
+            return PendingEvent(event: event, receivedAt: Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000 + Int64(index)))
+        }
+    }
+
+    @Test("a batch round-trips every field; cut to a size, the pieces hold the events in order, each within the size")
+    func roundTrip() throws {
+        let events = Self.events(300)
+        let decoded = try #require(EventBatchCodec.decode(EventBatchCodec.encode(events)))
+        #expect(decoded.map(\.event) == events.map(\.event))
+        #expect(decoded.map(\.receivedAt) == events.map(\.receivedAt))
+        let pieces = EventBatchCodec.encode(events, maxBytes: 2_000)
+        #expect(pieces.count > 5)
+        #expect(pieces.allSatisfy { $0.count <= 2_000 })
+        #expect(pieces.compactMap(EventBatchCodec.decode).flatMap { $0 }.map(\.event) == events.map(\.event))
+        #expect(EventBatchCodec.decode(EventBatchCodec.encode([]))?.isEmpty == true)
+    }
+
+    @Test("torn, padded or foreign bytes are refused")
+    func damaged() {
+        let bytes = EventBatchCodec.encode(Self.events(3))
+        #expect(EventBatchCodec.decode(Array(bytes.dropLast())) == nil)
+        #expect(EventBatchCodec.decode(bytes + [0]) == nil)
+        #expect(EventBatchCodec.decode([2] + bytes.dropFirst()) == nil)
+        #expect(EventBatchCodec.decode([]) == nil)
+    }
+}
