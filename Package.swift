@@ -145,7 +145,11 @@ let package = Package(
         // Cluster mode on NATS JetStream: partitions, their leases, the replicated event log.
         .target(
             name: "Cluster",
-            dependencies: ["NATS", "Storage", "Metering", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "NATS", "Ingest", "Storage", "Metering",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         // Alert delivery: the outbox to the NDJSON alert log and to webhooks, each from its own cursor.
@@ -165,7 +169,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "TallyConfiguration", "Ingest", "IngestClient", "Limits", "Billing", "Rating", "Storage", "Metering", "LMDB",
-                "HTTPAPI", "AlertDelivery", "UsageQuery", "Dashboard", "Credits",
+                "HTTPAPI", "AlertDelivery", "UsageQuery", "Dashboard", "Credits", "Cluster", "NATS",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

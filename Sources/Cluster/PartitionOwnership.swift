@@ -15,12 +15,13 @@ public import NATS
 /// node claims free partitions up to its fair share, ⌈partitions ÷ live nodes⌉, and reports what
 /// it holds above that as surplus, to release once it stopped writing to them.
 ///
-/// Owned by one thread (the node's cluster agent), which calls `round()` a few times per fail-over time.
-public final class PartitionOwnership {
+/// Owned by one thread (the node's cluster agent), which calls `round()` a few times per fail-over
+/// time (hence `@unchecked Sendable`: it is handed to that thread once, never shared).
+public final class PartitionOwnership: @unchecked Sendable {
     public let node: String
     public let partitions: PartitionMap
-    private let leases: KeyValueBucket
-    private let nodes: KeyValueBucket
+    let leases: KeyValueBucket
+    let nodes: KeyValueBucket
     /// The partitions this node holds a lease for, with the lease's revision.
     public private(set) var owned: [Int: UInt64] = [:]
 
@@ -69,12 +70,13 @@ public final class PartitionOwnership {
         return Int(key.dropFirst(2))
     }
 
-    /// One round: heartbeat, renew every lease held (a lost renewal is in `lost`), claim free
-    /// partitions up to the fair share (`gained`), and name the leases above it (`surplus`).
-    public func round() throws(ClusterError) -> Round {
+    /// One round: heartbeat (with `status`, what `tally cluster status` shows of this node), renew
+    /// every lease held (a lost renewal is in `lost`), claim free partitions up to the fair share
+    /// (`gained`), and name the leases above it (`surplus`).
+    public func round(status: NodeStatus = NodeStatus()) throws(ClusterError) -> Round {
         var result = Round()
         do {
-            try nodes.put(node, Array(String(owned.count).utf8))
+            try nodes.put(node, status.encoded)
             for (partition, revision) in owned.sorted(by: { $0.key < $1.key }) {
                 switch try leases.update(Self.key(partition), Array(node.utf8), expectedRevision: revision) {
                 case .written(let renewed): owned[partition] = renewed
@@ -128,9 +130,9 @@ public final class PartitionOwnership {
         do { try nodes.delete(node) } catch { throw ClusterError(error, while: "leaving the cluster") }
     }
 
-    /// Every partition's owner now (nil: none) and the live nodes, for `tally cluster status`.
+    /// Every partition's owner now (nil: none) and the live nodes with their status, for `tally cluster status`.
     public static func table(leases: KeyValueBucket, nodes: KeyValueBucket, partitions: PartitionMap) throws(ClusterError)
-        -> (owners: [String?], nodes: [String]) {
+        -> (owners: [String?], nodes: [String: NodeStatus]) {
         do {
             var owners = [String?](repeating: nil, count: partitions.count)
             for key in try leases.keys() {
@@ -138,7 +140,12 @@ public final class PartitionOwnership {
                       !entry.value.isEmpty else { continue }
                 owners[partition] = String(decoding: entry.value, as: UTF8.self)
             }
-            return (owners, try nodes.keys())
+            var live: [String: NodeStatus] = [:]
+            for name in try nodes.keys() {
+                guard let entry = try nodes.get(name) else { continue }
+                live[name] = NodeStatus(decoding: entry.value)
+            }
+            return (owners, live)
         } catch {
             throw ClusterError(error, while: "reading partition leases")
         }
@@ -149,5 +156,28 @@ extension PartitionMap {
     /// A map whose count is known to be in range.
     init(unchecked count: Int) {
         self = (try? PartitionMap(count: max(1, min(count, Self.maximumCount))))!
+    }
+}
+
+/// What a node reports in its heartbeat: for each partition it serves, the newest log sequence its
+/// store holds. One line per partition, `partition sequence`.
+public struct NodeStatus: Sendable, Hashable {
+    public var appliedSequences: [Int: UInt64]
+
+    public init(appliedSequences: [Int: UInt64] = [:]) {
+        self.appliedSequences = appliedSequences
+    }
+
+    var encoded: [UInt8] {
+        Array(appliedSequences.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined().utf8)
+    }
+
+    init(decoding bytes: [UInt8]) {
+        var sequences: [Int: UInt64] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let partition = Int(parts[0]), let sequence = UInt64(parts[1]) { sequences[partition] = sequence }
+        }
+        appliedSequences = sequences
     }
 }

@@ -42,6 +42,27 @@ public final class IngestBatch: @unchecked Sendable {
     }
 }
 
+/// What the writer thread records each group commit with: one store (`StoreWriter`, single-node
+/// mode), or a cluster node's partitions (each its own store, replicated through its log).
+/// Called on the writer thread only.
+public protocol GroupCommitRecorder: AnyObject {
+    /// Records one group commit's events; one outcome per event, in order. Throws when nothing of
+    /// it could be recorded.
+    func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome]
+    /// What the last successful `record` fired and blocked.
+    var lastCommit: CommitSummary { get }
+    /// After the last commit: folds logged usage into the stores' tables.
+    func foldLoggedUsage() throws(StoreError)
+    /// After the last commit: saves the identity index beside the store, for a fast next start.
+    func saveIdentityIndex() throws(StoreError)
+}
+
+extension StoreWriter: GroupCommitRecorder {
+    public func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome] {
+        try record(pending, replicatedAs: nil)
+    }
+}
+
 /// Measurements of one group commit, for logs, metrics and the alert dispatcher.
 public struct GroupCommitReport: Sendable {
     public var events: Int
@@ -59,7 +80,7 @@ public struct GroupCommitReport: Sendable {
 /// lines never wait long behind the others'. While one commit is being written and fsynced, the next
 /// fills up, so commits grow with the load. Outcomes go back to each connection once per commit.
 public final class GroupCommitWriter: @unchecked Sendable {
-    private let writer: StoreWriter
+    private let writer: any GroupCommitRecorder
     private let maximumEvents: Int
     private let maximumDelayNanoseconds: UInt64
     private let logger: Logger
@@ -107,7 +128,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private let finished = NSCondition()
     private var isFinished = false
 
-    public init(writer: StoreWriter, maximumEvents: Int, maximumDelayNanoseconds: Int64, logger: Logger,
+    public init(writer: any GroupCommitRecorder, maximumEvents: Int, maximumDelayNanoseconds: Int64, logger: Logger,
                 budget: BufferBudget = BufferBudget(limit: IngestSettings.defaultMaxBufferedBytes),
                 onCommit: @escaping @Sendable (GroupCommitReport) -> Void = { _ in }) {
         self.writer = writer
@@ -157,6 +178,17 @@ public final class GroupCommitWriter: @unchecked Sendable {
     ///
     /// Keep jobs short (one bounded LMDB transaction): a group commit that comes due meanwhile waits.
     public func performAndWait(_ job: @escaping @Sendable (StoreWriter) throws -> Void) throws -> UInt64 {
+        try perform { recorder in
+            guard let writer = recorder as? StoreWriter else {
+                throw StoreError(.unavailable, "this maintenance step runs on a single-node store, not in cluster mode")
+            }
+            try job(writer)
+        }
+    }
+
+    /// Runs `job` with the writer's recorder on the writer thread, between two group commits, and
+    /// waits for it, as `performAndWait` does (cluster mode: taking and giving up partitions).
+    public func perform(_ job: @escaping @Sendable (any GroupCommitRecorder) throws -> Void) throws -> UInt64 {
         let work = MaintenanceJob(job)
         condition.lock()
         if stopping {
@@ -329,12 +361,12 @@ func monotonicNanoseconds() -> UInt64 {
 
 /// A maintenance step waiting for the writer thread, and the thread waiting for its result.
 private final class MaintenanceJob: @unchecked Sendable {
-    let body: @Sendable (StoreWriter) throws -> Void
+    let body: @Sendable (any GroupCommitRecorder) throws -> Void
     private let done = NSCondition()
     private var result: Result<Void, any Error>?
     private var duration: UInt64 = 0
 
-    init(_ body: @escaping @Sendable (StoreWriter) throws -> Void) {
+    init(_ body: @escaping @Sendable (any GroupCommitRecorder) throws -> Void) {
         self.body = body
     }
 

@@ -11,7 +11,8 @@ public import Storage
 /// shut down in pipeline order on SIGTERM/SIGINT (stop accepting, answer what was read, commit, stop).
 public final class IngestDaemon: Service, Sendable {
     private let config: TallyConfig
-    private let store: TallyStore
+    private let store: TallyStore?
+    private let makeRecorder: (@Sendable () throws -> any GroupCommitRecorder)?
     private let socketPath: String
     private let logger: Logger
     private let ready: @Sendable () -> Void
@@ -20,20 +21,24 @@ public final class IngestDaemon: Service, Sendable {
     private let frontEnds: @Sendable (GroupCommitWriter, EventLineParser) -> [any Service]
 
     /// - Parameters:
-    ///   - store: the store, opened `.readWrite`.
+    ///   - store: the store, opened `.readWrite`; nil with `makeRecorder`.
+    ///   - makeRecorder: cluster mode: what records the group commits instead of one store's writer
+    ///     (made on the daemon's start; no archive schedule runs).
     ///   - socketPath: where to listen (the config's `ingest.socket` or `--socket`).
     ///   - ready: called once the socket accepts connections.
     ///   - makeLimitEvaluator: creates the writer's limit evaluator (on the writer's side); nil: no limits.
     ///   - onAlerts: called after a commit that fired alerts (they are durable in the outbox).
     ///   - frontEnds: more services that feed the same writer (the HTTP API) or follow the store
     ///     (the alert dispatcher); they start after the socket and stop before it.
-    public init(config: TallyConfig, store: TallyStore, socketPath: String, logger: Logger,
+    public init(config: TallyConfig, store: TallyStore?, makeRecorder: (@Sendable () throws -> any GroupCommitRecorder)? = nil,
+                socketPath: String, logger: Logger,
                 makeLimitEvaluator: @escaping @Sendable () -> (any LimitEvaluator)? = { nil },
                 onAlerts: @escaping @Sendable ([Alert]) -> Void = { _ in },
                 frontEnds: @escaping @Sendable (GroupCommitWriter, EventLineParser) -> [any Service] = { _, _ in [] },
                 ready: @escaping @Sendable () -> Void = {}) {
         self.config = config
         self.store = store
+        self.makeRecorder = makeRecorder
         self.socketPath = socketPath
         self.logger = logger
         self.makeLimitEvaluator = makeLimitEvaluator
@@ -44,12 +49,22 @@ public final class IngestDaemon: Service, Sendable {
 
     public func run() async throws {
         Heap.configure()
-        let storeWriter = try StoreWriter(store: store)
-        storeWriter.limitEvaluator = makeLimitEvaluator()
+        let recorder: any GroupCommitRecorder
+        var storeWriter: StoreWriter?
+        if let makeRecorder {
+            recorder = try makeRecorder()
+        } else if let store {
+            let writer = try StoreWriter(store: store)
+            writer.limitEvaluator = makeLimitEvaluator()
+            storeWriter = writer
+            recorder = writer
+        } else {
+            throw StoreError(.unavailable, "the daemon was given neither a store nor a recorder")
+        }
         let logger = self.logger
         let onAlerts = self.onAlerts
         let writer = GroupCommitWriter(
-            writer: storeWriter,
+            writer: recorder,
             maximumEvents: config.ingest.commitMaxEvents,
             maximumDelayNanoseconds: config.ingest.commitMaxDelayNanoseconds,
             logger: logger,
@@ -86,7 +101,7 @@ public final class IngestDaemon: Service, Sendable {
             throw error
         }
         var schedule: ArchiveSchedule?
-        if config.archive.intervalNanoseconds > 0 {
+        if config.archive.intervalNanoseconds > 0, let store {
             schedule = ArchiveSchedule(archive: EventArchive(store: store), writer: writer,
                                        intervalNanoseconds: config.archive.intervalNanoseconds, ingest: config.ingest, logger: logger)
             schedule?.start()
@@ -124,7 +139,7 @@ public final class IngestDaemon: Service, Sendable {
         await server.shutdown()
         await Self.stop(writer)
         try? await group.shutdownGracefully()
-        logger.info("stopped", metadata: ["identities": "\(storeWriter.identityCount)"])
+        logger.info("stopped", metadata: storeWriter.map { ["identities": "\($0.identityCount)"] } ?? [:])
         if let frontError { throw frontError }
     }
 

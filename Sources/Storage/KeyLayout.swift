@@ -77,6 +77,9 @@ enum MetaKey {
     /// Present once `customer_index` holds every customer the store knew when it was created or
     /// upgraded (empty value); later customers are added as they appear.
     static let customerIndexBuilt: [UInt8] = Array("customer_index_built".utf8)
+    /// Cluster mode: the sequence of the newest message of the partition's replicated log that the
+    /// store holds (u64), written by the commit that counted it.
+    static let logSequence: [UInt8] = Array("log_sequence".utf8)
 }
 
 /// The store format this build writes and reads.

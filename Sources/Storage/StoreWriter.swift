@@ -93,11 +93,21 @@ public final class StoreWriter: @unchecked Sendable {
         lastCommit = CommitSummary(blocking: result.blocked, alertsFired: result.alerts)
     }
 
+    /// Cluster mode: called inside each group commit's transaction once its outcomes are known,
+    /// before it commits, with the events it accepted (never empty); returns the sequence of the
+    /// replicated log that now holds them, which the same transaction stores. Throwing aborts the
+    /// commit: nothing of it is recorded. Nil (single-node mode): not called.
+    public var replicate: ((_ accepted: [PendingEvent]) throws(StoreError) -> UInt64)?
+
     /// Records `pending` in one transaction and returns one outcome per event, in order.
     ///
     /// Throws only when the store cannot take the commit at all (a full disk, an I/O error): then
     /// nothing of it was recorded and every event should be answered `unavailable`.
-    public func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome] {
+    ///
+    /// `replicatedAs`: the events are a message of the replicated log being replayed (cluster
+    /// mode), with this sequence: they are not replicated again, and the store records that it
+    /// holds the log up to it.
+    public func record(_ pending: [PendingEvent], replicatedAs logSequence: UInt64? = nil) throws(StoreError) -> [RecordOutcome] {
         let now = UInt64(max(0, Timestamp.now().nanosecondsSinceEpoch / 1_000_000))
         let stamp = max(now, lastStamp + 1)
         var outcomes: [RecordOutcome] = []
@@ -124,6 +134,7 @@ public final class StoreWriter: @unchecked Sendable {
                 limits = try evaluateLimits(touched: commit.touched, transaction: transaction) { prefix in
                     try folder.usage(prefix: prefix, transaction: transaction)
                 }
+                try storeLogSequence(logSequence, pending: pending, outcomes: outcomes, transaction: transaction)
             }
         } catch let error as StoreError {
             folder.rollBack(stamp: stamp)
@@ -149,6 +160,23 @@ public final class StoreWriter: @unchecked Sendable {
         for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
         commitLimits(limits)
         return outcomes
+    }
+
+    /// Cluster mode: replicates the commit's accepted events (unless it replays the log) and
+    /// stores the log sequence that holds them.
+    private func storeLogSequence(_ replayed: UInt64?, pending: [PendingEvent], outcomes: [RecordOutcome],
+                                  transaction: borrowing WriteTransaction) throws {
+        var sequence = replayed
+        if sequence == nil, let replicate {
+            var accepted: [PendingEvent] = []
+            for (index, outcome) in outcomes.enumerated() where outcome == .accepted { accepted.append(pending[index]) }
+            guard !accepted.isEmpty else { return }
+            sequence = try replicate(accepted)
+        }
+        guard let sequence else { return }
+        var value: [UInt8] = []
+        value.appendBigEndian(sequence)
+        try transaction.put(store.meta, key: MetaKey.logSequence, value: value)
     }
 
     /// What one commit has seen so far.

@@ -353,6 +353,14 @@ public final class TallyStore: @unchecked Sendable {
         }
     }
 
+    /// Cluster mode: the sequence of the newest message of the partition's replicated log this
+    /// store holds; 0 when it holds none (a new partition store, or single-node mode).
+    public func logSequence() throws(StoreError) -> UInt64 {
+        try readStore("read the log sequence") { transaction in
+            try transaction.get(meta, key: MetaKey.logSequence).map { bytes in bytes.withUnsafeBytes { $0.loadBigEndianUInt64(at: 0) } } ?? 0
+        }
+    }
+
     func readStore<T>(_ what: String, _ body: (borrowing ReadTransaction) throws -> T) throws(StoreError) -> T {
         do {
             return try environment.read(body)

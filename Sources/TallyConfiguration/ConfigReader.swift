@@ -11,7 +11,7 @@ final class ConfigReader {
 
     private static let topLevelKeys = [
         "store", "ingest", "billing", "meters", "plans", "default_plan", "customers", "limits", "alerts", "http",
-        "archive",
+        "archive", "cluster",
     ] + ConfigLoader.ignoredSectionNames
     private static let storeKeys = ["path", "max_size"]
     private static let ingestKeys = [
@@ -35,6 +35,8 @@ final class ConfigReader {
         var alerts = AlertSettings()
         var http = HTTPSettings()
         var archive = ArchiveSettings()
+        var cluster: ClusterSettings?
+        var clusterOnlyProblems: [(Node, String, String)] = []
 
         guard let root, !isNull(root) else {
             report(nil, "meters", "the config file is empty; it needs at least a meters: list, \(Self.meterExample)")
@@ -56,12 +58,24 @@ final class ConfigReader {
             case "plans": pricing.plans = (value, path)
             case "default_plan": pricing.defaultPlan = (value, path)
             case "customers": pricing.customers = (value, path)
-            case "limits": limitsSection = (value, path)
-            case "alerts": alerts = readAlerts(value, path: path)
-            case "http": http = readHTTP(value, path: path)
-            case "archive": archive = readArchive(value, path: path)
+            case "limits":
+                limitsSection = (value, path)
+                clusterOnlyProblems.append((value, path, "limits are not evaluated in cluster mode yet (their alerts would stay in each partition's store): remove limits: or run single-node"))
+            case "alerts":
+                alerts = readAlerts(value, path: path)
+                clusterOnlyProblems.append((value, path, "alerts are not delivered in cluster mode yet: remove alerts: or run single-node"))
+            case "http":
+                http = readHTTP(value, path: path)
+                clusterOnlyProblems.append((value, path, "the HTTP API and the dashboard are not served in cluster mode yet: remove http: or run single-node (a cluster node serves the ingest socket)"))
+            case "archive":
+                archive = readArchive(value, path: path)
+                clusterOnlyProblems.append((value, path, "the archive does not run in cluster mode yet (the replicated log keeps the events): remove archive: or run single-node"))
+            case "cluster": cluster = readCluster(value, path: path)
             default: ignored.append(key)
             }
+        }
+        if cluster != nil {
+            for (node, path, message) in clusterOnlyProblems { report(node, path, message) }
         }
         if meters == nil {
             report(nil, "meters", "the config defines no meters; add a meters: list, \(Self.meterExample)")
@@ -79,7 +93,7 @@ final class ConfigReader {
         return TallyConfig(
             store: store, ingest: ingest, billing: billing, meters: meters ?? [],
             plans: priced.plans, defaultPlan: priced.defaultPlan, customers: priced.customers,
-            limits: limits, alerts: alerts, http: http, archive: archive, ignoredSections: ignored)
+            limits: limits, alerts: alerts, http: http, archive: archive, cluster: cluster, ignoredSections: ignored)
     }
 
     // MARK: Sections
@@ -224,7 +238,7 @@ final class ConfigReader {
         return mode
     }
 
-    private func wholeNumber(_ node: Node, path: String, range: ClosedRange<Int>, unit: String, default: String) -> Int? {
+    func wholeNumber(_ node: Node, path: String, range: ClosedRange<Int>, unit: String, default: String) -> Int? {
         let bounds = "between \(range.lowerBound) and \(range.upperBound) \(unit)"
         guard let text = scalarText(node, path: path, expected: "a whole number \(bounds)", example: `default`) else {
             return nil

@@ -30,6 +30,8 @@ public struct TallyConfig: Sendable, Hashable {
     public var http: HTTPSettings
     /// `archive:`: how often `tally serve` archives closed periods and forgets expired identities.
     public var archive: ArchiveSettings
+    /// `cluster:`: this node's place in a cluster on NATS JetStream; nil: single-node mode.
+    public var cluster: ClusterSettings?
     /// Top-level sections this build reads but does not use yet, in file order (none at present:
     /// kept so that a future section can be accepted before it is used).
     public var ignoredSections: [String]
@@ -47,6 +49,7 @@ public struct TallyConfig: Sendable, Hashable {
         alerts: AlertSettings = AlertSettings(),
         http: HTTPSettings = HTTPSettings(),
         archive: ArchiveSettings = ArchiveSettings(),
+        cluster: ClusterSettings? = nil,
         ignoredSections: [String] = []
     ) {
         self.store = store
@@ -60,6 +63,7 @@ public struct TallyConfig: Sendable, Hashable {
         self.alerts = alerts
         self.http = http
         self.archive = archive
+        self.cluster = cluster
         self.ignoredSections = ignoredSections
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Logging
 import TallyConfiguration
@@ -32,6 +33,20 @@ struct StoreOptions: ParsableArguments {
     /// Opens the store for reading: works while `tally serve` writes to it.
     func openStoreForReading(_ config: TallyConfig) throws(StoreError) -> TallyStore {
         try openStore(config, access: .readOnly)
+    }
+
+    /// Opens the store that holds `customer` for reading: the store itself, or in cluster mode
+    /// the store of the customer's partition on this node (`<store>/partitions/NNNN`).
+    func openStoreForReading(_ config: TallyConfig, customer: String) throws(StoreError) -> TallyStore {
+        guard let cluster = config.cluster else { return try openStoreForReading(config) }
+        guard let map = try? PartitionMap(count: cluster.partitions) else { throw StoreError(.notFound, "cluster.partitions is out of range") }
+        let partition = map.partition(of: customer)
+        var partitionConfig = config
+        partitionConfig.store.path = ClusterRecorder.storePath(root: config.store.path, partition: partition)
+        guard FileManager.default.fileExists(atPath: partitionConfig.store.path + "/data.mdb") else {
+            throw StoreError(.notFound, "customer \(customer) is in partition \(partition), which node \(cluster.node) has never served: run this on the node that owns it (`tally cluster status` shows the owners)")
+        }
+        return try openStoreForReading(partitionConfig)
     }
 
     /// Opens the store: `.readOnly` and `.settings` work while `tally serve` runs.

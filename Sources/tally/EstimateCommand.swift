@@ -32,7 +32,7 @@ struct EstimateCommand: ParsableCommand {
         let config = try options.loadConfig()
         let estimate: Estimate
         do {
-            let store = try options.openStore(config, access: .readOnly)
+            let store = try options.openStoreForReading(config, customer: customer)
             estimate = try Estimator(config: config, resolver: try PlanResolver(config: config, store: store))
                 .estimate(customer: customer, store: store)
         } catch let error as StoreError {

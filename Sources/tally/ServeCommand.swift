@@ -58,6 +58,10 @@ struct ServeCommand: AsyncParsableCommand {
             storeConfiguration.writesUsageBuckets = false
             logger.warning("usage buckets are off (\(Self.withoutBucketsVariable)=1): events are not counted for usage over time; for benchmarks only")
         }
+        if let cluster = config.cluster {
+            try await ClusterServe.run(config: config, cluster: cluster, storeConfiguration: storeConfiguration, logger: logger)
+            return
+        }
         let store: TallyStore
         do {
             store = try TallyStore(

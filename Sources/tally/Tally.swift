@@ -29,6 +29,7 @@ struct Tally: AsyncParsableCommand {
             BackupCommand.self,
             RestoreCommand.self,
             CheckConfigCommand.self,
+            ClusterCommand.self,
             BenchCommand.self,
         ]
     )

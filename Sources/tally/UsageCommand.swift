@@ -69,7 +69,7 @@ struct UsageCommand: ParsableCommand {
         let interval = try period.map { try resolvePeriod($0, config: config) } ?? config.billing.period.interval(containing: .now())
         let records: [UsageRecord]
         do {
-            records = try options.openStoreForReading(config).usage(customer: customer, periodStart: interval.start)
+            records = try options.openStoreForReading(config, customer: customer).usage(customer: customer, periodStart: interval.start)
         } catch {
             throw CommandFailure(error.message)
         }
@@ -101,7 +101,7 @@ extension UsageCommand {
                                       window: try UsageWindow.parse(windowText), timeZone: zone)
             let meters = try meter.map { [try UsageQuery.meter($0, in: config.meters)] } ?? config.meters
             result = try UsageQuery(plan: plan, meters: meters, groupBy: groupBy)
-                .run(store: try options.openStoreForReading(config), customers: .only([customer]))
+                .run(store: try options.openStoreForReading(config, customer: customer), customers: .only([customer]))
         } catch let error as UsageQueryError {
             throw CommandFailure(error.message)
         } catch let error as StoreError {

@@ -1,0 +1,201 @@
+import Foundation
+public import Ingest
+public import Logging
+public import Metering
+public import Storage
+
+/// A cluster node's group commits: each commit's events go to the partitions they belong to; each
+/// partition this node owns has its own store (`<store>/partitions/NNNN`, an LMDB environment)
+/// and records its share in its own transaction, which publishes the accepted events to the
+/// partition's log (`PartitionLog`) and waits for the acknowledgement before it commits. So an
+/// answer `accepted` means the event is in LMDB here and on a majority of the NATS servers.
+/// Events of partitions this node does not own are answered `unavailable`, naming the owner.
+///
+/// Runs on the writer thread (`GroupCommitWriter`), which also runs `open` and `close` as jobs
+/// between commits when the node gains or loses a partition.
+public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
+    /// One owned partition.
+    final class Partition {
+        let number: Int
+        let store: TallyStore
+        let writer: StoreWriter
+        /// The newest sequence of the partition's log this node knows of (what its next append is fenced on).
+        var logEnd: UInt64
+        /// The log may hold events the store lacks (a commit failed after its publish): replay before the next commit.
+        var needsCatchUp = false
+        /// Another node wrote to the partition's log: this node no longer owns it.
+        var fenced = false
+
+        init(number: Int, store: TallyStore, writer: StoreWriter, logEnd: UInt64) {
+            self.number = number
+            self.store = store
+            self.writer = writer
+            self.logEnd = logEnd
+        }
+    }
+
+    public let node: String
+    public let map: PartitionMap
+    let log: PartitionLog
+    private let root: String
+    private let storeConfiguration: TallyStore.Configuration
+    private let logger: Logger
+    /// Part of every message id: ids stay unique across restarts of this node within the dedup window.
+    private let nonce = String(UInt64.random(in: .min ... .max), radix: 36)
+    private var commits: UInt64 = 0
+    private var partitions: [Int: Partition] = [:]
+    private let ownersLock = NSLock()
+    private var knownOwners: [String?] = []
+    public private(set) var lastCommit = CommitSummary()
+
+    /// - Parameter root: the node's store directory; partition `N` lives in `root/partitions/NNNN`.
+    public init(node: String, map: PartitionMap, log: PartitionLog, root: String, storeConfiguration: TallyStore.Configuration, logger: Logger) {
+        self.node = node
+        self.map = map
+        self.log = log
+        self.root = root
+        self.storeConfiguration = storeConfiguration
+        self.logger = logger
+    }
+
+    /// Where partition `number`'s store lives under `root`.
+    public static func storePath(root: String, partition number: Int) -> String {
+        "\(root)/partitions/\(PartitionMap.name(number))"
+    }
+
+    /// The partitions this node serves now, with the log sequence each store holds (writer thread).
+    public var served: [Int: UInt64] {
+        partitions.mapValues { (try? $0.store.logSequence()) ?? 0 }
+    }
+
+    /// The owners as of the node's last round, for the message of an event this node does not own. Any thread.
+    public func updateOwners(_ owners: [String?]) {
+        ownersLock.withLock { knownOwners = owners }
+    }
+
+    // MARK: Taking and giving up partitions (jobs on the writer thread)
+
+    /// Opens partition `number`'s store (created when new) and catches up from its log: after this
+    /// the store holds every event the log holds for the partition, and the node serves it.
+    public func open(_ number: Int) throws {
+        guard partitions[number] == nil else { return }
+        let path = Self.storePath(root: root, partition: number)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
+        let writer = try StoreWriter(store: store)
+        let partition = Partition(number: number, store: store, writer: writer, logEnd: try log.lastSequence(of: number))
+        writer.replicate = { [unowned self, unowned partition] accepted throws(StoreError) -> UInt64 in
+            try self.replicate(accepted, of: partition)
+        }
+        let started = ContinuousClock.now
+        let replayed = try catchUp(partition)
+        partitions[number] = partition
+        logger.info("serving partition", metadata: [
+            "partition": "\(number)", "log_sequence": "\(partition.logEnd)", "replayed_events": "\(replayed)",
+            "catch_up": "\(ContinuousClock.now - started)",
+        ])
+    }
+
+    /// Stops serving partition `number`: its logged usage is folded and its identity index saved,
+    /// as a single-node daemon does at stop, and its store closed.
+    public func close(_ number: Int) {
+        guard let partition = partitions.removeValue(forKey: number) else { return }
+        do {
+            try partition.writer.foldLoggedUsage()
+            try partition.writer.saveIdentityIndex()
+        } catch {
+            logger.warning("partition closed without its final fold; the next owner of this store reads its log", metadata: [
+                "partition": "\(number)", "error": "\(error.message)",
+            ])
+        }
+        logger.info("stopped serving partition", metadata: ["partition": "\(number)"])
+    }
+
+    /// Partitions whose log another node wrote to since: this node must give them up.
+    public var fencedPartitions: [Int] { partitions.values.filter(\.fenced).map(\.number).sorted() }
+
+    /// Stops serving every partition.
+    public func closeAll() {
+        for number in partitions.keys.sorted() { close(number) }
+    }
+
+    /// Replays the log after what the store holds; returns how many events the replay recorded.
+    @discardableResult
+    private func catchUp(_ partition: Partition) throws -> Int {
+        var replayed = 0
+        let applied = try partition.store.logSequence()
+        try log.replay(partition: partition.number, after: applied) { sequence, events throws(ClusterError) in
+            do {
+                _ = try partition.writer.record(events, replicatedAs: sequence)
+            } catch {
+                throw ClusterError(.damaged, "replaying message \(sequence) of partition \(partition.number)'s log failed: \((error as? StoreError)?.message ?? "\(error)")")
+            }
+            replayed += events.count
+            partition.logEnd = max(partition.logEnd, sequence)
+        }
+        partition.needsCatchUp = false
+        return replayed
+    }
+
+    private func replicate(_ accepted: [PendingEvent], of partition: Partition) throws(StoreError) -> UInt64 {
+        commits += 1
+        do {
+            let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(node)-\(nonce)-\(commits)")
+            // The log has them, whatever LMDB does next: a failed commit is caught up from the log.
+            partition.logEnd = end
+            return end
+        } catch {
+            if error.code == .fenced { partition.fenced = true }
+            throw StoreError(.unavailable, error.message)
+        }
+    }
+
+    // MARK: Group commits
+
+    public func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome] {
+        var byPartition: [Int: [Int]] = [:]
+        for (index, item) in pending.enumerated() { byPartition[map.partition(of: item.event.customer), default: []].append(index) }
+        var outcomes = [RecordOutcome](repeating: .duplicate, count: pending.count)
+        var summary = CommitSummary()
+        for (number, indices) in byPartition.sorted(by: { $0.key < $1.key }) {
+            guard let partition = partitions[number], !partition.fenced else {
+                let error = notServed(number)
+                for index in indices { outcomes[index] = .rejected(error) }
+                continue
+            }
+            do {
+                if partition.needsCatchUp { try catchUp(partition) }
+                let recorded = try partition.writer.record(indices.map { pending[$0] }, replicatedAs: nil)
+                for (offset, index) in indices.enumerated() { outcomes[index] = recorded[offset] }
+                summary.blocking.merge(partition.writer.lastCommit.blocking) { $1 }
+                summary.alertsFired += partition.writer.lastCommit.alertsFired
+            } catch {
+                if !partition.fenced { partition.needsCatchUp = true }
+                let message = (error as? StoreError)?.message ?? (error as? ClusterError)?.message ?? "\(error)"
+                logger.error("partition commit failed; answering its events unavailable", metadata: [
+                    "partition": "\(number)", "events": "\(indices.count)", "error": "\(message)",
+                ])
+                let unavailable = IngestError(code: .unavailable, message: "partition \(number) could not take this commit (\(message)); nothing was recorded, retry", field: nil)
+                for index in indices { outcomes[index] = .rejected(unavailable) }
+            }
+        }
+        lastCommit = summary
+        return outcomes
+    }
+
+    private func notServed(_ number: Int) -> IngestError {
+        let owner = ownersLock.withLock { number < knownOwners.count ? knownOwners[number] : nil }
+        let whom = owner.map { "node \($0)" } ?? "no node right now (a fail-over is under way)"
+        return IngestError(code: .unavailable,
+                           message: "this node (\(node)) does not serve partition \(number) of this customer: \(whom) owns it; send the event there, or retry",
+                           field: nil)
+    }
+
+    public func foldLoggedUsage() throws(StoreError) {
+        for partition in partitions.values { try partition.writer.foldLoggedUsage() }
+    }
+
+    public func saveIdentityIndex() throws(StoreError) {
+        for partition in partitions.values { try partition.writer.saveIdentityIndex() }
+    }
+}
