@@ -14,14 +14,18 @@ public final class ClusterNode: Service, @unchecked Sendable {
     private let recorder: ClusterRecorder
     private let writer: GroupCommitWriter
     private let roundInterval: Duration
+    private let forwardServer: ForwardServer?
     private let logger: Logger
     private let condition = NSCondition()
     private var stopping = false
     private var stopped = false
 
     /// - Parameter roundInterval: how often to renew and claim: a quarter of the fail-over time.
-    public init(ownership: PartitionOwnership, recorder: ClusterRecorder, writer: GroupCommitWriter, roundInterval: Duration, logger: Logger) {
+    /// - Parameter connection: answers the batches other nodes forward to this one (nil: none, tests).
+    public init(ownership: PartitionOwnership, recorder: ClusterRecorder, writer: GroupCommitWriter, roundInterval: Duration,
+                connection: NATSConnection?, logger: Logger) {
         self.ownership = ownership
+        self.forwardServer = connection.map { ForwardServer(connection: $0, writer: writer, node: recorder.node) }
         self.recorder = recorder
         self.writer = writer
         self.roundInterval = roundInterval
@@ -29,6 +33,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
+        try forwardServer?.start()
         let thread = Thread { [self] in loop() }
         thread.name = "tally-cluster"
         thread.start()
@@ -52,7 +57,8 @@ public final class ClusterNode: Service, @unchecked Sendable {
             if !stopping { _ = condition.wait(until: Date().addingTimeInterval(Self.seconds(roundInterval))) }
             condition.unlock()
         }
-        // A clean stop: stop writing, then hand every partition over at once.
+        // A clean stop: stop taking forwarded batches and writing, then hand every partition over at once.
+        forwardServer?.stop()
         _ = try? writer.perform { [recorder] _ in recorder.closeAll() }
         do {
             try ownership.leave()

@@ -68,10 +68,14 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         partitions.mapValues { (try? $0.store.logSequence()) ?? 0 }
     }
 
-    /// The owners as of the node's last round, for the message of an event this node does not own. Any thread.
+    /// The owners as of the node's last round, for the message of an event this node does not own
+    /// and for forwarding. Any thread.
     public func updateOwners(_ owners: [String?]) {
         ownersLock.withLock { knownOwners = owners }
     }
+
+    /// Every partition's owner as of the node's last round (nil: none known). Any thread.
+    public var owners: [String?] { ownersLock.withLock { knownOwners } }
 
     // MARK: Taking and giving up partitions (jobs on the writer thread)
 

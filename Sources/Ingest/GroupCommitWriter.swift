@@ -12,6 +12,15 @@ public protocol IngestBatchSink: AnyObject, Sendable {
     func batchesCompleted(_ batches: [IngestBatch])
 }
 
+/// Where a connection hands its batches: the group-commit writer itself, or in cluster mode a
+/// router that sends each event to its partition's owner.
+public protocol IngestSubmitter: AnyObject, Sendable {
+    /// The memory budget every front end submitting here shares (`ingest.max_buffered_bytes`).
+    var budget: BufferBudget { get }
+    /// Takes a batch; its sink gets it back once every event of it has an outcome. Any thread.
+    func submit(_ batch: IngestBatch)
+}
+
 /// Events of one read from one connection (or of one HTTP request), handed to the writer as a unit.
 ///
 /// Created on a connection's event loop, filled in by the writer thread, then handed back; only
@@ -39,6 +48,13 @@ public final class IngestBatch: @unchecked Sendable {
         self.events = events
         self.sink = sink
         self.tag = tag
+    }
+
+    /// Sets every event's outcome at once: what a router does that recorded the batch's events
+    /// elsewhere (cluster mode), before handing the batch back to its sink.
+    public func complete(outcomes: [RecordOutcome], blocked: [BlockingLimit?] = []) {
+        self.outcomes = outcomes
+        self.blocked = blocked
     }
 }
 
@@ -79,7 +95,7 @@ public struct GroupCommitReport: Sendable {
 /// events than the writer writes in about ``commitTargetNanoseconds`` (measured), so a producer's
 /// lines never wait long behind the others'. While one commit is being written and fsynced, the next
 /// fills up, so commits grow with the load. Outcomes go back to each connection once per commit.
-public final class GroupCommitWriter: @unchecked Sendable {
+public final class GroupCommitWriter: IngestSubmitter, @unchecked Sendable {
     private let writer: any GroupCommitRecorder
     private let maximumEvents: Int
     private let maximumDelayNanoseconds: UInt64

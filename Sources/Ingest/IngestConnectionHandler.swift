@@ -45,7 +45,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private let parser: EventLineParser
-    private let writer: GroupCommitWriter
+    private let writer: any IngestSubmitter
     private let budget: BufferBudget
     private let turns: ReadTurns
     private let limits: ConnectionLimits
@@ -73,7 +73,7 @@ final class IngestConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var closing = false
     private var lastWrite: EventLoopFuture<Void>?
 
-    init(parser: EventLineParser, writer: GroupCommitWriter, turns: ReadTurns, limits: ConnectionLimits,
+    init(parser: EventLineParser, writer: any IngestSubmitter, turns: ReadTurns, limits: ConnectionLimits,
          logger: Logger, metrics: IngestMetrics) {
         self.metrics = metrics
         self.parser = parser

@@ -13,6 +13,7 @@ public final class IngestDaemon: Service, Sendable {
     private let config: TallyConfig
     private let store: TallyStore?
     private let makeRecorder: (@Sendable () throws -> any GroupCommitRecorder)?
+    private let makeSubmitter: (@Sendable (GroupCommitWriter) -> any IngestSubmitter)?
     private let socketPath: String
     private let logger: Logger
     private let ready: @Sendable () -> Void
@@ -24,6 +25,8 @@ public final class IngestDaemon: Service, Sendable {
     ///   - store: the store, opened `.readWrite`; nil with `makeRecorder`.
     ///   - makeRecorder: cluster mode: what records the group commits instead of one store's writer
     ///     (made on the daemon's start; no archive schedule runs).
+    ///   - makeSubmitter: cluster mode: where the socket's connections hand their batches (a router
+    ///     in front of the writer); nil: the writer.
     ///   - socketPath: where to listen (the config's `ingest.socket` or `--socket`).
     ///   - ready: called once the socket accepts connections.
     ///   - makeLimitEvaluator: creates the writer's limit evaluator (on the writer's side); nil: no limits.
@@ -31,6 +34,7 @@ public final class IngestDaemon: Service, Sendable {
     ///   - frontEnds: more services that feed the same writer (the HTTP API) or follow the store
     ///     (the alert dispatcher); they start after the socket and stop before it.
     public init(config: TallyConfig, store: TallyStore?, makeRecorder: (@Sendable () throws -> any GroupCommitRecorder)? = nil,
+                makeSubmitter: (@Sendable (GroupCommitWriter) -> any IngestSubmitter)? = nil,
                 socketPath: String, logger: Logger,
                 makeLimitEvaluator: @escaping @Sendable () -> (any LimitEvaluator)? = { nil },
                 onAlerts: @escaping @Sendable ([Alert]) -> Void = { _ in },
@@ -39,6 +43,7 @@ public final class IngestDaemon: Service, Sendable {
         self.config = config
         self.store = store
         self.makeRecorder = makeRecorder
+        self.makeSubmitter = makeSubmitter
         self.socketPath = socketPath
         self.logger = logger
         self.makeLimitEvaluator = makeLimitEvaluator
@@ -91,7 +96,7 @@ public final class IngestDaemon: Service, Sendable {
                             limits: ConnectionLimits(maximumLineBytes: config.ingest.maxLineBytes,
                                                      maximumUnansweredLines: max(4 * config.ingest.commitMaxEvents, 1024)),
                             backlog: config.ingest.listenBacklog),
-            parser: parser, writer: writer, group: group, logger: logger)
+            parser: parser, writer: makeSubmitter?(writer) ?? writer, group: group, logger: logger)
         writer.start()
         do {
             try await server.start()

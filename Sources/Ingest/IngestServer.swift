@@ -48,14 +48,14 @@ public final class IngestServer: Sendable {
 
     private let settings: Settings
     private let parser: EventLineParser
-    private let writer: GroupCommitWriter
+    private let writer: any IngestSubmitter
     private let group: any EventLoopGroup
     private let logger: Logger
     private let serverChannel = NIOLockedValueBox<(any Channel)?>(nil)
     private let connections = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<IngestConnectionHandler>]>([:])
     private let turns = LoopReadTurns()
 
-    public init(settings: Settings, parser: EventLineParser, writer: GroupCommitWriter, group: any EventLoopGroup, logger: Logger) {
+    public init(settings: Settings, parser: EventLineParser, writer: any IngestSubmitter, group: any EventLoopGroup, logger: Logger) {
         self.settings = settings
         self.parser = parser
         self.writer = writer

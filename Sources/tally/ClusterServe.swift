@@ -33,10 +33,12 @@ enum ClusterServe {
             "node": "\(cluster.node)", "partitions": "\(cluster.partitions)", "replicas": "\(cluster.replicas)", "failover": "\(failover)",
         ])
         let daemon = IngestDaemon(
-            config: config, store: nil, makeRecorder: { recorder }, socketPath: config.ingest.socket, logger: logger,
+            config: config, store: nil, makeRecorder: { recorder },
+            makeSubmitter: { writer in ClusterRouter(writer: writer, recorder: recorder, connection: connection) },
+            socketPath: config.ingest.socket, logger: logger,
             frontEnds: { writer, _ in
                 [ClusterNode(ownership: ownership, recorder: recorder, writer: writer, roundInterval: failover / 4,
-                             logger: Logger(label: "tally.cluster"))]
+                             connection: connection, logger: Logger(label: "tally.cluster"))]
             })
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
