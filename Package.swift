@@ -200,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally",
+                "TallyConfiguration", "Ingest", "IngestClient", "Storage", "Metering", "tally", "Cluster", "NATSTestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

@@ -88,12 +88,12 @@ public final class PartitionOwnership: @unchecked Sendable {
             let liveNodes = max(1, try nodes.keys().count)
             let share = (partitions.count + liveNodes - 1) / liveNodes
             if owned.count < share {
-                let taken = Set(try leases.keys().compactMap(Self.partition(ofKey:)))
-                // Each node starts its search at its own place, so nodes starting together do not all race for partition 0.
+                // Each node starts its search at its own place, so nodes starting together do not all
+                // race for partition 0; a create on a held lease loses at once.
                 let start = PartitionMap(unchecked: partitions.count).partition(of: node)
                 for step in 0..<partitions.count where owned.count < share {
                     let partition = (start + step) % partitions.count
-                    guard !taken.contains(partition), owned[partition] == nil else { continue }
+                    guard owned[partition] == nil else { continue }
                     if case .written(let revision) = try leases.create(Self.key(partition), Array(node.utf8)) {
                         owned[partition] = revision
                         result.gained.append(partition)
@@ -135,9 +135,8 @@ public final class PartitionOwnership: @unchecked Sendable {
         -> (owners: [String?], nodes: [String: NodeStatus]) {
         do {
             var owners = [String?](repeating: nil, count: partitions.count)
-            for key in try leases.keys() {
-                guard let partition = partition(ofKey: key), partition < partitions.count, let entry = try leases.get(key),
-                      !entry.value.isEmpty else { continue }
+            for partition in 0..<partitions.count {
+                guard let entry = try leases.get(key(partition)), !entry.value.isEmpty else { continue }
                 owners[partition] = String(decoding: entry.value, as: UTF8.self)
             }
             var live: [String: NodeStatus] = [:]

@@ -105,6 +105,30 @@ public final class JetStream: @unchecked Sendable {
         return Self.streamInfo(info, name: name)
     }
 
+    /// The subjects of `stream` matching `filter` (such as `$KV.bucket.>`) that hold messages, with
+    /// how many each holds: one request to the stream's leader, no consumer.
+    public func subjects(stream: String, filter: String) throws(NATSError) -> [String: UInt64] {
+        var options = jsOptions()
+        try NATSCall.check(jsOptions_Init(&options), "jsOptions_Init")
+        options.Wait = timeout.milliseconds
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var jetStreamCode = jsErrCode(rawValue: 0)
+        let status = try withCString(filter) { (filter) throws(NATSError) -> natsStatus in
+            options.Stream.Info.SubjectsFilter = filter
+            return js_GetStreamInfo(&info, handle, stream, &options, &jetStreamCode)
+        }
+        if status == NATS_NOT_FOUND || Int(jetStreamCode.rawValue) == JetStreamCode.streamNotFound { return [:] }
+        try NATSCall.check(status, "js_GetStreamInfo", jetStream: jetStreamCode)
+        defer { jsStreamInfo_Destroy(info) }
+        var subjects: [String: UInt64] = [:]
+        if let list = info?.pointee.State.Subjects, let entries = list.pointee.List {
+            for index in 0..<Int(list.pointee.Count) {
+                if let subject = entries[index].Subject { subjects[String(cString: subject)] = entries[index].Msgs }
+            }
+        }
+        return subjects
+    }
+
     /// Deletes the stream and every message in it; false when there was none.
     @discardableResult
     public func deleteStream(_ name: String) throws(NATSError) -> Bool {

@@ -125,16 +125,15 @@ public final class KeyValueBucket: @unchecked Sendable {
         try NATSCall.check(kvStore_Delete(handle, key), "kvStore_Delete")
     }
 
-    /// Every key with a value, sorted.
+    /// Every key with a value, sorted: the bucket stream's subjects (one request to its leader;
+    /// the client's own listing starts a consumer, which a busy cluster can time out), less the
+    /// keys whose last entry is a delete.
     public func keys() throws(NATSError) -> [String] {
-        var list = kvKeysList()
-        let status = kvStore_Keys(&list, handle, nil)
-        if status == NATS_NOT_FOUND { return [] }
-        try NATSCall.check(status, "kvStore_Keys")
-        defer { kvKeysList_Destroy(&list) }
+        let prefix = "$KV.\(name)."
         var keys: [String] = []
-        for index in 0..<Int(list.Count) {
-            if let key = list.Keys?[index] { keys.append(String(cString: key)) }
+        for subject in try stream.subjects(stream: "KV_\(name)", filter: prefix + ">").keys {
+            let key = String(subject.dropFirst(prefix.count))
+            if try get(key) != nil { keys.append(key) }
         }
         return keys.sorted()
     }

@@ -1,0 +1,232 @@
+import Cluster
+import Foundation
+import IngestClient
+import NATSTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Cluster mode end to end: real nats-server processes as a JetStream cluster (R=3) and real
+/// `tally serve` nodes, producers on random nodes, nodes and servers killed mid-stream.
+@Suite("Cluster mode", .serialized)
+struct ClusterDaemonTests {
+    static let partitions = 16
+
+    static func config(node: String, urls: [String]) -> String {
+        """
+        store:
+          path: data
+        ingest:
+          socket: tally.sock
+          commit_max_events: 8192
+          commit_max_delay: 2ms
+        meters:
+          - { code: api_calls, aggregation: count }
+        cluster:
+          node: \(node)
+          nats: [\(urls.joined(separator: ", "))]
+          partitions: \(partitions)
+          replicas: 3
+          failover: 2s
+        """
+    }
+
+    /// `tally cluster status --json`, parsed: partition → owner, and the live nodes.
+    static func status(_ node: DaemonHarness) throws -> (owners: [String?], nodes: [String], lags: [Int?]) {
+        let result = try node.tally(["cluster", "status", "--config", node.configPath, "--json"])
+        guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+              let partitions = object["partitions"] as? [[String: Any]], let nodes = object["nodes"] as? [[String: Any]] else {
+            throw HarnessError("cluster status failed: \(result.output) \(result.error)")
+        }
+        return (partitions.map { $0["owner"] as? String }, nodes.compactMap { $0["node"] as? String }, partitions.map { $0["lag"] as? Int })
+    }
+
+    /// Waits until `expected` nodes are live and own every partition, each caught up.
+    static func waitForBalance(_ node: DaemonHarness, nodes expected: Set<String>, within seconds: Double = 60) throws {
+        try eventually(within: seconds) {
+            let status = try status(node)
+            guard Set(status.nodes) == expected, status.owners.allSatisfy({ $0.map(expected.contains) ?? false }),
+                  status.lags.allSatisfy({ $0 == 0 }) else {
+                throw HarnessError("not balanced yet: \(status)")
+            }
+        }
+    }
+
+    /// A customer's api_calls count as its owner reports it.
+    static func calls(of customer: String, owner: DaemonHarness) throws -> Int {
+        let result = try owner.tally(["usage", "--config", owner.configPath, "--store", owner.storePath, "--customer", customer, "--json"])
+        guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any],
+              let meters = object["meters"] as? [[String: Any]],
+              let quantity = meters.first(where: { $0["meter"] as? String == "api_calls" })?["quantity"] as? String else {
+            throw HarnessError("usage of \(customer) failed: \(result.output) \(result.error)")
+        }
+        return Int(quantity) ?? -1
+    }
+
+    @Test("3 NATS servers (R=3) and 3 nodes; 4 producers on random nodes; a node SIGKILLed with its data directory deleted, then a NATS server killed, mid-stream; unanswered and unavailable lines resent: every customer's usage equals its unique events, nothing lost or counted twice")
+    func failover() throws {
+        let nats = try NATSServers(count: 3)
+        defer { nats.stop() }
+        let nodes = try (1...3).map { try DaemonHarness(config: Self.config(node: "n\($0)", urls: nats.urls)) }
+        for node in nodes { try node.start() }
+        do {
+            try Self.waitForBalance(nodes[1], nodes: ["n1", "n2", "n3"])
+        } catch {
+            Issue.record("\(error)\n\(nodes[0].log().prefix(6_000))")
+            throw error
+        }
+
+        let total = 120_000
+        let customers = 60
+        let lines = (0..<total).map { Array(eventLine(id: "c\($0)", customer: "cus_\($0 % customers)").utf8) }
+        let run = ProducerRun(lines: lines, nodes: nodes.map(\.socketPath))
+        let producers = (0..<4).map { producer in
+            Thread { run.produce(indices: Array(stride(from: producer, to: total, by: 4))) }
+        }
+        producers.forEach { $0.start() }
+        // A third of the way: node n1 dies with its disk. Two thirds: one NATS server dies.
+        try eventually(within: 300) { guard run.answeredCount >= total / 3 else { throw HarnessError("waiting") } }
+        nodes[0].killHard()
+        run.markDead(0)
+        try FileManager.default.removeItem(atPath: nodes[0].storePath)
+        try eventually(within: 300) { guard run.answeredCount >= 2 * total / 3 else { throw HarnessError("waiting") } }
+        nats.kill(2)
+        try eventually(within: 600) { guard run.finishedProducers == 4 else { throw HarnessError("producing: \(run.answeredCount)") } }
+
+        #expect(run.unexpected.isEmpty, "unexpected answers: \(run.unexpected.prefix(5))")
+        #expect(run.answeredCount == total)
+        #expect(run.acceptedCount <= total)
+        // The survivors own everything and have applied their whole logs.
+        try Self.waitForBalance(nodes[1], nodes: ["n2", "n3"])
+        let status = try Self.status(nodes[1])
+        let map = try PartitionMap(count: Self.partitions)
+        for customer in 0..<customers {
+            let name = "cus_\(customer)"
+            let owner = try #require(status.owners[map.partition(of: name)])
+            let harness = owner == "n2" ? nodes[1] : nodes[2]
+            #expect(try Self.calls(of: name, owner: harness) == total / customers, "\(name) at \(owner)")
+        }
+        // Everything sent again, to one node (forwarded to the owners): every line is a duplicate.
+        let again = try LineSender(socketPath: nodes[1].socketPath).run(lines: lines.lazy.map { ArraySlice($0) }) { _ in }
+        #expect(again.duplicate == total, "\(again)")
+        #expect(nodes[1].terminate() == 0)
+        #expect(nodes[2].terminate() == 0)
+    }
+
+    @Test("a deposed owner: SIGSTOPped past its leases, its partitions move; SIGCONTed, it writes nothing to them, and its answers for them come from the new owner")
+    func deposedOwner() throws {
+        let nats = try NATSServers(count: 3)
+        defer { nats.stop() }
+        let nodes = try (1...2).map { try DaemonHarness(config: Self.config(node: "n\($0)", urls: nats.urls)) }
+        for node in nodes { try node.start() }
+        try Self.waitForBalance(nodes[1], nodes: ["n1", "n2"])
+        let map = try PartitionMap(count: Self.partitions)
+        let before = try Self.status(nodes[1])
+        // Customers whose partitions n1 owns now.
+        let theirs = (0..<400).map { "cus_\($0)" }.filter { before.owners[map.partition(of: $0)] == "n1" }.prefix(20)
+        #expect(theirs.count == 20)
+        let first = theirs.enumerated().map { Array(eventLine(id: "a\($0.offset)", customer: $0.element).utf8) }
+        #expect(try LineSender(socketPath: nodes[0].socketPath).run(lines: first.lazy.map { ArraySlice($0) }) { _ in }.accepted == first.count)
+
+        let paused = try #require(nodes[0].process).processIdentifier
+        kill(paused, SIGSTOP)
+        try Self.waitForBalance(nodes[1], nodes: ["n2"])
+        let second = theirs.enumerated().map { Array(eventLine(id: "b\($0.offset)", customer: $0.element).utf8) }
+        #expect(try LineSender(socketPath: nodes[1].socketPath).run(lines: second.lazy.map { ArraySlice($0) }) { _ in }.accepted == second.count)
+
+        kill(paused, SIGCONT)
+        // Straight after waking, n1 may still believe it owns them: whatever it answers, it must not
+        // count anything itself (its appends are fenced), and every answer is one a producer can act on.
+        let third = theirs.enumerated().map { Array(eventLine(id: "c\($0.offset)", customer: $0.element).utf8) }
+        var settled = Set<Int>()
+        try eventually(within: 60) {
+            let pending = third.indices.filter { !settled.contains($0) }
+            let outcomes = OutcomeLog()
+            _ = try LineSender(socketPath: nodes[0].socketPath).run(lines: pending.lazy.map { ArraySlice(third[$0]) }) { outcome in
+                outcomes.add(pending[outcome.index], outcome.response)
+            }
+            for (index, response) in outcomes.all {
+                if response.status == .accepted || response.status == .duplicate { settled.insert(index) }
+                #expect(response.status != .rejected || response.errorCode == "unavailable", "\(response)")
+            }
+            guard settled.count == third.count else { throw HarnessError("unsettled: \(third.count - settled.count)") }
+        }
+        #expect(nodes[0].log().contains("partition lost to another node") || nodes[0].log().contains("cluster_fenced"))
+        // It rejoins: the two nodes share the partitions again, and every count is exact.
+        try Self.waitForBalance(nodes[1], nodes: ["n1", "n2"])
+        let after = try Self.status(nodes[1])
+        for customer in theirs {
+            let owner = try #require(after.owners[map.partition(of: customer)])
+            #expect(try Self.calls(of: customer, owner: owner == "n1" ? nodes[0] : nodes[1]) == 3, "\(customer) at \(owner)")
+        }
+        #expect(nodes[0].terminate() == 0)
+        #expect(nodes[1].terminate() == 0)
+    }
+}
+
+/// Producers that send their lines to random live nodes until each line is answered accepted or
+/// duplicate: unanswered lines (a node died) and `unavailable` ones (a fail-over under way) go again.
+private final class ProducerRun: @unchecked Sendable {
+    let lines: [[UInt8]]
+    let nodes: [String]
+    private let lock = NSLock()
+    private var dead = Set<Int>()
+    private var answered = 0
+    private var accepted = 0
+    private var finished = 0
+    private(set) var unexpected: [String] = []
+
+    init(lines: [[UInt8]], nodes: [String]) {
+        self.lines = lines
+        self.nodes = nodes
+    }
+
+    var answeredCount: Int { lock.withLock { answered } }
+    var acceptedCount: Int { lock.withLock { accepted } }
+    var finishedProducers: Int { lock.withLock { finished } }
+    func markDead(_ node: Int) { _ = lock.withLock { dead.insert(node) } }
+
+    func produce(indices: [Int]) {
+        var remaining = indices
+        let deadline = Date().addingTimeInterval(600)
+        while !remaining.isEmpty, Date() < deadline {
+            let live = lock.withLock { nodes.indices.filter { !dead.contains($0) } }
+            let socket = nodes[live.randomElement()!]
+            let batch = remaining
+            let done = OutcomeLog()
+            let sender = LineSender(socketPath: socket, options: .init(windowLines: 4_096, reconnectAttempts: 2, initialBackoff: .milliseconds(50),
+                                                                        maxBackoff: .milliseconds(200)))
+            _ = try? sender.run(lines: batch.lazy.map { ArraySlice(self.lines[$0]) }) { outcome in
+                done.add(batch[outcome.index], outcome.response)
+            }
+            var settled = Set<Int>()
+            lock.withLock {
+                for (index, response) in done.all {
+                    switch response.status {
+                    case .accepted:
+                        settled.insert(index)
+                        answered += 1
+                        accepted += 1
+                    case .duplicate:
+                        settled.insert(index)
+                        answered += 1
+                    case .rejected:
+                        if response.errorCode != "unavailable" { unexpected.append("\(index): \(response)") }
+                    }
+                }
+            }
+            remaining = remaining.filter { !settled.contains($0) }
+            if settled.isEmpty { usleep(200_000) }
+        }
+        lock.withLock { finished += 1 }
+    }
+}
+
+private final class OutcomeLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcomes: [(Int, IngestResponse)] = []
+    func add(_ index: Int, _ response: IngestResponse) { lock.withLock { outcomes.append((index, response)) } }
+    var all: [(Int, IngestResponse)] { lock.withLock { outcomes } }
+}
