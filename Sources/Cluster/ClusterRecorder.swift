@@ -87,7 +87,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
         let writer = try StoreWriter(store: store)
-        let partition = Partition(number: number, store: store, writer: writer, logEnd: try log.lastSequence(of: number))
+        // Sealed first: from here on the previous owner cannot append, so the replay below sees everything.
+        let partition = Partition(number: number, store: store, writer: writer, logEnd: try log.seal(partition: number, by: node))
         writer.replicate = { [unowned self, unowned partition] accepted throws(StoreError) -> UInt64 in
             try self.replicate(accepted, of: partition)
         }

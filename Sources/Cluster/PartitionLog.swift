@@ -68,6 +68,29 @@ public final class PartitionLog: @unchecked Sendable {
         return last
     }
 
+    /// Seals the partition for a new owner: appends an empty batch after the log's end, so that an
+    /// append by the previous owner, which may not know yet that it lost the partition, is fenced
+    /// from now on (without the seal it would go through until the new owner's first own append,
+    /// and the new owner, having replayed already, would miss it). Returns the seal's sequence:
+    /// the end of what the new owner replays.
+    public func seal(partition: Int, by node: String) throws(ClusterError) -> UInt64 {
+        let subject = subject(partition)
+        for _ in 0..<100 {
+            let end = try lastSequence(of: partition)
+            let outcome: JetStream.PublishOutcome
+            do {
+                outcome = try stream.publish(subject: subject, payload: EventBatchCodec.encode([]), expectedLastSubjectSequence: end)
+            } catch {
+                throw ClusterError(error, while: "sealing partition \(partition)'s log")
+            }
+            switch outcome {
+            case .stored(let sequence), .duplicate(let sequence): return sequence
+            case .fenced: continue  // the previous owner appended meanwhile: read the end again
+            }
+        }
+        throw ClusterError(.fenced, "partition \(partition)'s log kept moving while node \(node) sealed it: another node still writes to it")
+    }
+
     /// Calls `body` with every message of `partition` after `sequence`, in order, with its
     /// sequence and events: how a new owner catches up from its snapshot (or from nothing).
     public func replay(partition: Int, after sequence: UInt64, _ body: (UInt64, [PendingEvent]) throws(ClusterError) -> Void) throws(ClusterError) {

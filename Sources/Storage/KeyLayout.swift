@@ -7,7 +7,7 @@ import Metering
 //
 // | database        | key                                                        | value |
 // |-----------------|------------------------------------------------------------|-------|
-// | `meta`          | ASCII name (`format`, `hash_key`, `settings_version`, `archived_sequence`, `archived_periods`) | the setting's bytes |
+// | `meta`          | ASCII name (`format`, `hash_key`, `settings_version`, `archived_sequence`, `archived_periods`, `customer_index_built`, cluster mode: `log_sequence`) | the setting's bytes |
 // | `identities`    | commit stamp u64 BE ‖ identity hash 16 B                   | fingerprint 16 B ‖ event sequence u64 BE |
 // | `events`        | event sequence u64 BE                                      | the event, `EventCodec` format 1 |
 // | `usage`         | len u8 ‖ customer ‖ period start i64 (ordered) ‖ len u8 ‖ meter ‖ { u32 len ‖ group value } | `AggregateState` |

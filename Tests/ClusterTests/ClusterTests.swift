@@ -96,6 +96,29 @@ struct PartitionLogTests {
     }
 }
 
+extension PartitionLogTests {
+    @Test("a new owner seals the log before it replays: the previous owner's next append is fenced even before the new owner wrote events")
+    func sealed() throws {
+        let servers = try NATSServers(count: 1)
+        defer { servers.stop() }
+        let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
+        let log = try eventually { try PartitionLog(stream: stream, replicas: 1) }
+        let known = try log.append(pendingEvents(0..<3), partition: 5, after: 0, commitID: "old-1")
+        let seal = try log.seal(partition: 5, by: "new")
+        #expect(seal == known + 1)
+        let error = #expect(throws: ClusterError.self) { try log.append(pendingEvents(3..<6), partition: 5, after: known, commitID: "old-2") }
+        #expect(error?.code == .fenced)
+        // The seal is an empty batch: a replay through it counts the old owner's events only.
+        var ids: [String] = []
+        var last: UInt64 = 0
+        try log.replay(partition: 5, after: 0) { sequence, events in
+            ids += events.map(\.event.id)
+            last = sequence
+        }
+        #expect(ids == ["e0", "e1", "e2"] && last == seal)
+    }
+}
+
 @Suite("Partition leases", .serialized)
 struct PartitionOwnershipTests {
     static let failover = Duration.milliseconds(1_500)

@@ -99,7 +99,13 @@ struct ClusterDaemonTests {
         #expect(run.answeredCount == total)
         #expect(run.acceptedCount <= total)
         // The survivors own everything and have applied their whole logs.
-        try Self.waitForBalance(nodes[1], nodes: ["n2", "n3"])
+        do {
+            try Self.waitForBalance(nodes[1], nodes: ["n2", "n3"])
+        } catch {
+            let problems = (nodes[1].log() + nodes[2].log()).split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }
+            Issue.record("\(error)\n\(problems.suffix(30).joined(separator: "\n"))")
+            throw error
+        }
         let status = try Self.status(nodes[1])
         let map = try PartitionMap(count: Self.partitions)
         for customer in 0..<customers {
