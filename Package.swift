@@ -184,7 +184,11 @@ let package = Package(
         // Real nats-server processes (one, or a JetStream cluster) for the NATS and cluster tests.
         .target(name: "NATSTestSupport", path: "Tests/NATSTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "NATSTests", dependencies: ["NATS", "NATSTestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "NATS", "NATSTestSupport", "Storage", "Metering"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Cluster", "NATS", "NATSTestSupport", "Storage", "Metering", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
         .testTarget(name: "TallyConfigurationTests", dependencies: ["TallyConfiguration", "Metering"], swiftSettings: strictSettings),

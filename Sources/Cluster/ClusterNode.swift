@@ -80,6 +80,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
     /// One round of ownership, and the partitions it opens and closes.
     func runRound() {
         let recorder = self.recorder
+        _ = try? writer.perform { _ in recorder.reconcile() }
         let served = (try? waitForWriter { recorder.served }) ?? [:]
         let round: PartitionOwnership.Round
         do {

@@ -88,12 +88,14 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
         let writer = try StoreWriter(store: store)
         // Sealed first: from here on the previous owner cannot append, so the replay below sees everything.
-        let partition = Partition(number: number, store: store, writer: writer, logEnd: try log.seal(partition: number, by: node))
+        commits += 1
+        let seal = try log.seal(partition: number, by: node, messageID: "\(idPrefix)\(commits)")
+        let partition = Partition(number: number, store: store, writer: writer, logEnd: seal)
         writer.replicate = { [unowned self, unowned partition] accepted throws(StoreError) -> UInt64 in
             try self.replicate(accepted, of: partition)
         }
         let started = ContinuousClock.now
-        let replayed = try catchUp(partition)
+        let replayed = try catchUp(partition, ownWritesOnlyAfter: seal)
         partitions[number] = partition
         logger.info("serving partition", metadata: [
             "partition": "\(number)", "log_sequence": "\(partition.logEnd)", "replayed_events": "\(replayed)",
@@ -116,6 +118,25 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         logger.info("stopped serving partition", metadata: ["partition": "\(number)"])
     }
 
+    /// Catches up every served partition whose log holds more than its store (a commit failed after
+    /// its publish, or an acknowledgement was lost and the message landed later), so an idle
+    /// partition does not stay behind its log until its next commit. A job on the writer thread,
+    /// once per lease round.
+    public func reconcile() {
+        for partition in partitions.values where !partition.fenced {
+            do {
+                let end = try log.lastSequence(of: partition.number)
+                let applied = try partition.store.logSequence()
+                guard partition.needsCatchUp || end > partition.logEnd || applied < end else { continue }
+                try catchUp(partition, ownWritesOnlyAfter: partition.logEnd)
+            } catch {
+                logger.warning("could not catch a partition up with its log; retrying next round", metadata: [
+                    "partition": "\(partition.number)", "error": "\(error)",
+                ])
+            }
+        }
+    }
+
     /// Partitions whose log another node wrote to since: this node must give them up.
     public var fencedPartitions: [Int] { partitions.values.filter(\.fenced).map(\.number).sorted() }
 
@@ -124,12 +145,24 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         for number in partitions.keys.sorted() { close(number) }
     }
 
+    /// The prefix of every message id this process writes.
+    private var idPrefix: String { "\(node)-\(nonce)-" }
+
     /// Replays the log after what the store holds; returns how many events the replay recorded.
+    /// Past `ownWritesOnlyAfter` (what this node knows it wrote last) every message must be this
+    /// process's own (a publish whose acknowledgement was lost): one from another node means
+    /// another node owns the partition now, so the replay stops there and the partition is fenced,
+    /// instead of taking that node's end as its own and writing after it.
     @discardableResult
-    private func catchUp(_ partition: Partition) throws -> Int {
+    private func catchUp(_ partition: Partition, ownWritesOnlyAfter known: UInt64) throws -> Int {
         var replayed = 0
         let applied = try partition.store.logSequence()
-        try log.replay(partition: partition.number, after: applied) { sequence, events throws(ClusterError) in
+        let prefix = idPrefix
+        try log.replay(partition: partition.number, after: applied) { sequence, events, messageID throws(ClusterError) in
+            if sequence > known, !(messageID?.hasPrefix(prefix) ?? false) {
+                partition.fenced = true
+                throw ClusterError(.fenced, "partition \(partition.number)'s log has message \(sequence) from another writer (\(messageID ?? "no id")): another node owns the partition now")
+            }
             do {
                 _ = try partition.writer.record(events, replicatedAs: sequence)
             } catch {
@@ -145,7 +178,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     private func replicate(_ accepted: [PendingEvent], of partition: Partition) throws(StoreError) -> UInt64 {
         commits += 1
         do {
-            let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(node)-\(nonce)-\(commits)")
+            let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(idPrefix)\(commits)")
             // The log has them, whatever LMDB does next: a failed commit is caught up from the log.
             partition.logEnd = end
             return end
@@ -169,7 +202,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
                 continue
             }
             do {
-                if partition.needsCatchUp { try catchUp(partition) }
+                if partition.needsCatchUp { try catchUp(partition, ownWritesOnlyAfter: partition.logEnd) }
                 let recorded = try partition.writer.record(indices.map { pending[$0] }, replicatedAs: nil)
                 for (offset, index) in indices.enumerated() { outcomes[index] = recorded[offset] }
                 summary.blocking.merge(partition.writer.lastCommit.blocking) { $1 }

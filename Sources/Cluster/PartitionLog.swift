@@ -73,13 +73,16 @@ public final class PartitionLog: @unchecked Sendable {
     /// from now on (without the seal it would go through until the new owner's first own append,
     /// and the new owner, having replayed already, would miss it). Returns the seal's sequence:
     /// the end of what the new owner replays.
-    public func seal(partition: Int, by node: String) throws(ClusterError) -> UInt64 {
+    ///
+    /// `messageID`: the seal's id, in the new owner's own id scheme (what `replay` reports).
+    public func seal(partition: Int, by node: String, messageID: String) throws(ClusterError) -> UInt64 {
         let subject = subject(partition)
-        for _ in 0..<100 {
+        for attempt in 0..<100 {
             let end = try lastSequence(of: partition)
             let outcome: JetStream.PublishOutcome
             do {
-                outcome = try stream.publish(subject: subject, payload: EventBatchCodec.encode([]), expectedLastSubjectSequence: end)
+                outcome = try stream.publish(subject: subject, payload: EventBatchCodec.encode([]), messageID: "\(messageID).\(attempt)",
+                                             expectedLastSubjectSequence: end)
             } catch {
                 throw ClusterError(error, while: "sealing partition \(partition)'s log")
             }
@@ -94,6 +97,11 @@ public final class PartitionLog: @unchecked Sendable {
     /// Calls `body` with every message of `partition` after `sequence`, in order, with its
     /// sequence and events: how a new owner catches up from its snapshot (or from nothing).
     public func replay(partition: Int, after sequence: UInt64, _ body: (UInt64, [PendingEvent]) throws(ClusterError) -> Void) throws(ClusterError) {
+        try replay(partition: partition, after: sequence) { (sequence, events, _) throws(ClusterError) in try body(sequence, events) }
+    }
+
+    /// `replay`, with each message's id (`Nats-Msg-Id`): who wrote it.
+    public func replay(partition: Int, after sequence: UInt64, _ body: (UInt64, [PendingEvent], String?) throws(ClusterError) -> Void) throws(ClusterError) {
         var next = sequence + 1
         let subject = subject(partition)
         while true {
@@ -107,7 +115,7 @@ public final class PartitionLog: @unchecked Sendable {
             guard let events = EventBatchCodec.decode(message.payload) else {
                 throw ClusterError(.damaged, "message \(message.sequence) of partition \(partition)'s log is not an event batch this version reads")
             }
-            try body(message.sequence, events)
+            try body(message.sequence, events, message.messageID)
             next = message.sequence + 1
         }
     }

@@ -272,6 +272,8 @@ public final class JetStream: @unchecked Sendable {
         if natsMsgHeader_Get(message, "Nats-Subject", &subject) == NATS_OK, let subject {
             copied.subject = String(cString: subject)
         }
+        var id: UnsafePointer<CChar>?
+        if natsMsgHeader_Get(message, "Nats-Msg-Id", &id) == NATS_OK, let id { copied.messageID = String(cString: id) }
         copied.replySubject = nil
         return copied
     }

@@ -126,6 +126,8 @@ public struct NATSMessage: Sendable, Hashable {
     public var payload: [UInt8]
     /// The stream sequence, for a message read from a JetStream stream; 0 otherwise.
     public var sequence: UInt64
+    /// The `Nats-Msg-Id` it was published with, for a message read from a JetStream stream.
+    public var messageID: String?
 
     public init(subject: String, replySubject: String? = nil, payload: [UInt8], sequence: UInt64 = 0) {
         self.subject = subject

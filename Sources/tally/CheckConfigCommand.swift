@@ -33,6 +33,9 @@ struct CheckConfigCommand: ParsableCommand {
             if !config.limits.isEmpty { print("  limits: \(config.limits.map(\.id).joined(separator: ", "))") }
             print("  alerts: log \(config.alerts.log ?? "off"), \(config.alerts.webhooks.count) webhooks")
             if let listen = config.http.listen { print("  http: \(listen), \(config.http.apiKeySHA256.count + config.http.apiKeys.count) api keys") }
+            if let cluster = config.cluster {
+                print("  cluster: node \(cluster.node), \(cluster.partitions) partitions, \(cluster.replicas) replicas, failover \(Double(cluster.failoverNanoseconds) / 1e9)s, NATS \(cluster.natsURLs.joined(separator: ", "))")
+            }
             for section in config.ignoredSections {
                 print("  note: '\(section)' is read but not used by this version of tally")
             }

@@ -24,13 +24,17 @@ struct ClusterCommand: ParsableCommand {
                 Example:
                   tally cluster status --config node1.yaml
                   tally cluster status --config node1.yaml --json
+                  tally cluster status --config node1.yaml --customer cus_42    # its partition and owner
                 """
         )
 
         @OptionGroup var options: StoreOptions
 
-        @Flag(name: .long, help: "Print JSON: {nodes:[{node, partitions}], partitions:[{partition, owner, log_sequence, applied_sequence, lag}], unowned}.")
+        @Flag(name: .long, help: "Print JSON: {nodes:[{node, partitions}], partitions:[{partition, owner, log_sequence, applied_sequence, lag}], unowned}; with --customer {customer, partition, owner}.")
         var json = false
+
+        @Option(name: .long, help: "Only this customer's partition and its owner (where to read its usage).")
+        var customer: String?
 
         func run() throws {
             let config = try options.loadConfig()
@@ -42,6 +46,22 @@ struct ClusterCommand: ParsableCommand {
                 let stream = try NATSConnection(servers: cluster.natsURLs, name: "tally-status").jetStream()
                 let buckets = try PartitionOwnership.buckets(on: stream, failover: .nanoseconds(cluster.failoverNanoseconds), replicas: cluster.replicas)
                 let (owners, nodes) = try PartitionOwnership.table(leases: buckets.leases, nodes: buckets.nodes, partitions: map)
+                if let customer {
+                    let partition = map.partition(of: customer)
+                    let owner = owners[partition]
+                    if json {
+                        var writer = JSONWriter()
+                        writer.raw("{"); writer.key("customer"); writer.string(customer)
+                        writer.raw(","); writer.key("partition"); writer.raw(String(partition))
+                        writer.raw(","); writer.key("owner")
+                        if let owner { writer.string(owner) } else { writer.raw("null") }
+                        writer.raw("}")
+                        print(writer.output)
+                    } else {
+                        print("customer \(customer): partition \(partition), owner \(owner ?? "(none: a fail-over is under way)")")
+                    }
+                    return
+                }
                 let log = try PartitionLog(stream: stream, replicas: cluster.replicas)
                 var rows: [(partition: Int, owner: String?, logSequence: UInt64, applied: UInt64?)] = []
                 for partition in 0..<map.count {

@@ -104,7 +104,7 @@ extension PartitionLogTests {
         let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
         let log = try eventually { try PartitionLog(stream: stream, replicas: 1) }
         let known = try log.append(pendingEvents(0..<3), partition: 5, after: 0, commitID: "old-1")
-        let seal = try log.seal(partition: 5, by: "new")
+        let seal = try log.seal(partition: 5, by: "new", messageID: "new-seal")
         #expect(seal == known + 1)
         let error = #expect(throws: ClusterError.self) { try log.append(pendingEvents(3..<6), partition: 5, after: known, commitID: "old-2") }
         #expect(error?.code == .fenced)
