@@ -72,7 +72,9 @@ start_node() {  # name, mode, [cpu]
 wait_owned() {  # config, node count: until every partition has an owner
   for _ in $(seq 1 200); do
     if "$TALLY" cluster status --config "$1" --json 2>/dev/null | python3 -c "
-import json,sys; s=json.load(sys.stdin); sys.exit(0 if len(s['nodes'])==$2 and not s['unowned'] and all(p['lag']==0 for p in s['partitions']) else 1)"; then return 0; fi
+import json,sys; s=json.load(sys.stdin)
+even = all(len(n['partitions']) >= len(s['partitions']) // $2 - 1 for n in s['nodes'])
+sys.exit(0 if len(s['nodes'])==$2 and even and not s['unowned'] and all(p['lag']==0 for p in s['partitions']) else 1)"; then return 0; fi
     sleep 0.25
   done
   echo "cluster did not settle" >&2; return 1
@@ -139,15 +141,15 @@ for nodes in 1 2 3; do
   i=0
   for part in "$DIR"/part.*; do
     i=$((i + 1))
-    "$TALLY" send --socket "$DIR/n$i/tally.sock" --quiet "$part" > "$DIR/send$i.out" &
+    { "$TALLY" send --socket "$DIR/n$i/tally.sock" --quiet "$part" > "$DIR/send$i.out" || true; } &
     sendpids+=($!)
   done
   wait "${sendpids[@]}"
   end=$(now)
   cores=$(( nodes < 2 ? nodes : 2 ))
   python3 -c "r=$EVENTS/($end-$start); print('%5d  %5d  %8d  %17d' % ($nodes, $cores, r, r/$cores))"
-  for i in $(seq 1 "$nodes"); do eval "kill \$pid_n$i"; done
-  wait 2>/dev/null || true
+  grep -h "rejected" "$DIR"/send*.out | grep -v " 0 rejected" || true
+  for i in $(seq 1 "$nodes"); do eval "kill \$pid_n$i; wait \$pid_n$i 2>/dev/null || true"; done
   rm -f "$DIR"/part.*
   stop_nats
 done

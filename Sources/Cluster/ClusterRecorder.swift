@@ -15,7 +15,7 @@ public import Storage
 /// between commits when the node gains or loses a partition.
 public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// One owned partition.
-    final class Partition {
+    final class Partition: @unchecked Sendable {
         let number: Int
         let store: TallyStore
         let writer: StoreWriter
@@ -43,6 +43,10 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// Part of every message id: ids stay unique across restarts of this node within the dedup window.
     private let nonce = String(UInt64.random(in: .min ... .max), radix: 36)
     private var commits: UInt64 = 0
+    private let commitsLock = NSLock()
+    /// Partitions of one group commit record side by side, each its own transaction on one
+    /// thread of this pool, so their publishes and fsyncs overlap instead of queuing.
+    private let partitionThreads = ForwardingThreads(count: 8)
     private var partitions: [Int: Partition] = [:]
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
@@ -88,8 +92,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
         let writer = try StoreWriter(store: store)
         // Sealed first: from here on the previous owner cannot append, so the replay below sees everything.
-        commits += 1
-        let seal = try log.seal(partition: number, by: node, messageID: "\(idPrefix)\(commits)")
+        let seal = try log.seal(partition: number, by: node, messageID: "\(idPrefix)\(nextCommitNumber())")
         let partition = Partition(number: number, store: store, writer: writer, logEnd: seal)
         writer.replicate = { [unowned self, unowned partition] accepted throws(StoreError) -> UInt64 in
             try self.replicate(accepted, of: partition)
@@ -176,9 +179,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     }
 
     private func replicate(_ accepted: [PendingEvent], of partition: Partition) throws(StoreError) -> UInt64 {
-        commits += 1
         do {
-            let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(idPrefix)\(commits)")
+            let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(idPrefix)\(nextCommitNumber())")
             // The log has them, whatever LMDB does next: a failed commit is caught up from the log.
             partition.logEnd = end
             return end
@@ -188,37 +190,59 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         }
     }
 
+    private func nextCommitNumber() -> UInt64 {
+        commitsLock.withLock {
+            commits += 1
+            return commits
+        }
+    }
+
     // MARK: Group commits
 
     public func record(_ pending: [PendingEvent]) throws(StoreError) -> [RecordOutcome] {
         var byPartition: [Int: [Int]] = [:]
         for (index, item) in pending.enumerated() { byPartition[map.partition(of: item.event.customer), default: []].append(index) }
-        var outcomes = [RecordOutcome](repeating: .duplicate, count: pending.count)
-        var summary = CommitSummary()
+        let results = PartitionResults(count: pending.count)
+        var work: [(Partition, [Int])] = []
         for (number, indices) in byPartition.sorted(by: { $0.key < $1.key }) {
             guard let partition = partitions[number], !partition.fenced else {
-                let error = notServed(number)
-                for index in indices { outcomes[index] = .rejected(error) }
+                results.fill(indices, with: Array(repeating: .rejected(notServed(number)), count: indices.count), summary: nil)
                 continue
             }
-            do {
-                if partition.needsCatchUp { try catchUp(partition, ownWritesOnlyAfter: partition.logEnd) }
-                let recorded = try partition.writer.record(indices.map { pending[$0] }, replicatedAs: nil)
-                for (offset, index) in indices.enumerated() { outcomes[index] = recorded[offset] }
-                summary.blocking.merge(partition.writer.lastCommit.blocking) { $1 }
-                summary.alertsFired += partition.writer.lastCommit.alertsFired
-            } catch {
-                if !partition.fenced { partition.needsCatchUp = true }
-                let message = (error as? StoreError)?.message ?? (error as? ClusterError)?.message ?? "\(error)"
-                logger.error("partition commit failed; answering its events unavailable", metadata: [
-                    "partition": "\(number)", "events": "\(indices.count)", "error": "\(message)",
-                ])
-                let unavailable = IngestError(code: .unavailable, message: "partition \(number) could not take this commit (\(message)); nothing was recorded, retry", field: nil)
-                for index in indices { outcomes[index] = .rejected(unavailable) }
-            }
+            work.append((partition, indices))
         }
-        lastCommit = summary
-        return outcomes
+        let done = DispatchGroup()
+        for (partition, indices) in work {
+            let events = indices.map { pending[$0] }
+            let job: @Sendable () -> Void = { [self] in
+                let (outcomes, summary) = record(events, in: partition)
+                results.fill(indices, with: outcomes, summary: summary)
+                done.leave()
+            }
+            done.enter()
+            // The last partition runs here: a commit of one partition (the common case with few) costs no hand-off.
+            if partition === work.last?.0 { job() } else { partitionThreads.run(job) }
+        }
+        done.wait()
+        lastCommit = results.summary
+        return results.outcomes
+    }
+
+    /// One partition's share of a group commit, in its own transaction (on whichever thread runs it).
+    private func record(_ events: [PendingEvent], in partition: Partition) -> ([RecordOutcome], CommitSummary?) {
+        do {
+            if partition.needsCatchUp { try catchUp(partition, ownWritesOnlyAfter: partition.logEnd) }
+            let recorded = try partition.writer.record(events, replicatedAs: nil)
+            return (recorded, partition.writer.lastCommit)
+        } catch {
+            if !partition.fenced { partition.needsCatchUp = true }
+            let message = (error as? StoreError)?.message ?? (error as? ClusterError)?.message ?? "\(error)"
+            logger.error("partition commit failed; answering its events unavailable", metadata: [
+                "partition": "\(partition.number)", "events": "\(events.count)", "error": "\(message)",
+            ])
+            let unavailable = IngestError(code: .unavailable, message: "partition \(partition.number) could not take this commit (\(message)); nothing was recorded, retry", field: nil)
+            return (Array(repeating: .rejected(unavailable), count: events.count), nil)
+        }
     }
 
     private func notServed(_ number: Int) -> IngestError {
@@ -235,5 +259,26 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
 
     public func saveIdentityIndex() throws(StoreError) {
         for partition in partitions.values { try partition.writer.saveIdentityIndex() }
+    }
+}
+
+/// The outcomes of one group commit, filled in by the partitions' jobs.
+private final class PartitionResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var outcomes: [RecordOutcome]
+    private(set) var summary = CommitSummary()
+
+    init(count: Int) {
+        outcomes = Array(repeating: .duplicate, count: count)
+    }
+
+    func fill(_ indices: [Int], with partOutcomes: [RecordOutcome], summary part: CommitSummary?) {
+        lock.withLock {
+            for (offset, index) in indices.enumerated() { outcomes[index] = partOutcomes[offset] }
+            if let part {
+                summary.blocking.merge(part.blocking) { $1 }
+                summary.alertsFired += part.alertsFired
+            }
+        }
     }
 }

@@ -15,7 +15,9 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
     private let recorder: ClusterRecorder
     private let connection: NATSConnection
     private let timeout: Duration
-    private let forwarding = DispatchQueue(label: "tally-forward", attributes: .concurrent)
+    /// Threads of its own: each forward blocks one until its owner answers (a commit there), so
+    /// the number in flight is the number of threads (a dispatch queue would run about one per core).
+    private let forwarding = ForwardingThreads(count: 64)
 
     public var budget: BufferBudget { writer.budget }
 
@@ -50,7 +52,7 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
         }
         for (owner, indices) in remote {
             let events = indices.map { batch.events[$0] }
-            forwarding.async { [connection, timeout] in
+            forwarding.run { [connection, timeout] in
                 routed.fill(indices, outcomes: Self.forward(events, to: owner, connection: connection, timeout: timeout))
             }
         }
@@ -221,5 +223,34 @@ enum OutcomeCodec {
 
     private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
         bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+    }
+}
+
+/// A fixed set of threads that run blocking jobs in submission order.
+final class ForwardingThreads: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+
+    init(count: Int) {
+        for index in 0..<count {
+            let thread = Thread { [self] in
+                while true {
+                    condition.lock()
+                    while jobs.isEmpty { condition.wait() }
+                    let job = jobs.removeFirst()
+                    condition.unlock()
+                    job()
+                }
+            }
+            thread.name = "tally-forward-\(index)"
+            thread.start()
+        }
+    }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
     }
 }
