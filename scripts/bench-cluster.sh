@@ -73,7 +73,7 @@ wait_owned() {  # config, node count: until every partition has an owner
   for _ in $(seq 1 200); do
     if "$TALLY" cluster status --config "$1" --json 2>/dev/null | python3 -c "
 import json,sys; s=json.load(sys.stdin)
-even = all(len(n['partitions']) >= len(s['partitions']) // $2 - 1 for n in s['nodes'])
+even = all(len(n['partitions']) >= len(s['partitions']) // $2 for n in s['nodes'])
 sys.exit(0 if len(s['nodes'])==$2 and even and not s['unowned'] and all(p['lag']==0 for p in s['partitions']) else 1)"; then return 0; fi
     sleep 0.25
   done

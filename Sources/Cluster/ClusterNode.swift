@@ -84,7 +84,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
         let served = (try? waitForWriter { recorder.served }) ?? [:]
         let round: PartitionOwnership.Round
         do {
-            round = try ownership.round(status: NodeStatus(appliedSequences: served))
+            round = try ownership.round(status: NodeStatus(appliedSequences: served), owners: recorder.owners)
         } catch {
             logger.error("partition lease round failed; retrying", metadata: ["error": "\(error.message)"])
             return

@@ -73,7 +73,11 @@ public final class PartitionOwnership: @unchecked Sendable {
     /// One round: heartbeat (with `status`, what `tally cluster status` shows of this node), renew
     /// every lease held (a lost renewal is in `lost`), claim free partitions up to the fair share
     /// (`gained`), and name the leases above it (`surplus`).
-    public func round(status: NodeStatus = NodeStatus()) throws(ClusterError) -> Round {
+    ///
+    /// `owners`: every partition's owner as the previous round's table had it. A node with more than
+    /// ⌊partitions ÷ live nodes⌋ hands one more partition over while a live node has fewer, so the
+    /// shares even out (⌈…⌉ alone can settle at 6, 6 and 4 for three nodes and sixteen partitions).
+    public func round(status: NodeStatus = NodeStatus(), owners: [String?] = []) throws(ClusterError) -> Round {
         var result = Round()
         do {
             try nodes.put(node, status.encoded)
@@ -85,7 +89,8 @@ public final class PartitionOwnership: @unchecked Sendable {
                     result.lost.append(partition)
                 }
             }
-            let liveNodes = max(1, try nodes.keys().count)
+            let live = try nodes.keys()
+            let liveNodes = max(1, live.count)
             let share = (partitions.count + liveNodes - 1) / liveNodes
             if owned.count < share {
                 // Each node starts its search at its own place, so nodes starting together do not all
@@ -102,6 +107,12 @@ public final class PartitionOwnership: @unchecked Sendable {
             }
             if owned.count > share {
                 result.surplus = Array(owned.keys.sorted().suffix(owned.count - share))
+            } else if owned.count > partitions.count / liveNodes {
+                var counts: [String: Int] = Dictionary(uniqueKeysWithValues: live.map { ($0, 0) })
+                for owner in owners.compactMap({ $0 }) where counts[owner] != nil { counts[owner]! += 1 }
+                if counts.contains(where: { $0.key != node && $0.value < partitions.count / liveNodes }), let last = owned.keys.max() {
+                    result.surplus = [last]
+                }
             }
         } catch {
             throw ClusterError(error, while: "renewing and claiming partition leases")

@@ -154,6 +154,30 @@ struct PartitionOwnershipTests {
         #expect(try a.round() == .init() && b.round() == .init())
     }
 
+    @Test("three nodes for sixteen partitions even out to 6, 5 and 5, not 6, 6 and 4")
+    func evenShares() throws {
+        let servers = try NATSServers(count: 1)
+        defer { servers.stop() }
+        let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
+        let nodes = try ["a", "b", "c"].map { try Self.node($0, stream, partitions: 16) }
+        _ = try nodes[0].round()
+        _ = try nodes[1].round()
+        for _ in 0..<4 {
+            for node in nodes.prefix(2) {
+                for partition in try node.round(owners: try Self.owners(stream, partitions: 16)).surplus { try node.release(partition) }
+            }
+        }
+        #expect(nodes[0].owned.count == 8 && nodes[1].owned.count == 8)
+        // c joins: a and b hand over above ⌈16 ÷ 3⌉ = 6, then one more each while c has fewer than 5.
+        for _ in 0..<6 {
+            for node in nodes {
+                for partition in try node.round(owners: try Self.owners(stream, partitions: 16)).surplus { try node.release(partition) }
+            }
+        }
+        #expect(nodes.map(\.owned.count).sorted() == [5, 5, 6])
+        #expect(try Self.owners(stream, partitions: 16).allSatisfy { $0 != nil })
+    }
+
     @Test("fail-over: a node that stops renewing loses its partitions to another within the fail-over time; when it comes back its renewals lose and its log appends are fenced")
     func failover() throws {
         let servers = try NATSServers(count: 1)
