@@ -30,13 +30,24 @@ CONF
   pids+=($!)
 done
 sleep 1
+# The meters (and plans) of config/tally.yaml, so examples/events.ndjson counts as in single-node mode.
+meters="$(python3 - <<'PY'
+import re
+text = open("config/tally.yaml").read()
+keep, out = False, []
+for line in text.splitlines():
+    if re.match(r"^[a-z_]+:", line):
+        keep = line.split(":")[0] in ("meters", "plans", "default_plan", "billing")
+    if keep:
+        out.append(line)
+print("\n".join(out))
+PY
+)"
 for n in 1 2 3; do
   cat > "$DIR/node$n.yaml" <<CONF
 store: { path: $DIR/node$n }
 ingest: { socket: $DIR/node$n.sock }
-meters:
-  - { code: api_calls, aggregation: count }
-  - { code: tokens, aggregation: sum, group_by: [model] }
+$meters
 cluster:
   node: n$n
   nats: [$urls]
@@ -50,7 +61,10 @@ done
 for n in 1 2 3; do
   for _ in $(seq 1 300); do [ -S "$DIR/node$n.sock" ] && break; sleep 0.1; done
 done
-sleep 3
+for _ in $(seq 1 120); do
+  "$TALLY" cluster status --config "$DIR/node1.yaml" | head -1 | grep -q " 0 without an owner" && break
+  sleep 0.5
+done
 "$TALLY" cluster status --config "$DIR/node1.yaml" | head -5
 cat <<TEXT
 
