@@ -146,7 +146,7 @@ let package = Package(
         .target(
             name: "Cluster",
             dependencies: [
-                "NATS", "Ingest", "Storage", "Metering",
+                "NATS", "Ingest", "Storage", "Metering", "TallyConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

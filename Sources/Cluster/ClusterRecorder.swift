@@ -11,8 +11,9 @@ public import Storage
 /// answer `accepted` means the event is in LMDB here and on a majority of the NATS servers.
 /// Events of partitions this node does not own are answered `unavailable`, naming the owner.
 ///
-/// Runs on the writer thread (`GroupCommitWriter`), which also runs `open` and `close` as jobs
-/// between commits when the node gains or loses a partition.
+/// Called on the writer thread (`GroupCommitWriter`), which also runs `open` and `close` as jobs
+/// between commits when the node gains or loses a partition; the partitions of one commit record
+/// side by side on a thread pool, each partition on one thread until the commit returns.
 public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// One owned partition.
     final class Partition: @unchecked Sendable {
@@ -46,7 +47,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     private let commitsLock = NSLock()
     /// Partitions of one group commit record side by side, each its own transaction on one
     /// thread of this pool, so their publishes and fsyncs overlap instead of queuing.
-    private let partitionThreads = ForwardingThreads(count: 8)
+    private let partitionThreads = BlockingThreadPool(name: "tally-partition", count: 8)
     private var partitions: [Int: Partition] = [:]
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
@@ -246,7 +247,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     }
 
     private func notServed(_ number: Int) -> IngestError {
-        let owner = ownersLock.withLock { number < knownOwners.count ? knownOwners[number] : nil }
+        let owners = self.owners
+        let owner = number < owners.count ? owners[number] : nil
         let whom = owner.map { "node \($0)" } ?? "no node right now (a fail-over is under way)"
         return IngestError(code: .unavailable,
                            message: "this node (\(node)) does not serve partition \(number) of this customer: \(whom) owns it; send the event there, or retry",

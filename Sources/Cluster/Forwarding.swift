@@ -17,7 +17,7 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
     private let timeout: Duration
     /// Threads of its own: each forward blocks one until its owner answers (a commit there), so
     /// the number in flight is the number of threads (a dispatch queue would run about one per core).
-    private let forwarding = ForwardingThreads(count: 64)
+    private let forwarding = BlockingThreadPool(name: "tally-forward", count: 64)
 
     public var budget: BufferBudget { writer.budget }
 
@@ -62,7 +62,7 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
     static func forward(_ events: [PendingEvent], to owner: String, connection: NATSConnection, timeout: Duration) -> [RecordOutcome] {
         do {
             let reply = try connection.request(subject: subject(node: owner), payload: EventBatchCodec.encode(events), timeout: timeout)
-            guard let outcomes = OutcomeCodec.decode(reply.payload), outcomes.count == events.count else {
+            guard let outcomes = RecordOutcomeCodec.decode(reply.payload), outcomes.count == events.count else {
                 throw ClusterError(.damaged, "node \(owner) answered a forwarded batch with something this version does not read")
             }
             return outcomes
@@ -164,93 +164,6 @@ private final class ReplySink: IngestBatchSink, @unchecked Sendable {
     }
 
     func batchesCompleted(_ batches: [IngestBatch]) {
-        for batch in batches { try? connection.respond(to: request, payload: OutcomeCodec.encode(batch.outcomes)) }
-    }
-}
-
-/// Outcomes on the wire: u32 count, then per outcome u8 kind (0 accepted, 1 duplicate, 2 rejected:
-/// u8 length ‖ code, u32 length ‖ message, u8 length ‖ field (0: none)).
-enum OutcomeCodec {
-    static func encode(_ outcomes: [RecordOutcome]) -> [UInt8] {
-        var bytes: [UInt8] = []
-        append(UInt32(outcomes.count), to: &bytes)
-        for outcome in outcomes {
-            switch outcome {
-            case .accepted: bytes.append(0)
-            case .duplicate: bytes.append(1)
-            case .rejected(let error):
-                bytes.append(2)
-                let code = Array(error.code.rawValue.utf8.prefix(255))
-                bytes.append(UInt8(code.count))
-                bytes += code
-                let message = Array(error.message.utf8)
-                append(UInt32(message.count), to: &bytes)
-                bytes += message
-                let field = Array((error.field ?? "").utf8.prefix(255))
-                bytes.append(UInt8(field.count))
-                bytes += field
-            }
-        }
-        return bytes
-    }
-
-    static func decode(_ bytes: [UInt8]) -> [RecordOutcome]? {
-        var offset = 0
-        func take(_ count: Int) -> ArraySlice<UInt8>? {
-            guard count >= 0, offset + count <= bytes.count else { return nil }
-            defer { offset += count }
-            return bytes[offset..<offset + count]
-        }
-        func u32() -> Int? { take(4).map { $0.reduce(0) { $0 << 8 | Int($1) } } }
-        guard let count = u32() else { return nil }
-        var outcomes: [RecordOutcome] = []
-        for _ in 0..<count {
-            guard let kind = take(1)?.first else { return nil }
-            switch kind {
-            case 0: outcomes.append(.accepted)
-            case 1: outcomes.append(.duplicate)
-            case 2:
-                guard let codeLength = take(1)?.first, let code = take(Int(codeLength)), let messageLength = u32(),
-                      let message = take(messageLength), let fieldLength = take(1)?.first, let field = take(Int(fieldLength)) else { return nil }
-                outcomes.append(.rejected(IngestError(code: IngestError.Code(rawValue: String(decoding: code, as: UTF8.self)),
-                                                      message: String(decoding: message, as: UTF8.self),
-                                                      field: field.isEmpty ? nil : String(decoding: field, as: UTF8.self))))
-            default: return nil
-            }
-        }
-        return offset == bytes.count ? outcomes : nil
-    }
-
-    private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
-        bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-    }
-}
-
-/// A fixed set of threads that run blocking jobs in submission order.
-final class ForwardingThreads: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var jobs: [@Sendable () -> Void] = []
-
-    init(count: Int) {
-        for index in 0..<count {
-            let thread = Thread { [self] in
-                while true {
-                    condition.lock()
-                    while jobs.isEmpty { condition.wait() }
-                    let job = jobs.removeFirst()
-                    condition.unlock()
-                    job()
-                }
-            }
-            thread.name = "tally-forward-\(index)"
-            thread.start()
-        }
-    }
-
-    func run(_ job: @escaping @Sendable () -> Void) {
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+        for batch in batches { try? connection.respond(to: request, payload: RecordOutcomeCodec.encode(batch.outcomes)) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import NATS
+import TallyConfiguration
 
 /// Which node owns which partition, through leases in a JetStream key-value bucket.
 ///
@@ -54,8 +55,8 @@ public final class PartitionOwnership: @unchecked Sendable {
     }
 
     public init(node: String, partitions: PartitionMap, leases: KeyValueBucket, nodes: KeyValueBucket) throws(ClusterError) {
-        guard !node.isEmpty, node.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ".") && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: ">") }) else {
-            throw ClusterError(.invalidSettings, "cluster.node must be a non-empty name of printable ASCII without spaces, '.', '*' or '>', got '\(node)'")
+        guard ClusterSettings.isValidNodeName(node) else {
+            throw ClusterError(.invalidSettings, "cluster.node must be a name of at most 64 printable ASCII characters without spaces, '.', '*' or '>', got '\(node)'")
         }
         self.node = node
         self.partitions = partitions
@@ -64,11 +65,6 @@ public final class PartitionOwnership: @unchecked Sendable {
     }
 
     static func key(_ partition: Int) -> String { "p." + PartitionMap.name(partition) }
-
-    static func partition(ofKey key: String) -> Int? {
-        guard key.hasPrefix("p.") else { return nil }
-        return Int(key.dropFirst(2))
-    }
 
     /// One round: heartbeat (with `status`, what `tally cluster status` shows of this node), renew
     /// every lease held (a lost renewal is in `lost`), claim free partitions up to the fair share
@@ -92,10 +88,11 @@ public final class PartitionOwnership: @unchecked Sendable {
             let live = try nodes.keys()
             let liveNodes = max(1, live.count)
             let share = (partitions.count + liveNodes - 1) / liveNodes
+            let floor = partitions.count / liveNodes
             if owned.count < share {
                 // Each node starts its search at its own place, so nodes starting together do not all
                 // race for partition 0; a create on a held lease loses at once.
-                let start = PartitionMap(unchecked: partitions.count).partition(of: node)
+                let start = partitions.partition(of: node)
                 for step in 0..<partitions.count where owned.count < share {
                     let partition = (start + step) % partitions.count
                     guard owned[partition] == nil else { continue }
@@ -107,10 +104,10 @@ public final class PartitionOwnership: @unchecked Sendable {
             }
             if owned.count > share {
                 result.surplus = Array(owned.keys.sorted().suffix(owned.count - share))
-            } else if owned.count > partitions.count / liveNodes {
+            } else if owned.count > floor {
                 var counts: [String: Int] = Dictionary(uniqueKeysWithValues: live.map { ($0, 0) })
                 for owner in owners.compactMap({ $0 }) where counts[owner] != nil { counts[owner]! += 1 }
-                if counts.contains(where: { $0.key != node && $0.value < partitions.count / liveNodes }), let last = owned.keys.max() {
+                if counts.contains(where: { $0.key != node && $0.value < floor }), let last = owned.keys.max() {
                     result.surplus = [last]
                 }
             }
@@ -150,22 +147,11 @@ public final class PartitionOwnership: @unchecked Sendable {
                 guard let entry = try leases.get(key(partition)), !entry.value.isEmpty else { continue }
                 owners[partition] = String(decoding: entry.value, as: UTF8.self)
             }
-            var live: [String: NodeStatus] = [:]
-            for name in try nodes.keys() {
-                guard let entry = try nodes.get(name) else { continue }
-                live[name] = NodeStatus(decoding: entry.value)
-            }
+            let live = Dictionary(uniqueKeysWithValues: try nodes.entries().map { ($0.key, NodeStatus(decoding: $0.value)) })
             return (owners, live)
         } catch {
             throw ClusterError(error, while: "reading partition leases")
         }
-    }
-}
-
-extension PartitionMap {
-    /// A map whose count is known to be in range.
-    init(unchecked count: Int) {
-        self = (try? PartitionMap(count: max(1, min(count, Self.maximumCount))))!
     }
 }
 

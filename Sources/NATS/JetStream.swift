@@ -261,19 +261,14 @@ public final class JetStream: @unchecked Sendable {
         try NATSCall.check(status, "js_DirectGetMsg")
         guard let message else { return nil }
         defer { natsMsg_Destroy(message) }
-        var sequence: UInt64 = 0
-        var subject: UnsafePointer<CChar>?
-        var value: UnsafePointer<CChar>?
-        if natsMsgHeader_Get(message, "Nats-Sequence", &value) == NATS_OK, let value {
-            sequence = UInt64(String(cString: value)) ?? 0
+        func header(_ name: String) -> String? {
+            var value: UnsafePointer<CChar>?
+            return natsMsgHeader_Get(message, name, &value) == NATS_OK ? value.map { String(cString: $0) } : nil
         }
-        var copied = NATSMessage(message, sequence: sequence)
+        var copied = NATSMessage(message, sequence: header("Nats-Sequence").flatMap { UInt64($0) } ?? 0)
         // A direct get's own subject is the reply inbox: the stored subject is a header.
-        if natsMsgHeader_Get(message, "Nats-Subject", &subject) == NATS_OK, let subject {
-            copied.subject = String(cString: subject)
-        }
-        var id: UnsafePointer<CChar>?
-        if natsMsgHeader_Get(message, "Nats-Msg-Id", &id) == NATS_OK, let id { copied.messageID = String(cString: id) }
+        if let subject = header("Nats-Subject") { copied.subject = subject }
+        copied.messageID = header("Nats-Msg-Id")
         copied.replySubject = nil
         return copied
     }

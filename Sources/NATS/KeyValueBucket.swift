@@ -125,17 +125,21 @@ public final class KeyValueBucket: @unchecked Sendable {
         try NATSCall.check(kvStore_Delete(handle, key), "kvStore_Delete")
     }
 
-    /// Every key with a value, sorted: the bucket stream's subjects (one request to its leader;
-    /// the client's own listing starts a consumer, which a busy cluster can time out), less the
-    /// keys whose last entry is a delete.
+    /// Every key with a value, sorted.
     public func keys() throws(NATSError) -> [String] {
+        try entries().map(\.key)
+    }
+
+    /// Every key with its value, sorted by key: the bucket stream's subjects (one request to its
+    /// leader; the client's own listing starts a consumer, which a busy cluster can time out), each
+    /// read, less the keys whose last entry is a delete.
+    public func entries() throws(NATSError) -> [Entry] {
         let prefix = "$KV.\(name)."
-        var keys: [String] = []
+        var entries: [Entry] = []
         for subject in try stream.subjects(stream: "KV_\(name)", filter: prefix + ">").keys {
-            let key = String(subject.dropFirst(prefix.count))
-            if try get(key) != nil { keys.append(key) }
+            if let entry = try get(String(subject.dropFirst(prefix.count))) { entries.append(entry) }
         }
-        return keys.sorted()
+        return entries.sorted { $0.key < $1.key }
     }
 
     /// A conditional write that found another revision: JetStream answers "wrong last sequence"

@@ -212,61 +212,20 @@ enum CreditGrantCodec {
     }
 
     static func decode(_ value: UnsafeRawBufferPointer) -> CreditGrant? {
-        var reader = ByteReader(value)
-        guard reader.byte() == 1, let id = reader.string(), let customer = reader.string(), let amount = reader.decimal(),
-              let currency = reader.string(), let priority = reader.int64(), let effective = reader.int64(),
-              let expires = reader.optionalInt64(), let hasReason = reader.byte()
+        var reader = ByteReader(bytes: value)
+        guard reader.byte() == 1, let id = reader.longString(), let customer = reader.longString(), let amount = reader.decimal(),
+              let currency = reader.longString(), let priority = reader.orderedInt64(), let effective = reader.orderedInt64(),
+              let expires = reader.optionalOrderedInt64(), let hasReason = reader.byte()
         else { return nil }
         var reason: String?
         if hasReason == 1 {
-            guard let text = reader.string() else { return nil }
+            guard let text = reader.longString() else { return nil }
             reason = text
         }
-        guard let granted = reader.int64(), let voided = reader.optionalInt64() else { return nil }
+        guard let granted = reader.orderedInt64(), let voided = reader.optionalOrderedInt64() else { return nil }
         return CreditGrant(id: id, customer: customer, amount: amount, currency: currency, priority: Int(priority),
                            effectiveAt: Timestamp(nanosecondsSinceEpoch: effective), expiresAt: expires.map(Timestamp.init(nanosecondsSinceEpoch:)),
                            reason: reason, grantedAt: Timestamp(nanosecondsSinceEpoch: granted),
                            voidedAt: voided.map(Timestamp.init(nanosecondsSinceEpoch:)))
-    }
-
-    /// Reads the fields in order; nil past the end.
-    private struct ByteReader {
-        let bytes: UnsafeRawBufferPointer
-        var offset = 0
-
-        init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
-
-        mutating func byte() -> UInt8? {
-            guard offset < bytes.count else { return nil }
-            defer { offset += 1 }
-            return bytes[offset]
-        }
-
-        mutating func int64() -> Int64? {
-            guard offset + 8 <= bytes.count else { return nil }
-            defer { offset += 8 }
-            return bytes.loadOrderedInt64(at: offset)
-        }
-
-        mutating func optionalInt64() -> Int64?? {
-            guard let flag = byte() else { return nil }
-            if flag == 0 { return .some(nil) }
-            guard let value = int64() else { return nil }
-            return .some(value)
-        }
-
-        mutating func string() -> String? {
-            guard offset + 4 <= bytes.count else { return nil }
-            let length = Int(bytes.loadBigEndianUInt32(at: offset))
-            guard offset + 4 + length <= bytes.count else { return nil }
-            defer { offset += 4 + length }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 4 + length)]), as: UTF8.self)
-        }
-
-        mutating func decimal() -> ExactDecimal? {
-            guard offset + ExactDecimal.encodedSize <= bytes.count else { return nil }
-            defer { offset += ExactDecimal.encodedSize }
-            return ExactDecimal(encoded: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + ExactDecimal.encodedSize)]))
-        }
     }
 }

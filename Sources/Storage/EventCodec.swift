@@ -145,6 +145,14 @@ struct ByteReader {
         uint64().map { Int64(bitPattern: $0 ^ (1 << 63)) }
     }
 
+    /// A flag byte (0: none), then an ordered i64 when set; nil past the end.
+    mutating func optionalOrderedInt64() -> Int64?? {
+        guard let flag = byte() else { return nil }
+        if flag == 0 { return .some(nil) }
+        guard let value = orderedInt64() else { return nil }
+        return .some(value)
+    }
+
     mutating func uint32() -> UInt32? {
         guard offset + 4 <= bytes.count else { return nil }
         defer { offset += 4 }

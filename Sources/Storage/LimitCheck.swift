@@ -191,10 +191,8 @@ extension StoreWriter {
         return key
     }
 
-    /// `alt_` and 16 hex digits of a keyed hash of (customer, limit, period, step): the same
-    /// crossing always gets the same id, so a receiver can deduplicate redeliveries.
-
-    /// `alt_` and 16 hex digits of a keyed hash of the crossing's `fired` key.
+    /// `alt_` and 16 hex digits of a keyed hash of the crossing's `fired` key: the same crossing
+    /// always gets the same id, so a receiver can deduplicate redeliveries.
     func alertID(firedKey: [UInt8]) -> String {
         let hash = store.hashKeys.hash(firedKey)
         let hex = String(hash.high, radix: 16)

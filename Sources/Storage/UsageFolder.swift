@@ -118,6 +118,8 @@ final class UsageFolder {
     /// The key `current` looked up last, in a buffer reused for every event; `set` copies it into
     /// a key of its own size only when the table gains it.
     private var probe = UsageKeyBytes([])
+    /// The prefix `usage(prefix:)` looks up last, in a buffer reused for every touched customer.
+    private var prefixProbe = UsageKeyBytes([])
     /// Sorts the keys of the next pass off the writer thread.
     private let sorter = PassSorter()
     /// Bumped when the table is emptied, so that a sort started before is not used after.
@@ -387,8 +389,8 @@ final class UsageFolder {
     /// A customer's usage in one period as this commit leaves it: `usage` rows overlaid with the
     /// logged states, in key order (what the limit check counts).
     func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [UsageRecord] {
-        let prefixKey = UsageKeyBytes(prefix)
-        if let entries = completeRows[prefixKey] {
+        prefixProbe.assign(prefix, family: 0)
+        if let entries = completeRows[prefixProbe] {
             return entries.compactMap { Self.record($0.key, $0.state) }
         }
         let rows = try rows(prefix: prefix, transaction: transaction)
@@ -406,7 +408,7 @@ final class UsageFolder {
                     entries.append(entry)
                 }
             }
-            completeRows[prefixKey] = entries
+            completeRows[UsageKeyBytes(prefix)] = entries
         }
         return rows.compactMap { Self.record($0.key, $0.state) }
     }

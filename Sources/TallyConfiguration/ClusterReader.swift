@@ -14,7 +14,7 @@ extension ConfigReader {
             switch key {
             case "node":
                 guard let text = nonEmptyText(value, path: path, example: "node: n1") else { return }
-                if text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !".*>".utf8.contains($0) }), text.utf8.count <= 64 {
+                if ClusterSettings.isValidNodeName(text) {
                     name = text
                 } else {
                     report(value, path, "node must be a name of at most 64 printable ASCII characters without spaces, '.', '*' or '>', e.g. node: n1")

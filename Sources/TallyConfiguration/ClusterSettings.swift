@@ -22,6 +22,12 @@ public struct ClusterSettings: Sendable, Hashable {
     /// (`cluster.failover`, 1 s–10 min, default 10 s).
     public var failoverNanoseconds: Int64
 
+    /// Whether `name` can name a node: it goes into NATS subjects and keys, so at most 64 printable
+    /// ASCII characters without spaces, `.`, `*` or `>`.
+    public static func isValidNodeName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !".*>".utf8.contains($0) }
+    }
+
     public static let defaultPartitions = 64
     public static let defaultReplicas = 3
     public static let defaultFailoverNanoseconds: Int64 = 10_000_000_000

@@ -63,12 +63,12 @@ struct ClusterCommand: ParsableCommand {
                     return
                 }
                 let log = try PartitionLog(stream: stream, replicas: cluster.replicas)
-                var rows: [(partition: Int, owner: String?, logSequence: UInt64, applied: UInt64?)] = []
-                for partition in 0..<map.count {
+                let rows = try (0..<map.count).map { (partition) throws(ClusterError) -> Row in
                     let owner = owners[partition]
-                    rows.append((partition, owner, try log.lastSequence(of: partition), owner.flatMap { nodes[$0]?.appliedSequences[partition] }))
+                    return Row(partition: partition, owner: owner, logSequence: try log.lastSequence(of: partition),
+                               applied: owner.flatMap { nodes[$0]?.appliedSequences[partition] })
                 }
-                print(json ? Self.json(rows: rows, nodes: nodes, owners: owners) : Self.text(rows: rows, nodes: nodes, owners: owners))
+                print(json ? Self.json(rows: rows, nodes: nodes.keys.sorted()) : Self.text(rows: rows, nodes: nodes.keys.sorted()))
             } catch let error as ClusterError {
                 throw CommandFailure(error.message)
             } catch let error as NATSError {
@@ -76,18 +76,27 @@ struct ClusterCommand: ParsableCommand {
             }
         }
 
-        private static func owned(by node: String, _ owners: [String?]) -> [Int] {
-            owners.indices.filter { owners[$0] == node }
+        /// One partition's line of the status.
+        struct Row {
+            var partition: Int
+            var owner: String?
+            var logSequence: UInt64
+            /// What the owner's store holds of the log, as its last heartbeat said; nil without an owner.
+            var applied: UInt64?
+            var lag: UInt64? { applied.map { logSequence >= $0 ? logSequence - $0 : 0 } }
         }
 
-        static func json(rows: [(partition: Int, owner: String?, logSequence: UInt64, applied: UInt64?)], nodes: [String: NodeStatus],
-                         owners: [String?]) -> String {
+        private static func owned(by node: String, _ rows: [Row]) -> [Int] {
+            rows.filter { $0.owner == node }.map(\.partition)
+        }
+
+        static func json(rows: [Row], nodes: [String]) -> String {
             var writer = JSONWriter()
             writer.raw("{"); writer.key("nodes"); writer.raw("[")
-            for (index, node) in nodes.keys.sorted().enumerated() {
+            for (index, node) in nodes.enumerated() {
                 if index > 0 { writer.raw(",") }
                 writer.raw("{"); writer.key("node"); writer.string(node)
-                writer.raw(","); writer.key("partitions"); writer.raw("[" + owned(by: node, owners).map(String.init).joined(separator: ",") + "]")
+                writer.raw(","); writer.key("partitions"); writer.raw("[" + owned(by: node, rows).map(String.init).joined(separator: ",") + "]")
                 writer.raw("}")
             }
             writer.raw("],"); writer.key("partitions"); writer.raw("[")
@@ -98,7 +107,7 @@ struct ClusterCommand: ParsableCommand {
                 if let owner = row.owner { writer.string(owner) } else { writer.raw("null") }
                 writer.raw(","); writer.key("log_sequence"); writer.raw(String(row.logSequence))
                 writer.raw(","); writer.key("applied_sequence"); writer.raw(row.applied.map(String.init) ?? "null")
-                writer.raw(","); writer.key("lag"); writer.raw(row.applied.map { String(row.logSequence >= $0 ? row.logSequence - $0 : 0) } ?? "null")
+                writer.raw(","); writer.key("lag"); writer.raw(row.lag.map(String.init) ?? "null")
                 writer.raw("}")
             }
             writer.raw("],"); writer.key("unowned"); writer.raw("[" + rows.filter { $0.owner == nil }.map { String($0.partition) }.joined(separator: ",") + "]")
@@ -106,22 +115,14 @@ struct ClusterCommand: ParsableCommand {
             return writer.output
         }
 
-        static func text(rows: [(partition: Int, owner: String?, logSequence: UInt64, applied: UInt64?)], nodes: [String: NodeStatus],
-                         owners: [String?]) -> String {
-            var lines = ["\(nodes.count) live node(s), \(rows.count) partitions, \(rows.filter { $0.owner == nil }.count) without an owner"]
-            for node in nodes.keys.sorted() {
-                lines.append("  \(node): \(owned(by: node, owners).count) partition(s)")
+        static func text(rows: [Row], nodes: [String]) -> String {
+            var lines = "\(nodes.count) live node(s), \(rows.count) partitions, \(rows.filter { $0.owner == nil }.count) without an owner\n"
+            for node in nodes { lines += "  \(node): \(owned(by: node, rows).count) partition(s)\n" }
+            let table = [["PARTITION", "OWNER", "LOG SEQUENCE", "APPLIED", "LAG"]] + rows.map { row in
+                [PartitionMap.name(row.partition), row.owner ?? "(none)", String(row.logSequence),
+                 row.applied.map(String.init) ?? "-", row.lag.map(String.init) ?? "-"]
             }
-            lines.append("PARTITION  OWNER        LOG SEQUENCE  APPLIED  LAG")
-            for row in rows {
-                let applied = row.applied.map(String.init) ?? "-"
-                let lag = row.applied.map { String(row.logSequence >= $0 ? row.logSequence - $0 : 0) } ?? "-"
-                lines.append(PartitionMap.name(row.partition).padding(toLength: 11, withPad: " ", startingAt: 0)
-                    + (row.owner ?? "(none)").padding(toLength: 13, withPad: " ", startingAt: 0)
-                    + String(row.logSequence).padding(toLength: 14, withPad: " ", startingAt: 0)
-                    + applied.padding(toLength: 9, withPad: " ", startingAt: 0) + lag)
-            }
-            return lines.joined(separator: "\n")
+            return lines + tableText(table).dropLast()
         }
     }
 }

@@ -41,13 +41,7 @@ enum ClusterServe {
                              connection: connection, logger: Logger(label: "tally.cluster"))]
             })
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as IngestServerError {
-            throw CommandFailure(error.message)
-        } catch let error as StoreError {
-            throw CommandFailure(error.message)
-        }
+        try await ServeCommand.run(group)
         withExtendedLifetime(connection) {}
     }
 

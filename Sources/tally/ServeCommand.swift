@@ -102,6 +102,12 @@ struct ServeCommand: AsyncParsableCommand {
             services: [.init(service: dispatcher), .init(service: daemon)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        try await Self.run(group)
+    }
+
+    /// Runs the daemon's services until they stop; a failure to listen or to open the store is a
+    /// command failure with its message.
+    static func run(_ group: ServiceGroup) async throws {
         do {
             try await group.run()
         } catch let error as IngestServerError {

@@ -38,4 +38,19 @@ struct EventBatchCodecTests {
         #expect(EventBatchCodec.decode([2] + bytes.dropFirst()) == nil)
         #expect(EventBatchCodec.decode([]) == nil)
     }
+
+    @Test("outcomes round-trip, rejections with their code, message and field; torn bytes are refused")
+    func outcomes() {
+        let outcomes: [RecordOutcome] = [
+            .accepted, .duplicate,
+            .rejected(IngestError(code: .unavailable, message: "partition 3 could not take this commit; retry", field: nil)),
+            .rejected(IngestError(code: .invalidValue, message: "a message with ünïcode", field: "value")),
+        ]
+        let bytes = RecordOutcomeCodec.encode(outcomes)
+        #expect(RecordOutcomeCodec.decode(bytes) == outcomes)
+        #expect(RecordOutcomeCodec.decode(Array(bytes.dropLast())) == nil)
+        #expect(RecordOutcomeCodec.decode(bytes + [0]) == nil)
+        #expect(RecordOutcomeCodec.decode([]) == nil)
+        #expect(RecordOutcomeCodec.decode(RecordOutcomeCodec.encode([])) == [])
+    }
 }
