@@ -14,6 +14,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
     private let recorder: ClusterRecorder
     private let writer: GroupCommitWriter
     private let roundInterval: Duration
+    private let snapshotInterval: Duration
     private let forwardServer: ForwardServer?
     private let logger: Logger
     private let condition = NSCondition()
@@ -21,14 +22,17 @@ public final class ClusterNode: Service, @unchecked Sendable {
     private var stopped = false
 
     /// - Parameter roundInterval: how often to renew and claim: a quarter of the fail-over time.
+    /// - Parameter snapshotInterval: how often a served partition that took events is snapshotted
+    ///   (when the recorder has a snapshot stream).
     /// - Parameter connection: answers the batches other nodes forward to this one (nil: none, tests).
     public init(ownership: PartitionOwnership, recorder: ClusterRecorder, writer: GroupCommitWriter, roundInterval: Duration,
-                connection: NATSConnection?, logger: Logger) {
+                snapshotInterval: Duration = .seconds(300), connection: NATSConnection?, logger: Logger) {
         self.ownership = ownership
         self.forwardServer = connection.map { ForwardServer(connection: $0, writer: writer, node: recorder.node) }
         self.recorder = recorder
         self.writer = writer
         self.roundInterval = roundInterval
+        self.snapshotInterval = snapshotInterval
         self.logger = logger
     }
 
@@ -37,6 +41,11 @@ public final class ClusterNode: Service, @unchecked Sendable {
         let thread = Thread { [self] in loop() }
         thread.name = "tally-cluster"
         thread.start()
+        if recorder.snapshots != nil {
+            let snapshotter = Thread { [self] in snapshotLoop() }
+            snapshotter.name = "tally-snapshot"
+            snapshotter.start()
+        }
         try? await gracefulShutdown()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             Thread.detachNewThread { [self] in
@@ -69,6 +78,29 @@ public final class ClusterNode: Service, @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Snapshots due partitions one at a time, beside the lease rounds (a large backup must not
+    /// delay a renewal), until the node stops; `close` waits for a snapshot under way.
+    private func snapshotLoop() {
+        let check = min(snapshotInterval, roundInterval)
+        while !isStopping {
+            let interval = snapshotInterval
+            let recorder = self.recorder
+            for partition in (try? waitForWriter { recorder.partitionsDueForSnapshot(interval: interval) }) ?? [] {
+                guard !isStopping else { break }
+                do {
+                    try recorder.snapshot(partition)
+                } catch {
+                    logger.warning("partition snapshot failed; retrying after the snapshot interval", metadata: [
+                        "partition": "\(partition.number)", "error": "\(error)",
+                    ])
+                }
+            }
+            condition.lock()
+            if !stopping { _ = condition.wait(until: Date().addingTimeInterval(Self.seconds(check))) }
+            condition.unlock()
+        }
     }
 
     private var isStopping: Bool {

@@ -26,6 +26,14 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         var needsCatchUp = false
         /// Another node wrote to the partition's log: this node no longer owns it.
         var fenced = false
+        /// Held while a snapshot reads the store, and by `close` so a snapshot never outlives it.
+        let snapshotLock = NSLock()
+        /// Set by `close` (under `snapshotLock`): no snapshot starts after it.
+        var closed = false
+        /// The partition's newest snapshot in JetStream, as this node knows it (under `snapshotLock`).
+        var newestSnapshot: SnapshotManifest?
+        /// When this node last snapshotted the partition (or opened it).
+        var snapshotAttempted = ContinuousClock.now
 
         init(number: Int, store: TallyStore, writer: StoreWriter, logEnd: UInt64) {
             self.number = number
@@ -38,9 +46,10 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     public let node: String
     public let map: PartitionMap
     let log: PartitionLog
-    private let root: String
-    private let storeConfiguration: TallyStore.Configuration
-    private let logger: Logger
+    let snapshots: PartitionSnapshots?
+    let root: String
+    let storeConfiguration: TallyStore.Configuration
+    let logger: Logger
     /// Part of every message id: ids stay unique across restarts of this node within the dedup window.
     private let nonce = String(UInt64.random(in: .min ... .max), radix: 36)
     private var commits: UInt64 = 0
@@ -48,16 +57,19 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// Partitions of one group commit record side by side, each its own transaction on one
     /// thread of this pool, so their publishes and fsyncs overlap instead of queuing.
     private let partitionThreads = BlockingThreadPool(name: "tally-partition", count: 8)
-    private var partitions: [Int: Partition] = [:]
+    private(set) var partitions: [Int: Partition] = [:]
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
     public private(set) var lastCommit = CommitSummary()
 
     /// - Parameter root: the node's store directory; partition `N` lives in `root/partitions/NNNN`.
-    public init(node: String, map: PartitionMap, log: PartitionLog, root: String, storeConfiguration: TallyStore.Configuration, logger: Logger) {
+    /// - Parameter snapshots: where partition snapshots go and come from (nil: none, tests of the log alone).
+    public init(node: String, map: PartitionMap, log: PartitionLog, snapshots: PartitionSnapshots? = nil, root: String,
+                storeConfiguration: TallyStore.Configuration, logger: Logger) {
         self.node = node
         self.map = map
         self.log = log
+        self.snapshots = snapshots
         self.root = root
         self.storeConfiguration = storeConfiguration
         self.logger = logger
@@ -84,17 +96,20 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
 
     // MARK: Taking and giving up partitions (jobs on the writer thread)
 
-    /// Opens partition `number`'s store (created when new) and catches up from its log: after this
-    /// the store holds every event the log holds for the partition, and the node serves it.
+    /// Opens partition `number`'s store (created when new; replaced by the partition's newest
+    /// snapshot when that covers more of the log) and catches up from its log: after this the store
+    /// holds every event the log holds for the partition, and the node serves it.
     public func open(_ number: Int) throws {
         guard partitions[number] == nil else { return }
         let path = Self.storePath(root: root, partition: number)
+        let newestSnapshot = try restoreIfBehind(number, path: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
         let writer = try StoreWriter(store: store)
         // Sealed first: from here on the previous owner cannot append, so the replay below sees everything.
         let seal = try log.seal(partition: number, by: node, messageID: "\(idPrefix)\(nextCommitNumber())")
         let partition = Partition(number: number, store: store, writer: writer, logEnd: seal)
+        partition.newestSnapshot = newestSnapshot
         writer.replicate = { [unowned self, unowned partition] accepted throws(StoreError) -> UInt64 in
             try self.replicate(accepted, of: partition)
         }
@@ -111,6 +126,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// as a single-node daemon does at stop, and its store closed.
     public func close(_ number: Int) {
         guard let partition = partitions.removeValue(forKey: number) else { return }
+        partition.snapshotLock.withLock { partition.closed = true }
         do {
             try partition.writer.foldLoggedUsage()
             try partition.writer.saveIdentityIndex()
@@ -150,7 +166,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     }
 
     /// The prefix of every message id this process writes.
-    private var idPrefix: String { "\(node)-\(nonce)-" }
+    var idPrefix: String { "\(node)-\(nonce)-" }
 
     /// Replays the log after what the store holds; returns how many events the replay recorded.
     /// Past `ownWritesOnlyAfter` (what this node knows it wrote last) every message must be this
@@ -191,7 +207,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         }
     }
 
-    private func nextCommitNumber() -> UInt64 {
+    func nextCommitNumber() -> UInt64 {
         commitsLock.withLock {
             commits += 1
             return commits

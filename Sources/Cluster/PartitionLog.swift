@@ -18,6 +18,9 @@ public final class PartitionLog: @unchecked Sendable {
     public let subjectPrefix: String
     /// The largest message, under NATS's default max_payload (1 MiB) with room for headers.
     public let maxMessageBytes: Int
+    /// How long the stream recognises a message id again (its duplicate window): the log is never
+    /// trimmed of messages younger than this.
+    public let duplicateWindowMilliseconds: Int64
 
     /// Binds to (or creates) the log's stream.
     public init(stream: JetStream, name: String = "TALLY_EVENTS", subjectPrefix: String = "tally.events", replicas: Int,
@@ -26,6 +29,8 @@ public final class PartitionLog: @unchecked Sendable {
         self.name = name
         self.subjectPrefix = subjectPrefix
         self.maxMessageBytes = maxMessageBytes
+        let (seconds, attoseconds) = duplicateWindow.components
+        self.duplicateWindowMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         do {
             try stream.addStream(.init(name: name, subjects: ["\(subjectPrefix).*"], replicas: replicas, duplicateWindow: duplicateWindow))
         } catch {
@@ -42,6 +47,22 @@ public final class PartitionLog: @unchecked Sendable {
         } catch {
             throw ClusterError(error, while: "reading the end of partition \(partition)'s log")
         }
+    }
+
+    /// Removes the partition's messages up to `sequence` (a snapshot covers them), always keeping
+    /// its newest message, which the next append is fenced on. Returns the sequence the partition's
+    /// log now starts at or after.
+    @discardableResult
+    public func trim(partition: Int, through sequence: UInt64) throws(ClusterError) -> UInt64 {
+        guard sequence > 0 else { return 0 }
+        let below = min(sequence + 1, try lastSequence(of: partition))
+        guard below > 1 else { return 0 }
+        do {
+            try stream.purge(stream: name, subject: subject(partition), below: below)
+        } catch {
+            throw ClusterError(error, while: "trimming partition \(partition)'s log below \(below)")
+        }
+        return below
     }
 
     /// Appends one commit's accepted events of `partition` after `lastSequence` (the partition's

@@ -2,7 +2,7 @@ import Yams
 
 /// `cluster:` (see `ClusterSettings`).
 extension ConfigReader {
-    static let clusterKeys = ["node", "nats", "partitions", "replicas", "failover"]
+    static let clusterKeys = ["node", "nats", "partitions", "replicas", "failover", "snapshot_interval"]
     private static let clusterExample = "cluster: { node: n1, nats: [nats://127.0.0.1:4222] }"
 
     func readCluster(_ node: Node, path: String) -> ClusterSettings? {
@@ -28,6 +28,10 @@ extension ConfigReader {
                     settings.replicas = number
                 } else {
                     report(value, path, "replicas must be 1, 3 or 5 (a majority of them acknowledges each write), got \(number)")
+                }
+            case "snapshot_interval":
+                if let interval = duration(value, path: path, range: 1_000_000_000...86_400_000_000_000, default: "5m") {
+                    settings.snapshotIntervalNanoseconds = interval
                 }
             default:
                 if let failover = duration(value, path: path, range: 1_000_000_000...600_000_000_000, default: "10s") {

@@ -8,6 +8,7 @@
 ///   partitions: 64                            # fixed for the cluster's life
 ///   replicas: 3                               # NATS servers holding each log message
 ///   failover: 10s                             # a node silent this long loses its partitions
+///   snapshot_interval: 5m                     # how often an owner snapshots a partition into JetStream
 /// ```
 public struct ClusterSettings: Sendable, Hashable {
     /// This node's name (`cluster.node`): printable ASCII without spaces, `.`, `*` or `>`.
@@ -21,6 +22,9 @@ public struct ClusterSettings: Sendable, Hashable {
     /// How long a node may go without renewing its leases before others take its partitions
     /// (`cluster.failover`, 1 s–10 min, default 10 s).
     public var failoverNanoseconds: Int64
+    /// How often the owner of a partition that took events since its last snapshot publishes a new
+    /// one to JetStream, so the log can be trimmed below it (`cluster.snapshot_interval`, 1 s–24 h, default 5 min).
+    public var snapshotIntervalNanoseconds: Int64
 
     /// Whether `name` can name a node: it goes into NATS subjects and keys, so at most 64 printable
     /// ASCII characters without spaces, `.`, `*` or `>`.
@@ -31,13 +35,15 @@ public struct ClusterSettings: Sendable, Hashable {
     public static let defaultPartitions = 64
     public static let defaultReplicas = 3
     public static let defaultFailoverNanoseconds: Int64 = 10_000_000_000
+    public static let defaultSnapshotIntervalNanoseconds: Int64 = 300_000_000_000
 
     public init(node: String, natsURLs: [String], partitions: Int = defaultPartitions, replicas: Int = defaultReplicas,
-                failoverNanoseconds: Int64 = defaultFailoverNanoseconds) {
+                failoverNanoseconds: Int64 = defaultFailoverNanoseconds, snapshotIntervalNanoseconds: Int64 = defaultSnapshotIntervalNanoseconds) {
         self.node = node
         self.natsURLs = natsURLs
         self.partitions = partitions
         self.replicas = replicas
         self.failoverNanoseconds = failoverNanoseconds
+        self.snapshotIntervalNanoseconds = snapshotIntervalNanoseconds
     }
 }

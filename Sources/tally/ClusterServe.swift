@@ -22,12 +22,13 @@ enum ClusterServe {
         let failover = Duration.nanoseconds(cluster.failoverNanoseconds)
         let stream = try connection.jetStream(timeout: .seconds(5))
         // A JetStream cluster that is starting answers "temporarily unavailable" until it has a leader.
-        let (log, buckets) = try await retrying(logger: logger) {
+        let (log, snapshots, buckets) = try await retrying(logger: logger) {
             (try PartitionLog(stream: stream, replicas: cluster.replicas),
+             try PartitionSnapshots(stream: stream, replicas: cluster.replicas),
              try PartitionOwnership.buckets(on: stream, failover: failover, replicas: cluster.replicas))
         }
         let ownership = try PartitionOwnership(node: cluster.node, partitions: map, leases: buckets.leases, nodes: buckets.nodes)
-        let recorder = ClusterRecorder(node: cluster.node, map: map, log: log, root: root, storeConfiguration: storeConfiguration,
+        let recorder = ClusterRecorder(node: cluster.node, map: map, log: log, snapshots: snapshots, root: root, storeConfiguration: storeConfiguration,
                                        logger: Logger(label: "tally.cluster"))
         logger.info("cluster node starting", metadata: [
             "node": "\(cluster.node)", "partitions": "\(cluster.partitions)", "replicas": "\(cluster.replicas)", "failover": "\(failover)",
@@ -38,6 +39,7 @@ enum ClusterServe {
             socketPath: config.ingest.socket, logger: logger,
             frontEnds: { writer, _ in
                 [ClusterNode(ownership: ownership, recorder: recorder, writer: writer, roundInterval: failover / 4,
+                             snapshotInterval: .nanoseconds(cluster.snapshotIntervalNanoseconds),
                              connection: connection, logger: Logger(label: "tally.cluster"))]
             })
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -21,11 +21,13 @@ struct ClusterConfigTests {
         let cluster = try #require(try ConfigLoader.parse(yaml: Self.meters + "cluster: { node: n1, nats: [nats://10.0.0.1:4222, tls://n2:4222] }\n",
                                                           fileName: "t.yaml").cluster)
         #expect(cluster == ClusterSettings(node: "n1", natsURLs: ["nats://10.0.0.1:4222", "tls://n2:4222"]))
-        #expect(cluster.partitions == 64 && cluster.replicas == 3 && cluster.failoverNanoseconds == 10_000_000_000)
+        #expect(cluster.partitions == 64 && cluster.replicas == 3 && cluster.failoverNanoseconds == 10_000_000_000
+                && cluster.snapshotIntervalNanoseconds == 300_000_000_000)
         let set = try #require(try ConfigLoader.parse(
-            yaml: Self.meters + "cluster:\n  node: east-1\n  nats: nats://127.0.0.1:4222\n  partitions: 16\n  replicas: 1\n  failover: 2s\n",
+            yaml: Self.meters + "cluster:\n  node: east-1\n  nats: nats://127.0.0.1:4222\n  partitions: 16\n  replicas: 1\n  failover: 2s\n  snapshot_interval: 30s\n",
             fileName: "t.yaml").cluster)
-        #expect(set == ClusterSettings(node: "east-1", natsURLs: ["nats://127.0.0.1:4222"], partitions: 16, replicas: 1, failoverNanoseconds: 2_000_000_000))
+        #expect(set == ClusterSettings(node: "east-1", natsURLs: ["nats://127.0.0.1:4222"], partitions: 16, replicas: 1, failoverNanoseconds: 2_000_000_000,
+                                       snapshotIntervalNanoseconds: 30_000_000_000))
     }
 
     @Test("every bad cluster setting is reported with its key and what to write", arguments: [
@@ -38,6 +40,7 @@ struct ClusterConfigTests {
         ("cluster: { node: n1, nats: [nats://a:4222], partitions: 0 }", "cluster.partitions", "between 1 and 4096"),
         ("cluster: { node: n1, nats: [nats://a:4222], replicas: 2 }", "cluster.replicas", "must be 1, 3 or 5"),
         ("cluster: { node: n1, nats: [nats://a:4222], failover: 100ms }", "cluster.failover", "out of range"),
+        ("cluster: { node: n1, nats: [nats://a:4222], snapshot_interval: 48h }", "cluster.snapshot_interval", "out of range"),
         ("cluster: { node: n1, nats: [nats://a:4222], leader: n2 }", "cluster.leader", "unknown key"),
         ("cluster: [n1]", "cluster", "must be a mapping"),
     ])
