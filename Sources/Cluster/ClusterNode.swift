@@ -16,6 +16,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
     private let roundInterval: Duration
     private let snapshotInterval: Duration
     private let forwardServer: ForwardServer?
+    private let readServer: ReadServer?
     private let logger: Logger
     private let condition = NSCondition()
     private var stopping = false
@@ -25,10 +26,16 @@ public final class ClusterNode: Service, @unchecked Sendable {
     /// - Parameter snapshotInterval: how often a served partition that took events is snapshotted
     ///   (when the recorder has a snapshot stream).
     /// - Parameter connection: answers the batches other nodes forward to this one (nil: none, tests).
+    /// - Parameter readAnswer: answers reads other nodes ask of this one's partitions (nil: none).
     public init(ownership: PartitionOwnership, recorder: ClusterRecorder, writer: GroupCommitWriter, roundInterval: Duration,
-                snapshotInterval: Duration = .seconds(300), connection: NATSConnection?, logger: Logger) {
+                snapshotInterval: Duration = .seconds(300), connection: NATSConnection?, readAnswer: ReadServer.Answer? = nil, logger: Logger) {
         self.ownership = ownership
         self.forwardServer = connection.map { ForwardServer(connection: $0, writer: writer, node: recorder.node) }
+        if let connection, let readAnswer {
+            readServer = ReadServer(connection: connection, recorder: recorder, answer: readAnswer)
+        } else {
+            readServer = nil
+        }
         self.recorder = recorder
         self.writer = writer
         self.roundInterval = roundInterval
@@ -38,6 +45,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
 
     public func run() async throws {
         try forwardServer?.start()
+        try readServer?.start()
         let thread = Thread { [self] in loop() }
         thread.name = "tally-cluster"
         thread.start()
@@ -68,6 +76,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
         }
         // A clean stop: stop taking forwarded batches and writing, then hand every partition over at once.
         forwardServer?.stop()
+        readServer?.stop()
         _ = try? writer.perform { [recorder] _ in recorder.closeAll() }
         do {
             try ownership.leave()

@@ -26,11 +26,9 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         var needsCatchUp = false
         /// Another node wrote to the partition's log: this node no longer owns it.
         var fenced = false
-        /// Held while a snapshot reads the store, and by `close` so a snapshot never outlives it.
-        let snapshotLock = NSLock()
-        /// Set by `close` (under `snapshotLock`): no snapshot starts after it.
-        var closed = false
-        /// The partition's newest snapshot in JetStream, as this node knows it (under `snapshotLock`).
+        /// Snapshots and reads for other nodes, which `close` waits for.
+        let use = PartitionUse()
+        /// The partition's newest snapshot in JetStream, as this node knows it (the snapshot thread's).
         var newestSnapshot: SnapshotManifest?
         /// When this node last snapshotted the partition (or opened it).
         var snapshotAttempted = ContinuousClock.now
@@ -58,6 +56,9 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// thread of this pool, so their publishes and fsyncs overlap instead of queuing.
     private let partitionThreads = BlockingThreadPool(name: "tally-partition", count: 8)
     private(set) var partitions: [Int: Partition] = [:]
+    /// `partitions`, for threads other than the writer's (reads for other nodes).
+    private var servedPartitions: [Int: Partition] = [:]
+    private let servedLock = NSLock()
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
     public private(set) var lastCommit = CommitSummary()
@@ -83,6 +84,13 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// The partitions this node serves now, with the log sequence each store holds (writer thread).
     public var served: [Int: UInt64] {
         partitions.mapValues { (try? $0.store.logSequence()) ?? 0 }
+    }
+
+    /// Runs `body` with the store of partition `number` if this node serves it (nil otherwise), and
+    /// keeps the partition open until it returns. Any thread; reads only.
+    public func withServedStore<T>(_ number: Int, _ body: (TallyStore) throws -> T) throws -> T? {
+        guard let partition = servedLock.withLock({ servedPartitions[number] }), !partition.fenced else { return nil }
+        return try partition.use.run { try body(partition.store) }
     }
 
     /// The owners as of the node's last round, for the message of an event this node does not own
@@ -116,6 +124,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         let started = ContinuousClock.now
         let replayed = try catchUp(partition, ownWritesOnlyAfter: seal)
         partitions[number] = partition
+        servedLock.withLock { servedPartitions[number] = partition }
         logger.info("serving partition", metadata: [
             "partition": "\(number)", "log_sequence": "\(partition.logEnd)", "replayed_events": "\(replayed)",
             "catch_up": "\(ContinuousClock.now - started)",
@@ -126,7 +135,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     /// as a single-node daemon does at stop, and its store closed.
     public func close(_ number: Int) {
         guard let partition = partitions.removeValue(forKey: number) else { return }
-        partition.snapshotLock.withLock { partition.closed = true }
+        servedLock.withLock { _ = servedPartitions.removeValue(forKey: number) }
+        partition.use.close()
         do {
             try partition.writer.foldLoggedUsage()
             try partition.writer.saveIdentityIndex()

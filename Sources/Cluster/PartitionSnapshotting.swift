@@ -25,10 +25,14 @@ extension ClusterRecorder {
     @discardableResult
     func snapshot(_ partition: Partition) throws -> SnapshotManifest? {
         guard let snapshots else { return nil }
-        partition.snapshotLock.lock()
-        defer { partition.snapshotLock.unlock() }
         partition.snapshotAttempted = ContinuousClock.now
-        guard !partition.closed, !partition.fenced else { return nil }
+        return try partition.use.run { () throws -> SnapshotManifest? in
+            guard !partition.fenced else { return nil }
+            return try publishSnapshot(of: partition, to: snapshots)
+        } ?? nil
+    }
+
+    private func publishSnapshot(of partition: Partition, to snapshots: PartitionSnapshots) throws -> SnapshotManifest? {
         let sequence = try partition.store.logSequence()
         let previous = partition.newestSnapshot
         guard sequence > (previous?.logSequence ?? 0) else { return nil }

@@ -40,7 +40,9 @@ enum ClusterServe {
             frontEnds: { writer, _ in
                 [ClusterNode(ownership: ownership, recorder: recorder, writer: writer, roundInterval: failover / 4,
                              snapshotInterval: .nanoseconds(cluster.snapshotIntervalNanoseconds),
-                             connection: connection, logger: Logger(label: "tally.cluster"))]
+                             connection: connection,
+                             readAnswer: { request, store in CustomerRead.answer(request, store: store, config: config) },
+                             logger: Logger(label: "tally.cluster"))]
             })
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await ServeCommand.run(group)

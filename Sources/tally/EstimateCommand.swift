@@ -3,6 +3,7 @@ import Billing
 import Metering
 import Rating
 import Storage
+import TallyConfiguration
 
 struct EstimateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,20 +31,23 @@ struct EstimateCommand: ParsableCommand {
 
     func run() throws {
         let config = try options.loadConfig()
+        print(try CustomerRead.output(command: "estimate", customer: customer, options: options, config: config) { store in
+            try render(config: config, store: store)
+        }, terminator: "")
+    }
+
+    /// What the command prints, read from `store` (the customer's store: on a cluster node, its partition's).
+    func render(config: TallyConfig, store: TallyStore) throws -> String {
         let estimate: Estimate
         do {
-            let store = try options.openStoreForReading(config, customer: customer)
             estimate = try Estimator(config: config, resolver: try PlanResolver(config: config, store: store))
                 .estimate(customer: customer, store: store)
         } catch let error as StoreError {
             throw CommandFailure(error.message)
         }
-        if json {
-            print(StatementFormat.json(estimate))
-            return
-        }
+        if json { return StatementFormat.json(estimate) + "\n" }
         let currency = estimate.currency?.code ?? "(no plan)"
-        print("customer \(customer), period \(estimate.period.label), plan \(estimate.plan ?? "none"), currency \(currency)")
+        var text = "customer \(customer), period \(estimate.period.label), plan \(estimate.plan ?? "none"), currency \(currency)\n"
         let money = { (amount: ExactDecimal) in estimate.currency?.formatted(amount) ?? amount.description }
         var table = [["METER", "GROUP", "QUANTITY", "AMOUNT", "PROJECTED"]]
         for line in estimate.lines {
@@ -51,7 +55,8 @@ struct EstimateCommand: ParsableCommand {
                           line.quantity.description, money(line.amount), money(line.projectedAmount)])
         }
         table.append(["total", "", "", money(estimate.total), money(estimate.projectedTotal)])
-        printTable(table)
+        text += tableText(table)
+        return text
     }
 }
 

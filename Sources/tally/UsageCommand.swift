@@ -2,6 +2,7 @@ import ArgumentParser
 import Billing
 import Metering
 import Storage
+import TallyConfiguration
 import UsageQuery
 
 struct UsageCommand: ParsableCommand {
@@ -58,41 +59,51 @@ struct UsageCommand: ParsableCommand {
     var csv = false
 
     func run() throws {
-        if let window {
-            try runWindowed(window)
-            return
-        }
-        guard from == nil, to == nil, meter == nil, groupBy.isEmpty, tz == nil, !csv else {
-            throw CommandFailure("--from, --to, --meter, --group-by, --tz and --csv go with --window (hour, day or month); without it, usage is shown per billing period (--period)")
-        }
+        try checkArguments()
         let config = try options.loadConfig()
+        print(try CustomerRead.output(command: "usage", customer: customer, options: options, config: config) { store in
+            try render(config: config, store: store)
+        }, terminator: "")
+    }
+
+    /// The options that go together, checked before anything is read.
+    func checkArguments() throws {
+        if window != nil {
+            guard period == nil else { throw CommandFailure("--period and --window do not go together: give the range with --from and --to") }
+            guard !(json && csv) else { throw CommandFailure("--json and --csv do not go together: pick one") }
+            guard from != nil, to != nil else { throw CommandFailure("--window needs --from and --to (RFC 3339 times or dates; --to is exclusive)") }
+        } else {
+            guard from == nil, to == nil, meter == nil, groupBy.isEmpty, tz == nil, !csv else {
+                throw CommandFailure("--from, --to, --meter, --group-by, --tz and --csv go with --window (hour, day or month); without it, usage is shown per billing period (--period)")
+            }
+        }
+    }
+
+    /// What the command prints, read from `store` (the customer's store: on a cluster node, its partition's).
+    func render(config: TallyConfig, store: TallyStore) throws -> String {
+        try checkArguments()
+        if let window { return try renderWindowed(window, config: config, store: store) }
         let interval = try period.map { try resolvePeriod($0, config: config) } ?? config.billing.period.interval(containing: .now())
         let records: [UsageRecord]
         do {
-            records = try options.openStoreForReading(config, customer: customer).usage(customer: customer, periodStart: interval.start)
+            records = try store.usage(customer: customer, periodStart: interval.start)
         } catch {
             throw CommandFailure(error.message)
         }
         let report = UsageReport(config: config, customer: customer, period: interval, records: records)
-        if json {
-            print(report.json)
-        } else {
-            print("customer \(customer), period \(interval.label) [\(interval.start.rfc3339) – \(interval.end.rfc3339))")
-            printTable([["METER", "AGGREGATION", "GROUP", "QUANTITY", "EVENTS"]] + report.rows.map { row in
+        if json { return report.json + "\n" }
+        return "customer \(customer), period \(interval.label) [\(interval.start.rfc3339) – \(interval.end.rfc3339))\n"
+            + tableText([["METER", "AGGREGATION", "GROUP", "QUANTITY", "EVENTS"]] + report.rows.map { row in
                 [row.meter, row.aggregation, row.group.map { "\($0.property)=\($0.value)" }.joined(separator: ","),
                  row.quantity.description, String(row.eventCount)]
             })
-        }
     }
 }
 
 extension UsageCommand {
     /// `--window`: the usage-over-time query.
-    func runWindowed(_ windowText: String) throws {
-        guard period == nil else { throw CommandFailure("--period and --window do not go together: give the range with --from and --to") }
-        guard !(json && csv) else { throw CommandFailure("--json and --csv do not go together: pick one") }
+    func renderWindowed(_ windowText: String, config: TallyConfig, store: TallyStore) throws -> String {
         guard let from, let to else { throw CommandFailure("--window needs --from and --to (RFC 3339 times or dates; --to is exclusive)") }
-        let config = try options.loadConfig()
         let result: UsageQueryResult
         do {
             let zone = try WindowPlan.timeZone(tz)
@@ -101,19 +112,17 @@ extension UsageCommand {
                                       window: try UsageWindow.parse(windowText), timeZone: zone)
             let meters = try meter.map { [try UsageQuery.meter($0, in: config.meters)] } ?? config.meters
             result = try UsageQuery(plan: plan, meters: meters, groupBy: groupBy)
-                .run(store: try options.openStoreForReading(config, customer: customer), customers: .only([customer]))
+                .run(store: store, customers: .only([customer]))
         } catch let error as UsageQueryError {
             throw CommandFailure(error.message)
         } catch let error as StoreError {
             throw CommandFailure(error.message)
         }
-        if json {
-            print(UsageQueryFormat.json(result))
-        } else if csv {
-            print(UsageQueryFormat.csv(result), terminator: "")
-        } else {
+        if json { return UsageQueryFormat.json(result) + "\n" }
+        if csv { return UsageQueryFormat.csv(result) }
+        do {
             let plan = result.plan
-            print("customer \(customer), \(plan.window.rawValue) windows in \(plan.zoneName) [\(WindowPlan.format(plan.from, in: plan.timeZone)) – \(WindowPlan.format(plan.to, in: plan.timeZone)))")
+            var text = "customer \(customer), \(plan.window.rawValue) windows in \(plan.zoneName) [\(WindowPlan.format(plan.from, in: plan.timeZone)) – \(WindowPlan.format(plan.to, in: plan.timeZone)))\n"
             var rows = [["METER", "GROUP", "START", "END", "QUANTITY"]]
             for series in result.series {
                 let group = series.group.map { "\($0.property)=\($0.value)" }.joined(separator: ",")
@@ -123,7 +132,8 @@ extension UsageCommand {
                 }
                 rows.append([series.meter, group, "total", "", series.total.description])
             }
-            printTable(rows)
+            text += tableText(rows)
+            return text
         }
     }
 }

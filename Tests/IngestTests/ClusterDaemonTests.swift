@@ -145,7 +145,17 @@ struct ClusterDaemonTests {
                 return owner
             }
             #expect(try Self.calls(of: name, owner: owner == "n2" ? nodes[1] : nodes[2]) == total / customers, "\(name) at \(owner) after the resend")
+            // Any node answers: the one that does not own the partition asks its owner.
+            #expect(try Self.calls(of: name, owner: owner == "n2" ? nodes[2] : nodes[1]) == total / customers, "\(name) read away from \(owner)")
         }
+        // An estimate from the node that does not own the customer's partition: the owner's answer.
+        let name = "cus_0"
+        let owner = try #require(try Self.status(nodes[1]).owners[map.partition(of: name)])
+        let away = owner == "n2" ? nodes[2] : nodes[1]
+        let estimate = try away.tally(["estimate", "--config", away.configPath, "--customer", name, "--json"])
+        #expect(estimate.status == 0 && estimate.output.contains("\"customer\":\"cus_0\""), "\(estimate.output) \(estimate.error)")
+        let badWindow = try away.tally(["usage", "--config", away.configPath, "--customer", name, "--window", "week", "--from", "2026-01-01", "--to", "2026-02-01"])
+        #expect(badWindow.status != 0 && badWindow.error.contains("week"), "the owner's error comes back: \(badWindow.error)")
         #expect(nodes[1].terminate() == 0)
         #expect(nodes[2].terminate() == 0)
     }
