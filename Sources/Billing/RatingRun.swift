@@ -17,6 +17,30 @@ public struct RatingRunSummary: Sendable {
     /// Per currency, the prepaid credits applied and the amount due after them; empty when the
     /// store has no credit grants.
     public var credits: [(currency: String, applied: ExactDecimal, amountDue: ExactDecimal)] = []
+
+    /// One summary of several runs over disjoint sets of customers (a cluster's partitions): counts
+    /// and per-currency sums added, exactly; closed only when every part is.
+    public static func merged(_ parts: [RatingRunSummary], period: PeriodInterval) throws -> RatingRunSummary {
+        var totals: [String: (exact: ExactDecimal, amount: ExactDecimal)] = [:]
+        var credits: [String: (applied: ExactDecimal, due: ExactDecimal)] = [:]
+        var merged = RatingRunSummary(period: period, closed: !parts.isEmpty && parts.allSatisfy(\.closed), customers: 0, lines: 0, usageRows: 0, totals: [])
+        for part in parts {
+            merged.customers += part.customers
+            merged.lines += part.lines
+            merged.usageRows += part.usageRows
+            for total in part.totals {
+                let current = totals[total.currency] ?? (0, 0)
+                totals[total.currency] = (try current.exact.adding(total.exactAmount), try current.amount.adding(total.amount))
+            }
+            for credit in part.credits {
+                let current = credits[credit.currency] ?? (0, 0)
+                credits[credit.currency] = (try current.applied.adding(credit.applied), try current.due.adding(credit.amountDue))
+            }
+        }
+        merged.totals = totals.keys.sorted().map { ($0, totals[$0]!.exact, totals[$0]!.amount) }
+        merged.credits = credits.keys.sorted().map { ($0, credits[$0]!.applied, credits[$0]!.due) }
+        return merged
+    }
 }
 
 /// A batch rating run (DESIGN §7): a statement for every customer with a plan or usage in a period.

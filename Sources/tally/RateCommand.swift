@@ -45,6 +45,10 @@ struct RateCommand: ParsableCommand {
     func run() throws {
         let config = try options.loadConfig()
         let interval = try resolvePeriod(period, config: config)
+        if let cluster = config.cluster {
+            try ClusterRate.run(self, config: config, cluster: cluster, period: interval)
+            return
+        }
         let store: TallyStore
         do {
             store = try options.openStore(config, access: .readOnly)
@@ -65,12 +69,16 @@ struct RateCommand: ParsableCommand {
         }
         if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         try output.finish(summary)
-        if out != nil {
-            print("rated \(summary.customers) customers, \(summary.lines) lines for period \(interval.label) into \(out!)")
-            for total in summary.totals {
-                let amount = Currency.named(total.currency)?.formatted(total.amount) ?? total.amount.description
-                print("  \(total.currency): \(amount) (exact \(total.exactAmount))")
-            }
+        report(summary)
+    }
+
+    /// With --out, what the run wrote, on standard output.
+    func report(_ summary: RatingRunSummary) {
+        guard let out else { return }
+        print("rated \(summary.customers) customers, \(summary.lines) lines for period \(summary.period.label) into \(out)")
+        for total in summary.totals {
+            let amount = Currency.named(total.currency)?.formatted(total.amount) ?? total.amount.description
+            print("  \(total.currency): \(amount) (exact \(total.exactAmount))")
         }
     }
 }

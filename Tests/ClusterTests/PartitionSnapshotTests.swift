@@ -76,12 +76,18 @@ struct PartitionSnapshotTests {
         #expect(resent.allSatisfy { $0 == .duplicate }, "every event before and after the snapshot is recognised")
         #expect(try Self.record(b, 650..<660, customer: customer).allSatisfy { $0 == .accepted })
         #expect(try Self.usage(root: directory + "/b", partition: partition, customer: customer) == 660)
+        // A batch job rebuilds the partition from the snapshot and the log without disturbing b.
+        let rebuilt = try PartitionRebuild.build(partition: partition, log: log, snapshots: snapshots, into: directory + "/job",
+                                                 configuration: Self.configuration, logger: Logger(label: "test"))
+        #expect(rebuilt.logSequence == (try log.lastSequence(of: partition)))
+        #expect(try rebuilt.store.usage(customer: customer, periodStart: BillingPeriod.monthly.interval(containing: .now()).start).first?.quantity == 660)
+        #expect(try Self.record(b, 660..<661, customer: customer) == [.accepted], "the owner still writes")
         b.closeAll()
 
         // A store that covers more of the log than the newest snapshot is kept as it is.
         let again = try Self.recorder("b", log, snapshots, root: directory + "/b")
         try again.open(partition)
-        #expect(try Self.usage(root: directory + "/b", partition: partition, customer: customer) == 660)
+        #expect(try Self.usage(root: directory + "/b", partition: partition, customer: customer) == 661)
         again.closeAll()
     }
 

@@ -156,6 +156,23 @@ struct ClusterDaemonTests {
         #expect(estimate.status == 0 && estimate.output.contains("\"customer\":\"cus_0\""), "\(estimate.output) \(estimate.error)")
         let badWindow = try away.tally(["usage", "--config", away.configPath, "--customer", name, "--window", "week", "--from", "2026-01-01", "--to", "2026-02-01"])
         #expect(badWindow.status != 0 && badWindow.error.contains("week"), "the owner's error comes back: \(badWindow.error)")
+
+        // tally rate over the cluster, from either survivor: every partition rebuilt from its
+        // snapshot and log, one statement per customer, one summary, byte-identical runs.
+        let month = String(ISO8601DateFormatter().string(from: Date()).prefix(7))
+        var runs: [(statements: Data, summary: Data)] = []
+        for (index, node) in [nodes[1], nodes[2], nodes[1]].enumerated() {
+            let out = node.directory + "/rate-\(index)"
+            let rate = try node.tally(["rate", "--config", node.configPath, "--period", month, "--out", out, "--quiet"])
+            #expect(rate.status == 0 && rate.output.contains("rated \(customers) customers"), "\(rate.output) \(rate.error)")
+            runs.append((try Data(contentsOf: URL(fileURLWithPath: out + "/statements.json")), try Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))))
+        }
+        #expect(runs.allSatisfy { $0.statements == runs[0].statements && $0.summary == runs[0].summary })
+        let statements = String(decoding: runs[0].statements, as: UTF8.self).split(separator: "\n")
+        #expect(statements.count == customers)
+        #expect(Set(statements.compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["customer"] as? String
+        }) == Set((0..<customers).map { "cus_\($0)" }))
         #expect(nodes[1].terminate() == 0)
         #expect(nodes[2].terminate() == 0)
     }
