@@ -148,6 +148,7 @@ let package = Package(
             dependencies: [
                 "NATS", "Ingest", "Storage", "Metering", "TallyConfiguration",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

@@ -99,8 +99,9 @@ public final class ClusterNode: Service, @unchecked Sendable {
             for partition in (try? waitForWriter { recorder.partitionsDueForSnapshot(interval: interval) }) ?? [] {
                 guard !isStopping else { break }
                 do {
-                    try recorder.snapshot(partition)
+                    if try recorder.snapshot(partition) != nil { recorder.metrics.snapshotsPublished.increment() }
                 } catch {
+                    recorder.metrics.snapshotsFailed.increment()
                     logger.warning("partition snapshot failed; retrying after the snapshot interval", metadata: [
                         "partition": "\(partition.number)", "error": "\(error)",
                     ])
@@ -127,6 +128,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
         do {
             round = try ownership.round(status: NodeStatus(appliedSequences: served), owners: recorder.owners)
         } catch {
+            recorder.metrics.leaseRoundFailures.increment()
             logger.error("partition lease round failed; retrying", metadata: ["error": "\(error.message)"])
             return
         }
@@ -134,6 +136,8 @@ public final class ClusterNode: Service, @unchecked Sendable {
         if let fenced = try? waitForWriter({ recorder.fencedPartitions }) {
             lost += fenced.filter { !lost.contains($0) }
         }
+        recorder.metrics.ownershipChanged("lost", by: lost.count)
+        recorder.metrics.ownershipChanged("handed_over", by: round.surplus.count)
         for partition in lost {
             logger.warning("partition lost to another node", metadata: ["partition": "\(partition)"])
             _ = try? writer.perform { _ in recorder.close(partition) }
@@ -142,6 +146,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
         for partition in round.gained {
             do {
                 _ = try writer.perform { _ in try recorder.open(partition) }
+                recorder.metrics.ownershipChanged("gained")
             } catch {
                 logger.error("could not open a partition it claimed; releasing it", metadata: ["partition": "\(partition)", "error": "\(error)"])
                 try? ownership.release(partition)

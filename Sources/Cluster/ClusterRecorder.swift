@@ -62,6 +62,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
     public private(set) var lastCommit = CommitSummary()
+    let metrics = ClusterMetrics()
 
     /// - Parameter root: the node's store directory; partition `N` lives in `root/partitions/NNNN`.
     /// - Parameter snapshots: where partition snapshots go and come from (nil: none, tests of the log alone).
@@ -125,6 +126,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         let replayed = try catchUp(partition, ownWritesOnlyAfter: seal)
         partitions[number] = partition
         servedLock.withLock { servedPartitions[number] = partition }
+        metrics.served.record(partitions.count)
+        metrics.lag(0, partition: number)
         logger.info("serving partition", metadata: [
             "partition": "\(number)", "log_sequence": "\(partition.logEnd)", "replayed_events": "\(replayed)",
             "catch_up": "\(ContinuousClock.now - started)",
@@ -137,6 +140,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         guard let partition = partitions.removeValue(forKey: number) else { return }
         servedLock.withLock { _ = servedPartitions.removeValue(forKey: number) }
         partition.use.close()
+        metrics.served.record(partitions.count)
+        metrics.forget(partition: number)
         do {
             try partition.writer.foldLoggedUsage()
             try partition.writer.saveIdentityIndex()
@@ -157,8 +162,11 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
             do {
                 let end = try log.lastSequence(of: partition.number)
                 let applied = try partition.store.logSequence()
+                metrics.lag(end > applied ? end - applied : 0, partition: partition.number)
                 guard partition.needsCatchUp || end > partition.logEnd || applied < end else { continue }
                 try catchUp(partition, ownWritesOnlyAfter: partition.logEnd)
+                let caughtUp = try partition.store.logSequence()
+                metrics.lag(end > caughtUp ? end - caughtUp : 0, partition: partition.number)
             } catch {
                 logger.warning("could not catch a partition up with its log; retrying next round", metadata: [
                     "partition": "\(partition.number)", "error": "\(error)",
@@ -207,12 +215,17 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
 
     private func replicate(_ accepted: [PendingEvent], of partition: Partition) throws(StoreError) -> UInt64 {
         do {
+            let started = ContinuousClock.now
             let end = try log.append(accepted, partition: partition.number, after: partition.logEnd, commitID: "\(idPrefix)\(nextCommitNumber())")
+            metrics.record(metrics.publish, since: started)
             // The log has them, whatever LMDB does next: a failed commit is caught up from the log.
             partition.logEnd = end
             return end
         } catch {
-            if error.code == .fenced { partition.fenced = true }
+            if error.code == .fenced {
+                partition.fenced = true
+                metrics.fenced.increment()
+            }
             throw StoreError(.unavailable, error.message)
         }
     }

@@ -52,6 +52,7 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
         }
         for (owner, indices) in remote {
             let events = indices.map { batch.events[$0] }
+            recorder.metrics.forwarded.increment(by: events.count)
             forwarding.run { [connection, timeout] in
                 routed.fill(indices, outcomes: Self.forward(events, to: owner, connection: connection, timeout: timeout))
             }

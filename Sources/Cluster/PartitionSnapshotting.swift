@@ -45,6 +45,7 @@ extension ClusterRecorder {
         let manifest = try snapshots.publish(partition: partition.number, backupDirectory: directory, logSequence: sequence, node: node,
                                              createdAtMilliseconds: now)
         partition.newestSnapshot = manifest
+        metrics.record(metrics.snapshotDuration, since: started)
         var trimmedBelow: UInt64 = 0
         if let previous, now - previous.createdAtMilliseconds >= log.duplicateWindowMilliseconds {
             trimmedBelow = try log.trim(partition: partition.number, through: previous.logSequence)

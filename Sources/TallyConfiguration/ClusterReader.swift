@@ -2,7 +2,7 @@ import Yams
 
 /// `cluster:` (see `ClusterSettings`).
 extension ConfigReader {
-    static let clusterKeys = ["node", "nats", "partitions", "replicas", "failover", "snapshot_interval"]
+    static let clusterKeys = ["node", "nats", "partitions", "replicas", "failover", "snapshot_interval", "metrics_listen"]
     private static let clusterExample = "cluster: { node: n1, nats: [nats://127.0.0.1:4222] }"
 
     func readCluster(_ node: Node, path: String) -> ClusterSettings? {
@@ -28,6 +28,13 @@ extension ConfigReader {
                     settings.replicas = number
                 } else {
                     report(value, path, "replicas must be 1, 3 or 5 (a majority of them acknowledges each write), got \(number)")
+                }
+            case "metrics_listen":
+                guard let text = nonEmptyText(value, path: path, example: "metrics_listen: 127.0.0.1:9464") else { return }
+                if let problem = listenProblem(text) {
+                    report(value, path, problem)
+                } else {
+                    settings.metricsListen = text
                 }
             case "snapshot_interval":
                 if let interval = duration(value, path: path, range: 1_000_000_000...86_400_000_000_000, default: "5m") {

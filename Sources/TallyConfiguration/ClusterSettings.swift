@@ -9,6 +9,7 @@
 ///   replicas: 3                               # NATS servers holding each log message
 ///   failover: 10s                             # a node silent this long loses its partitions
 ///   snapshot_interval: 5m                     # how often an owner snapshots a partition into JetStream
+///   metrics_listen: 127.0.0.1:9464            # Prometheus /metrics of this node (absent: not served)
 /// ```
 public struct ClusterSettings: Sendable, Hashable {
     /// This node's name (`cluster.node`): printable ASCII without spaces, `.`, `*` or `>`.
@@ -25,6 +26,9 @@ public struct ClusterSettings: Sendable, Hashable {
     /// How often the owner of a partition that took events since its last snapshot publishes a new
     /// one to JetStream, so the log can be trimmed below it (`cluster.snapshot_interval`, 1 s–24 h, default 5 min).
     public var snapshotIntervalNanoseconds: Int64
+    /// Where this node serves Prometheus `/metrics` and `/healthz` over HTTP (`cluster.metrics_listen`,
+    /// `HOST:PORT`); nil: not served.
+    public var metricsListen: String?
 
     /// Whether `name` can name a node: it goes into NATS subjects and keys, so at most 64 printable
     /// ASCII characters without spaces, `.`, `*` or `>`.

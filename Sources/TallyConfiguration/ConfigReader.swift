@@ -66,7 +66,7 @@ final class ConfigReader {
                 clusterOnlyProblems.append((value, path, "alerts are not delivered in cluster mode yet: remove alerts: or run single-node"))
             case "http":
                 http = readHTTP(value, path: path)
-                clusterOnlyProblems.append((value, path, "the HTTP API and the dashboard are not served in cluster mode yet: remove http: or run single-node (a cluster node serves the ingest socket)"))
+                clusterOnlyProblems.append((value, path, "the HTTP API and the dashboard are not served in cluster mode yet: remove http: or run single-node (a cluster node serves the ingest socket, and /metrics on cluster.metrics_listen)"))
             case "archive":
                 archive = readArchive(value, path: path)
                 clusterOnlyProblems.append((value, path, "the archive does not run in cluster mode yet (the replicated log keeps the events): remove archive: or run single-node"))

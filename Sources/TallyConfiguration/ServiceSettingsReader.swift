@@ -243,7 +243,7 @@ extension ConfigReader {
     }
 
     /// Why `text` is not `HOST:PORT` (IPv6 in brackets), or nil when it is.
-    private func listenProblem(_ text: String) -> String? {
+    func listenProblem(_ text: String) -> String? {
         let shape = "write HOST:PORT, e.g. \(Self.listenExample) (0.0.0.0:8080 for every interface, [::1]:8080 for IPv6)"
         if let scheme = text.range(of: "://") {
             let address = text[scheme.upperBound...].prefix { $0 != "/" }

@@ -15,7 +15,8 @@ import TallyConfiguration
 enum ClusterRate {
     static func run(_ command: RateCommand, config: TallyConfig, cluster: ClusterSettings, period: PeriodInterval) throws {
         let map = try PartitionMap(count: cluster.partitions)
-        let logger = Logger(label: "tally.rate")
+        var logger = Logger(label: "tally.rate")
+        logger.logLevel = .warning  // not a line per partition store opened
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("tally-rate-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let output = try StatementOutput(directory: command.out, format: command.format.rawValue)

@@ -1,8 +1,11 @@
 import Cluster
 import Foundation
+import HTTPAPI
 import Ingest
 import Logging
+import Metrics
 import NATS
+import Prometheus
 import ServiceLifecycle
 import Storage
 import TallyConfiguration
@@ -11,6 +14,17 @@ import TallyConfiguration
 enum ClusterServe {
     static func run(config: TallyConfig, cluster: ClusterSettings, storeConfiguration: TallyStore.Configuration, logger: Logger) async throws {
         let map = try PartitionMap(count: cluster.partitions)
+        var metricsServer: MetricsServer?
+        if let listen = cluster.metricsListen {
+            guard let address = HTTPListenAddress(listen) else {
+                throw CommandFailure("cluster.metrics_listen '\(listen)' is not HOST:PORT: write e.g. 127.0.0.1:9464")
+            }
+            // One Prometheus registry for every swift-metrics instrument, served on /metrics; bootstrapped
+            // before any instrument is made (the recorder's are made with it).
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(DocumentedPrometheusFactory(registry: registry))
+            metricsServer = MetricsServer(host: address.host, port: address.port, registry: registry, logger: Logger(label: "tally.metrics"))
+        }
         let root = config.store.path
         try checkRoot(root, cluster: cluster)
         let connection: NATSConnection
@@ -37,8 +51,8 @@ enum ClusterServe {
             config: config, store: nil, makeRecorder: { recorder },
             makeSubmitter: { writer in ClusterRouter(writer: writer, recorder: recorder, connection: connection) },
             socketPath: config.ingest.socket, logger: logger,
-            frontEnds: { writer, _ in
-                [ClusterNode(ownership: ownership, recorder: recorder, writer: writer, roundInterval: failover / 4,
+            frontEnds: { [metricsServer] writer, _ in
+                [metricsServer].compactMap { $0 } + [ClusterNode(ownership: ownership, recorder: recorder, writer: writer, roundInterval: failover / 4,
                              snapshotInterval: .nanoseconds(cluster.snapshotIntervalNanoseconds),
                              connection: connection,
                              readAnswer: { request, store in CustomerRead.answer(request, store: store, config: config) },

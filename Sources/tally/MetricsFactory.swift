@@ -1,3 +1,4 @@
+import Cluster
 import Ingest
 import Metrics
 import Prometheus
@@ -8,7 +9,7 @@ import Prometheus
 /// which the metrics lint test reports.
 struct DocumentedPrometheusFactory: MetricsFactory {
     /// The help text of every swift-metrics family the daemon records, by label.
-    static let help: [String: String] = IngestMetricFamilies.help.merging([
+    static let help: [String: String] = IngestMetricFamilies.help.merging(ClusterMetricFamilies.help) { first, _ in first }.merging([
         alertDeliveries: "Alert webhook deliveries, by result (delivered, failed); a failed one is retried with backoff.",
     ]) { first, _ in first }
 

@@ -14,7 +14,7 @@ import Glibc
 struct ClusterDaemonTests {
     static let partitions = 16
 
-    static func config(node: String, urls: [String]) -> String {
+    static func config(node: String, urls: [String], metricsPort: Int? = nil) -> String {
         """
         store:
           path: data
@@ -31,7 +31,7 @@ struct ClusterDaemonTests {
           replicas: 3
           failover: 2s
           snapshot_interval: 1s
-        """
+        """ + (metricsPort.map { "\n  metrics_listen: 127.0.0.1:\($0)\n" } ?? "")
     }
 
     /// `tally cluster status --json`, parsed: partition → owner, and the live nodes.
@@ -181,7 +181,8 @@ struct ClusterDaemonTests {
     func deposedOwner() throws {
         let nats = try NATSServers(count: 3)
         defer { nats.stop() }
-        let nodes = try (1...2).map { try DaemonHarness(config: Self.config(node: "n\($0)", urls: nats.urls)) }
+        let metricsPort = try freePort()
+        let nodes = try (1...2).map { try DaemonHarness(config: Self.config(node: "n\($0)", urls: nats.urls, metricsPort: $0 == 2 ? metricsPort : nil)) }
         for node in nodes { try node.start() }
         try Self.waitForBalance(nodes[1], nodes: ["n1", "n2"])
         let map = try PartitionMap(count: Self.partitions)
@@ -197,6 +198,18 @@ struct ClusterDaemonTests {
         try Self.waitForBalance(nodes[1], nodes: ["n2"])
         let second = theirs.enumerated().map { Array(eventLine(id: "b\($0.offset)", customer: $0.element).utf8) }
         #expect(try LineSender(socketPath: nodes[1].socketPath).run(lines: second.lazy.map { ArraySlice($0) }) { _ in }.accepted == second.count)
+
+        // n2's /metrics: it serves all 16, gained them, published to their logs, and shows each one's lag.
+        let scraped = try httpRequest(port: metricsPort, method: "GET", path: "/metrics").body
+        let families = try MetricsText.lint(scraped)
+        for family in ["tally_cluster_publish_duration", "tally_cluster_partitions_served", "tally_cluster_partition_lag_messages",
+                       "tally_cluster_ownership_changes_total", "tally_cluster_snapshots_total", "tally_events_total"] {
+            #expect(families[family] != nil, "\(family) is missing:\n\(scraped)")
+        }
+        #expect(scraped.contains("tally_cluster_partitions_served \(Self.partitions)"), "\(scraped)")
+        #expect(scraped.contains(#"tally_cluster_ownership_changes_total{change="gained"}"#))
+        #expect(scraped.contains(#"tally_cluster_partition_lag_messages{partition="0000"}"#))
+        #expect(!scraped.contains("tally_cluster_publish_duration_count 0"), "n2 published commits to the log")
 
         kill(paused, SIGCONT)
         // Straight after waking, n1 may still believe it owns them: whatever it answers, it must not
