@@ -60,6 +60,7 @@ public final class AlertDispatcher: Service, Sendable {
     private let backoff: Backoff
     private let shutdownGracePeriod: Duration
     private let onDelivery: @Sendable (_ sink: String, _ success: Bool) -> Void
+    private let onCursorRecorded: @Sendable (_ sink: String, _ through: UInt64) -> Void
     private let sinks: [Sink]
     private let shutdown = OneShotSignal()
     private let state: Mutex<SharedState>
@@ -78,6 +79,8 @@ public final class AlertDispatcher: Service, Sendable {
     ///     are cancelled.
     ///   - onDelivery: called after every attempt to deliver an alert, with the sink's name and whether
     ///     it succeeded (a seam for metrics); called from the delivery tasks, keep it cheap.
+    ///   - onCursorRecorded: called after a sink's delivery cursor was stored, with the sink's name and
+    ///     the sequence delivered through (a cluster node copies it to JetStream for the next owner).
     public init(
         store: TallyStore,
         settings: AlertSettings,
@@ -85,7 +88,8 @@ public final class AlertDispatcher: Service, Sendable {
         pollInterval: Duration = .seconds(1),
         backoff: Backoff = .standard,
         shutdownGracePeriod: Duration = .seconds(5),
-        onDelivery: @escaping @Sendable (_ sink: String, _ success: Bool) -> Void = { _, _ in }
+        onDelivery: @escaping @Sendable (_ sink: String, _ success: Bool) -> Void = { _, _ in },
+        onCursorRecorded: @escaping @Sendable (_ sink: String, _ through: UInt64) -> Void = { _, _ in }
     ) {
         self.store = store
         self.logger = logger
@@ -93,6 +97,7 @@ public final class AlertDispatcher: Service, Sendable {
         self.backoff = backoff
         self.shutdownGracePeriod = shutdownGracePeriod
         self.onDelivery = onDelivery
+        self.onCursorRecorded = onCursorRecorded
 
         var sinks: [Sink] = []
         var statuses: [String: SinkStatus] = [:]
@@ -367,6 +372,7 @@ public final class AlertDispatcher: Service, Sendable {
         } catch {
             throw DeliveryFailure("cannot record the delivery cursor: \(error.message)")
         }
+        onCursorRecorded(sink, sequence)
     }
 
     /// Sleeps the backoff delay, or less when shutdown begins.

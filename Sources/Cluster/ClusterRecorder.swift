@@ -28,6 +28,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         var fenced = false
         /// Snapshots and reads for other nodes, which `close` waits for.
         let use = PartitionUse()
+        /// Its alert delivery, while served.
+        var companion: (any PartitionCompanion)?
         /// The partition's newest snapshot in JetStream, as this node knows it (the snapshot thread's).
         var newestSnapshot: SnapshotManifest?
         /// When this node last snapshotted the partition (or opened it).
@@ -62,6 +64,10 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     private let ownersLock = NSLock()
     private var knownOwners: [String?] = []
     public private(set) var lastCommit = CommitSummary()
+    /// Each partition's limit evaluator, made when it opens (nil: no limits).
+    public var makeLimitEvaluator: @Sendable () -> (any LimitEvaluator)? = { nil }
+    /// What runs beside each served partition (alert delivery), made after its catch-up (nil: nothing).
+    public var makeCompanion: (@Sendable (_ partition: Int, _ store: TallyStore) throws -> (any PartitionCompanion)?)?
     let metrics = ClusterMetrics()
 
     /// - Parameter root: the node's store directory; partition `N` lives in `root/partitions/NNNN`.
@@ -76,6 +82,10 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         self.storeConfiguration = storeConfiguration
         self.logger = logger
     }
+
+    /// The seed of partition `number`'s alert ids (`TallyStore.Configuration.alertIDSeed`): the
+    /// same on every node, so a crossing keeps its id when the partition moves.
+    public static func alertIDSeed(partition number: Int) -> UInt64 { 0x7061_7274_0000_0000 | UInt64(number) }
 
     /// Where partition `number`'s store lives under `root`.
     public static func storePath(root: String, partition number: Int) -> String {
@@ -113,8 +123,12 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         let path = Self.storePath(root: root, partition: number)
         let newestSnapshot = try restoreIfBehind(number, path: path)
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let store = try TallyStore(path: path, configuration: storeConfiguration, access: .readWrite, logger: logger)
+        var configuration = storeConfiguration
+        configuration.alertIDSeed = Self.alertIDSeed(partition: number)
+        let store = try TallyStore(path: path, configuration: configuration, access: .readWrite, logger: logger)
         let writer = try StoreWriter(store: store)
+        // Before the replay, so the replay fires the alerts the previous owner's commits fired, at the same outbox sequences.
+        writer.limitEvaluator = makeLimitEvaluator()
         // Sealed first: from here on the previous owner cannot append, so the replay below sees everything.
         let seal = try log.seal(partition: number, by: node, messageID: "\(idPrefix)\(nextCommitNumber())")
         let partition = Partition(number: number, store: store, writer: writer, logEnd: seal)
@@ -124,6 +138,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         }
         let started = ContinuousClock.now
         let replayed = try catchUp(partition, ownWritesOnlyAfter: seal)
+        partition.companion = try makeCompanion?(number, store)
         partitions[number] = partition
         servedLock.withLock { servedPartitions[number] = partition }
         metrics.served.record(partitions.count)
@@ -139,6 +154,8 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
     public func close(_ number: Int) {
         guard let partition = partitions.removeValue(forKey: number) else { return }
         servedLock.withLock { _ = servedPartitions.removeValue(forKey: number) }
+        partition.companion?.stop()
+        partition.companion = nil
         partition.use.close()
         metrics.served.record(partitions.count)
         metrics.forget(partition: number)
@@ -273,6 +290,7 @@ public final class ClusterRecorder: GroupCommitRecorder, @unchecked Sendable {
         do {
             if partition.needsCatchUp { try catchUp(partition, ownWritesOnlyAfter: partition.logEnd) }
             let recorded = try partition.writer.record(events, replicatedAs: nil)
+            if !partition.writer.lastCommit.alertsFired.isEmpty { partition.companion?.notify() }
             return (recorded, partition.writer.lastCommit)
         } catch {
             if !partition.fenced { partition.needsCatchUp = true }

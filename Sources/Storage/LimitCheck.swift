@@ -194,7 +194,10 @@ extension StoreWriter {
     /// `alt_` and 16 hex digits of a keyed hash of the crossing's `fired` key: the same crossing
     /// always gets the same id, so a receiver can deduplicate redeliveries.
     func alertID(firedKey: [UInt8]) -> String {
-        let hash = store.hashKeys.hash(firedKey)
+        let keys = store.configuration.alertIDSeed.map { seed in
+            HashKeys(first: (seed ^ 0x7461_6C6C_795F_616C, 0x6572_745F_6964_5F31), second: (seed ^ 0x5F74_616C_6C79_5F32, 0x616C_6572_7473_2121))
+        } ?? store.hashKeys
+        let hash = keys.hash(firedKey)
         let hex = String(hash.high, radix: 16)
         return "alt_" + String(repeating: "0", count: 16 - hex.count) + hex
     }

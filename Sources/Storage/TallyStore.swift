@@ -109,6 +109,11 @@ public final class TallyStore: @unchecked Sendable {
         /// what the buckets cost (`tally bench ingest --without-buckets`): a store written so
         /// answers usage-over-time queries with zeros.
         public var writesUsageBuckets = true
+        /// When set, alert ids are hashed with fixed keys derived from it rather than the store's own
+        /// random keys: a cluster gives every store of one partition the partition's seed, so the
+        /// owner after a fail-over (whose store is new) gives a crossing the id the previous owner
+        /// gave it, and receivers deduplicate across owners as across restarts.
+        public var alertIDSeed: UInt64?
 
         public init(meters: [Meter], billingPeriod: BillingPeriod, initialMapSize: Int = 1 << 30, maximumSize: Int? = nil) {
             self.meters = meters

@@ -60,10 +60,11 @@ final class ConfigReader {
             case "customers": pricing.customers = (value, path)
             case "limits":
                 limitsSection = (value, path)
-                clusterOnlyProblems.append((value, path, "limits are not evaluated in cluster mode yet (their alerts would stay in each partition's store): remove limits: or run single-node"))
             case "alerts":
                 alerts = readAlerts(value, path: path)
-                clusterOnlyProblems.append((value, path, "alerts are not delivered in cluster mode yet: remove alerts: or run single-node"))
+                if let log = value["log"] {
+                    clusterOnlyProblems.append((log, "\(path).log", "the alert log is a file on one node, and a cluster's alerts are delivered by each partition's owner: in cluster mode alerts go to alerts.webhooks only (receivers deduplicate by Tally-Alert-Id); remove alerts.log or run single-node"))
+                }
             case "http":
                 http = readHTTP(value, path: path)
                 clusterOnlyProblems.append((value, path, "the HTTP API and the dashboard are not served in cluster mode yet: remove http: or run single-node (a cluster node serves the ingest socket, and /metrics on cluster.metrics_listen)"))

@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import HTTPAPI
 import Ingest
+import Limits
 import Logging
 import Metrics
 import NATS
@@ -36,14 +37,24 @@ enum ClusterServe {
         let failover = Duration.nanoseconds(cluster.failoverNanoseconds)
         let stream = try connection.jetStream(timeout: .seconds(5))
         // A JetStream cluster that is starting answers "temporarily unavailable" until it has a leader.
-        let (log, snapshots, buckets) = try await retrying(logger: logger) {
+        let (log, snapshots, cursors, buckets) = try await retrying(logger: logger) {
             (try PartitionLog(stream: stream, replicas: cluster.replicas),
              try PartitionSnapshots(stream: stream, replicas: cluster.replicas),
+             try AlertCursors(on: stream, replicas: cluster.replicas),
              try PartitionOwnership.buckets(on: stream, failover: failover, replicas: cluster.replicas))
         }
         let ownership = try PartitionOwnership(node: cluster.node, partitions: map, leases: buckets.leases, nodes: buckets.nodes)
         let recorder = ClusterRecorder(node: cluster.node, map: map, log: log, snapshots: snapshots, root: root, storeConfiguration: storeConfiguration,
                                        logger: Logger(label: "tally.cluster"))
+        if !config.limits.isEmpty {
+            recorder.makeLimitEvaluator = { CommitLimitEvaluator(config: config) }
+        }
+        let deliveries = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "delivered")])
+        let failures = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "failed")])
+        recorder.makeCompanion = { partition, store in
+            try PartitionAlerts.start(partition: partition, store: store, settings: config.alerts, cursors: cursors,
+                                      onDelivery: { _, success in (success ? deliveries : failures).increment() })
+        }
         logger.info("cluster node starting", metadata: [
             "node": "\(cluster.node)", "partitions": "\(cluster.partitions)", "replicas": "\(cluster.replicas)", "failover": "\(failover)",
         ])

@@ -51,7 +51,11 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store: `.readOnly` and `.settings` work while `tally serve` runs.
     func openStore(_ config: TallyConfig, access: TallyStore.Access) throws(StoreError) -> TallyStore {
-        try TallyStore(
+        if config.cluster != nil, FileManager.default.fileExists(atPath: config.store.path + "/cluster") {
+            let command = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") } ?? "this command"
+            throw StoreError(.notFound, "\(config.store.path) is a cluster node's store (one store per partition): `tally \(command)` does not work over a cluster yet; usage, estimate, rate and cluster status do (see README, Cluster mode)")
+        }
+        return try TallyStore(
             path: config.store.path,
             configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
             access: access,

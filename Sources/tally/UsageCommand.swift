@@ -61,6 +61,12 @@ struct UsageCommand: ParsableCommand {
     func run() throws {
         try checkArguments()
         let config = try options.loadConfig()
+        // What can be wrong without the store is said before the store is opened (or asked of its owner).
+        if let window {
+            _ = try windowedQuery(window, config: config)
+        } else if let period {
+            _ = try resolvePeriod(period, config: config)
+        }
         print(try CustomerRead.output(command: "usage", customer: customer, options: options, config: config) { store in
             try render(config: config, store: store)
         }, terminator: "")
@@ -101,21 +107,28 @@ struct UsageCommand: ParsableCommand {
 }
 
 extension UsageCommand {
-    /// `--window`: the usage-over-time query.
-    func renderWindowed(_ windowText: String, config: TallyConfig, store: TallyStore) throws -> String {
+    /// `--window`: the usage-over-time query, checked against the config (no store needed).
+    func windowedQuery(_ windowText: String, config: TallyConfig) throws -> UsageQuery {
         guard let from, let to else { throw CommandFailure("--window needs --from and --to (RFC 3339 times or dates; --to is exclusive)") }
-        let result: UsageQueryResult
         do {
             let zone = try WindowPlan.timeZone(tz)
             let plan = try WindowPlan(from: try WindowPlan.parseTime(from, name: "--from", in: zone),
                                       to: try WindowPlan.parseTime(to, name: "--to", in: zone),
                                       window: try UsageWindow.parse(windowText), timeZone: zone)
             let meters = try meter.map { [try UsageQuery.meter($0, in: config.meters)] } ?? config.meters
-            result = try UsageQuery(plan: plan, meters: meters, groupBy: groupBy)
-                .run(store: store, customers: .only([customer]))
+            return try UsageQuery(plan: plan, meters: meters, groupBy: groupBy)
         } catch let error as UsageQueryError {
             throw CommandFailure(error.message)
-        } catch let error as StoreError {
+        }
+    }
+
+    /// `--window`: the usage-over-time query's output.
+    func renderWindowed(_ windowText: String, config: TallyConfig, store: TallyStore) throws -> String {
+        let query = try windowedQuery(windowText, config: config)
+        let result: UsageQueryResult
+        do {
+            result = try query.run(store: store, customers: .only([customer]))
+        } catch {
             throw CommandFailure(error.message)
         }
         if json { return UsageQueryFormat.json(result) + "\n" }

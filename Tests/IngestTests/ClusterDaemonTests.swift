@@ -239,6 +239,64 @@ struct ClusterDaemonTests {
         #expect(nodes[0].terminate() == 0)
         #expect(nodes[1].terminate() == 0)
     }
+
+    @Test("alerts stay exactly once across a fail-over: the new owner replays the partition's whole log (no snapshot), fires the same alerts again in its store, and delivers none of those the old owner delivered")
+    func alertsAcrossFailover() throws {
+        let receiver = try LoopbackReceiver(status: 200)
+        defer { receiver.stop() }
+        let nats = try NATSServers(count: 3)
+        defer { nats.stop() }
+        let alerting = """
+
+            plans:
+              - code: basic
+                currency: USD
+                prices:
+                  - { meter: api_calls, model: per_unit, unit_amount: "0.5" }
+            default_plan: basic
+            limits:
+              - { id: calls, plan: basic, meter: api_calls, quantity: 10, notify_at: [50, 100], action: warning }
+            alerts:
+              webhooks:
+                - { url: "http://127.0.0.1:\(receiver.port)/hooks/tally" }
+            """
+        let nodes = try (1...2).map { number in
+            try DaemonHarness(config: Self.config(node: "n\(number)", urls: nats.urls)
+                .replacingOccurrences(of: "snapshot_interval: 1s", with: "snapshot_interval: 1h") + alerting)
+        }
+        for node in nodes { try node.start() }
+        try Self.waitForBalance(nodes[1], nodes: ["n1", "n2"])
+        let customers = (0..<20).map { "cus_\($0)" }
+        struct Payload: Decodable, Hashable { var id: String; var customer: String; var percent: String }
+        func delivered() -> [Payload] {
+            receiver.received.filter { $0.status == 200 }.compactMap { try? JSONDecoder().decode(Payload.self, from: Data($0.body.utf8)) }
+        }
+        func send(_ range: Range<Int>, to node: DaemonHarness) throws {
+            let lines = customers.flatMap { customer in range.map { Array(eventLine(id: "\(customer)-\($0)", customer: customer).utf8) } }
+            try eventually(within: 60) {
+                let sent = try LineSender(socketPath: node.socketPath).run(lines: lines.lazy.map { ArraySlice($0) }) { _ in }
+                guard sent.accepted + sent.duplicate == lines.count else { throw HarnessError("not all settled: \(sent)") }
+            }
+        }
+        // 6 of 10: every customer crosses 50 %, on whichever node owns it.
+        try send(0..<6, to: nodes[0])
+        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= customers.count })
+        Thread.sleep(forTimeInterval: 2)  // the cursors reach JetStream after each delivery
+        nodes[0].killHard()
+        try FileManager.default.removeItem(atPath: nodes[0].storePath)
+        try Self.waitForBalance(nodes[1], nodes: ["n2"])
+        // 11 of 10: every customer crosses 100 %, all on n2 now.
+        try send(6..<11, to: nodes[1])
+        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= 2 * customers.count })
+        Thread.sleep(forTimeInterval: 3)  // room for a second delivery, which must not come
+        let payloads = delivered()
+        #expect(Set(payloads.map(\.id)).count == 2 * customers.count)
+        #expect(payloads.count == 2 * customers.count, "each alert delivered once: \(payloads.count) deliveries")
+        for customer in customers {
+            #expect(Set(payloads.filter { $0.customer == customer }.map(\.percent)) == ["50", "100"], "\(customer)")
+        }
+        #expect(nodes[1].terminate() == 0)
+    }
 }
 
 /// Producers that send their lines to random live nodes until each line is answered accepted or

@@ -54,8 +54,20 @@ struct ClusterConfigTests {
         let sections = "http: { listen: 127.0.0.1:8080 }\nlimits: [{ id: l1, customer: c1, meter: calls, quantity: 10, action: warning }]\nalerts: { log: a.ndjson }\narchive: { interval: 1h }\n"
         _ = try ConfigLoader.parse(yaml: Self.meters + sections, fileName: "t.yaml")
         let found = Self.problems(sections + "cluster: { node: n1, nats: [nats://a:4222] }\n")
-        #expect(found.map(\.path).sorted() == ["alerts", "archive", "http", "limits"])
+        #expect(found.map(\.path).sorted() == ["alerts.log", "archive", "http"])
         #expect(found.first { $0.path == "http" }?.message.contains("not served in cluster mode yet") == true)
+        #expect(found.first { $0.path == "alerts.log" }?.message.contains("alerts go to alerts.webhooks only") == true)
         #expect(found.allSatisfy { $0.message.contains("run single-node") })
+    }
+
+    @Test("limits and webhook alerts are accepted in cluster mode")
+    func limitsAndWebhooks() throws {
+        let config = try ConfigLoader.parse(yaml: Self.meters + """
+            limits: [{ id: l1, customer: c1, meter: calls, quantity: 10, action: warning }]
+            alerts: { webhooks: [{ url: "http://127.0.0.1:9/hooks" }] }
+            cluster: { node: n1, nats: [nats://a:4222] }
+
+            """, fileName: "t.yaml")
+        #expect(config.limits.count == 1 && config.alerts.webhooks.count == 1 && config.cluster != nil)
     }
 }
