@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 60
 # Extra `swift build` flags for the fuzz package, e.g. FUZZ_BUILD_FLAGS="-j 1" on a small machine.
 FUZZ_BUILD_FLAGS ?=
 
-.PHONY: run test build deps bench bench-matrix bench-micro bench-cluster cluster-demo openapi-check metrics-check browser-check fuzz fuzz-build clean
+.PHONY: run test build deps bench bench-matrix bench-micro bench-cluster bench-cluster-start cluster-demo openapi-check metrics-check browser-check fuzz fuzz-build clean
 
 ## Install the C libraries (LMDB, zstd, NATS), nats-server and the time zone data with apt-get when they are missing.
 deps:
@@ -65,6 +65,10 @@ cluster-demo: build
 ## Cluster mode against single-node, side by side; the fail-over time; 1, 2 and 3 nodes pinned to cores (BENCHMARKS.md).
 bench-cluster: build
 	scripts/bench-cluster.sh .build/release/tally
+
+## A node with an empty store taking 4 partitions of 1M events: from their JetStream snapshots, and replaying their logs.
+bench-cluster-start: build
+	scripts/bench-cluster-start.sh .build/release/tally
 
 ## The ingest matrix (customers 1k-1M x identities 1M/50M, random order), half load, 16 connections,
 ## and docs/ingest-vs-customers.svg from it (see BENCHMARKS.md). QUICK=1 for a few-minute version.

@@ -27,21 +27,42 @@ struct PartitionSnapshotTests {
         return try store.usage(customer: customer, periodStart: BillingPeriod.monthly.interval(containing: .now()).start).first?.quantity
     }
 
+    /// One NATS server with the log (a 1 s duplicate window, so it may be trimmed soon) and small
+    /// snapshot chunks (so a snapshot has several), a directory, and a customer's partition.
+    struct Fixture {
+        let servers: NATSServers
+        let stream: JetStream
+        let log: PartitionLog
+        let snapshots: PartitionSnapshots
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-snap-\(UUID().uuidString.prefix(8))").path
+        let customer = "cus_7"
+        let partition: Int
+
+        init() throws {
+            servers = try NATSServers(count: 1)
+            let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
+            self.stream = stream
+            log = try eventually { try PartitionLog(stream: stream, replicas: 1, duplicateWindow: .seconds(1)) }
+            snapshots = try PartitionSnapshots(stream: stream, replicas: 1, chunkBytes: 4_096)
+            partition = try PartitionMap(count: 4).partition(of: customer)
+        }
+
+        func remove() {
+            servers.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
     static func served(_ recorder: ClusterRecorder, _ partition: Int) throws -> ClusterRecorder.Partition {
         try #require(recorder.partitions[partition])
     }
 
     @Test("a snapshot is published in chunks with a manifest; the next one purges it and trims the log below it; a node without a store starts from the newest snapshot, replays the rest of the log, and still recognises every event")
     func snapshotTrimRestore() throws {
-        let servers = try NATSServers(count: 1)
-        defer { servers.stop() }
-        let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
-        let log = try eventually { try PartitionLog(stream: stream, replicas: 1, duplicateWindow: .seconds(1)) }
-        let snapshots = try PartitionSnapshots(stream: stream, replicas: 1, chunkBytes: 4_096)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-snap-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let customer = "cus_7"
-        let partition = try PartitionMap(count: 4).partition(of: customer)
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let (stream, log, snapshots, directory, customer, partition) =
+            (fixture.stream, fixture.log, fixture.snapshots, fixture.directory, fixture.customer, fixture.partition)
 
         let a = try Self.recorder("a", log, snapshots, root: directory + "/a")
         try a.open(partition)
@@ -93,15 +114,10 @@ struct PartitionSnapshotTests {
 
     @Test("a snapshot whose chunks are missing is refused with a damaged error, and the node does not serve the partition")
     func missingChunks() throws {
-        let servers = try NATSServers(count: 1)
-        defer { servers.stop() }
-        let stream = try NATSConnection(servers: servers.urls, name: "test").jetStream()
-        let log = try eventually { try PartitionLog(stream: stream, replicas: 1) }
-        let snapshots = try PartitionSnapshots(stream: stream, replicas: 1, chunkBytes: 4_096)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-snap-\(UUID().uuidString.prefix(8))").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let customer = "cus_7"
-        let partition = try PartitionMap(count: 4).partition(of: customer)
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        let (stream, log, snapshots, directory, customer, partition) =
+            (fixture.stream, fixture.log, fixture.snapshots, fixture.directory, fixture.customer, fixture.partition)
         let a = try Self.recorder("a", log, snapshots, root: directory + "/a")
         try a.open(partition)
         _ = try Self.record(a, 0..<100, customer: customer)
