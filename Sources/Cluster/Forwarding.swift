@@ -54,25 +54,28 @@ public final class ClusterRouter: IngestSubmitter, @unchecked Sendable {
             let events = indices.map { batch.events[$0] }
             recorder.metrics.forwarded.increment(by: events.count)
             forwarding.run { [connection, timeout] in
-                routed.fill(indices, outcomes: Self.forward(events, to: owner, connection: connection, timeout: timeout))
+                let (outcomes, blocked) = Self.forward(events, to: owner, connection: connection, timeout: timeout)
+                routed.fill(indices, outcomes: outcomes, blocked: blocked)
             }
         }
     }
 
-    /// The owner's outcomes for `events`, or `unavailable` for each when it could not answer.
-    static func forward(_ events: [PendingEvent], to owner: String, connection: NATSConnection, timeout: Duration) -> [RecordOutcome] {
+    /// The owner's outcomes for `events` (with the limits blocking their customers), or
+    /// `unavailable` for each when it could not answer.
+    static func forward(_ events: [PendingEvent], to owner: String, connection: NATSConnection, timeout: Duration)
+        -> (outcomes: [RecordOutcome], blocked: [BlockingLimit?]) {
         do {
             let reply = try connection.request(subject: subject(node: owner), payload: EventBatchCodec.encode(events), timeout: timeout)
-            guard let outcomes = RecordOutcomeCodec.decode(reply.payload), outcomes.count == events.count else {
+            guard let decoded = RecordOutcomeCodec.decodeWithBlocked(reply.payload), decoded.outcomes.count == events.count else {
                 throw ClusterError(.damaged, "node \(owner) answered a forwarded batch with something this version does not read")
             }
-            return outcomes
+            return decoded
         } catch {
             let reason = (error as? NATSError)?.message ?? (error as? ClusterError)?.message ?? "\(error)"
             let unavailable = IngestError(code: .unavailable,
                                           message: "this event's partition is owned by node \(owner), which could not be reached (\(reason)); nothing was recorded here, retry",
                                           field: nil)
-            return Array(repeating: .rejected(unavailable), count: events.count)
+            return (Array(repeating: .rejected(unavailable), count: events.count), [])
         }
     }
 }
@@ -165,6 +168,6 @@ private final class ReplySink: IngestBatchSink, @unchecked Sendable {
     }
 
     func batchesCompleted(_ batches: [IngestBatch]) {
-        for batch in batches { try? connection.respond(to: request, payload: RecordOutcomeCodec.encode(batch.outcomes)) }
+        for batch in batches { try? connection.respond(to: request, payload: RecordOutcomeCodec.encode(batch.outcomes, blocked: batch.blocked)) }
     }
 }

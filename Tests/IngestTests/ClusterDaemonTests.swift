@@ -240,7 +240,7 @@ struct ClusterDaemonTests {
         #expect(nodes[1].terminate() == 0)
     }
 
-    @Test("alerts stay exactly once across a fail-over: the new owner replays the partition's whole log (no snapshot), fires the same alerts again in its store, and delivers none of those the old owner delivered")
+    @Test("limits in cluster mode: a disable limit's blocked answers come back also through forwarding; alerts stay exactly once across a fail-over: the new owner replays the partition's whole log (no snapshot), fires the same alerts again in its store, and delivers none of those the old owner delivered")
     func alertsAcrossFailover() throws {
         let receiver = try LoopbackReceiver(status: 200)
         defer { receiver.stop() }
@@ -256,6 +256,7 @@ struct ClusterDaemonTests {
             default_plan: basic
             limits:
               - { id: calls, plan: basic, meter: api_calls, quantity: 10, notify_at: [50, 100], action: warning }
+              - { id: stop, plan: basic, meter: api_calls, quantity: 5, action: disable }
             alerts:
               webhooks:
                 - { url: "http://127.0.0.1:\(receiver.port)/hooks/tally" }
@@ -271,29 +272,42 @@ struct ClusterDaemonTests {
         func delivered() -> [Payload] {
             receiver.received.filter { $0.status == 200 }.compactMap { try? JSONDecoder().decode(Payload.self, from: Data($0.body.utf8)) }
         }
-        func send(_ range: Range<Int>, to node: DaemonHarness) throws {
-            let lines = customers.flatMap { customer in range.map { Array(eventLine(id: "\(customer)-\($0)", customer: customer).utf8) } }
+        /// Sends each customer's events `range`; returns the customers whose answers said blocked.
+        @discardableResult
+        func send(_ range: Range<Int>, to node: DaemonHarness) throws -> Set<String> {
+            let lines = customers.flatMap { customer in range.map { (customer, Array(eventLine(id: "\(customer)-\($0)", customer: customer).utf8)) } }
+            var blocked = Set<String>()
             try eventually(within: 60) {
-                let sent = try LineSender(socketPath: node.socketPath).run(lines: lines.lazy.map { ArraySlice($0) }) { _ in }
+                let answers = OutcomeLog()
+                let sent = try LineSender(socketPath: node.socketPath).run(lines: lines.lazy.map { ArraySlice($0.1) }) { outcome in
+                    answers.add(outcome.index, outcome.response)
+                }
                 guard sent.accepted + sent.duplicate == lines.count else { throw HarnessError("not all settled: \(sent)") }
+                blocked = Set(answers.all.filter { $0.1.blocked }.map { lines[$0.0].0 })
             }
+            return blocked
         }
-        // 6 of 10: every customer crosses 50 %, on whichever node owns it.
-        try send(0..<6, to: nodes[0])
-        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= customers.count })
+        // 6 of 10: every customer crosses 50 %, on whichever node owns it; and 5, where a disable
+        // limit blocks it: the answers say so also for the customers whose lines n1 forwarded to n2.
+        let owners = try Self.status(nodes[1]).owners
+        let map = try PartitionMap(count: Self.partitions)
+        #expect(customers.contains { owners[map.partition(of: $0)] == "n2" }, "some lines are forwarded")
+        #expect(try send(0..<6, to: nodes[0]) == Set(customers))
+        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= 2 * customers.count })
         Thread.sleep(forTimeInterval: 2)  // the cursors reach JetStream after each delivery
         nodes[0].killHard()
         try FileManager.default.removeItem(atPath: nodes[0].storePath)
         try Self.waitForBalance(nodes[1], nodes: ["n2"])
         // 11 of 10: every customer crosses 100 %, all on n2 now.
         try send(6..<11, to: nodes[1])
-        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= 2 * customers.count })
+        #expect(receiver.wait(seconds: 60) { _ in Set(delivered().map(\.id)).count >= 3 * customers.count })
         Thread.sleep(forTimeInterval: 3)  // room for a second delivery, which must not come
         let payloads = delivered()
-        #expect(Set(payloads.map(\.id)).count == 2 * customers.count)
-        #expect(payloads.count == 2 * customers.count, "each alert delivered once: \(payloads.count) deliveries")
+        #expect(Set(payloads.map(\.id)).count == 3 * customers.count)
+        #expect(payloads.count == 3 * customers.count, "each alert delivered once: \(payloads.count) deliveries")
         for customer in customers {
-            #expect(Set(payloads.filter { $0.customer == customer }.map(\.percent)) == ["50", "100"], "\(customer)")
+            // calls at 50 % and 100 %, stop at 100 %.
+            #expect(payloads.filter { $0.customer == customer }.map(\.percent).sorted() == ["100", "100", "50"], "\(customer)")
         }
         #expect(nodes[1].terminate() == 0)
     }

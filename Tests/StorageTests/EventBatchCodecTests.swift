@@ -53,4 +53,19 @@ struct EventBatchCodecTests {
         #expect(RecordOutcomeCodec.decode([]) == nil)
         #expect(RecordOutcomeCodec.decode(RecordOutcomeCodec.encode([])) == [])
     }
+
+    @Test("outcomes with the limits blocking their customers round-trip; without any, the bytes are the plain outcomes'; torn bytes are refused")
+    func outcomesWithBlocked() throws {
+        let outcomes: [RecordOutcome] = [.accepted, .duplicate, .accepted]
+        let limit = BlockingLimit(id: "stop", meter: "api_calls", used: try #require(ExactDecimal("12.5")), limit: 10,
+                                  resetsAt: Timestamp(nanosecondsSinceEpoch: 1_798_761_600_000_000_000))
+        let amount = BlockingLimit(id: "cap", meter: nil, used: 100, limit: 100, resetsAt: Timestamp(nanosecondsSinceEpoch: 1))
+        let bytes = RecordOutcomeCodec.encode(outcomes, blocked: [limit, nil, amount])
+        let decoded = try #require(RecordOutcomeCodec.decodeWithBlocked(bytes))
+        #expect(decoded.outcomes == outcomes && decoded.blocked == [limit, nil, amount])
+        #expect(RecordOutcomeCodec.decode(bytes) == nil, "a reader of plain outcomes does not take them for plain ones")
+        #expect(RecordOutcomeCodec.encode(outcomes, blocked: [nil, nil, nil]) == RecordOutcomeCodec.encode(outcomes))
+        #expect(RecordOutcomeCodec.decodeWithBlocked(RecordOutcomeCodec.encode(outcomes))?.blocked == [])
+        #expect(RecordOutcomeCodec.decodeWithBlocked(Array(bytes.dropLast())) == nil)
+    }
 }
