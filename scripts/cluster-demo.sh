@@ -54,6 +54,8 @@ cluster:
   partitions: $PARTITIONS
   replicas: 3
   failover: 10s
+  snapshot_interval: 1m
+  metrics_listen: 127.0.0.1:946$n
 CONF
   "$TALLY" serve --config "$DIR/node$n.yaml" > "$DIR/node$n.log" 2>&1 &
   pids+=($!)
@@ -69,10 +71,12 @@ done
 cat <<TEXT
 
 Three NATS servers (JetStream, R=3) and three tally nodes are running; logs in $DIR.
-Send events to any node, then read a customer's usage on its owner:
+Send events to any node, then read a customer's usage from any node (the owner answers):
   $TALLY send --socket $DIR/node2.sock examples/events.ndjson
   $TALLY cluster status --config $DIR/node1.yaml
-  $TALLY usage --config $DIR/nodeN.yaml --customer cus_42      # N: the owner of cus_42's partition
+  $TALLY usage --config $DIR/node3.yaml --customer cus_42
+  $TALLY rate --config $DIR/node1.yaml --period $(date -u +%Y-%m) --quiet
+  curl -s 127.0.0.1:9461/metrics | grep tally_cluster_      # node N's metrics on port 946N
 Kill a node (kill -9 on its pid) and watch the others take its partitions within cluster.failover.
 Ctrl-C stops everything.
 TEXT

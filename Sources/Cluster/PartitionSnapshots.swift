@@ -65,6 +65,9 @@ public final class PartitionSnapshots: @unchecked Sendable {
         let subject = chunkSubject(partition, id: id)
         var files: [SnapshotManifest.File] = []
         var chunks = 0
+        var published = false
+        // A snapshot that fails before its manifest leaves no chunks behind.
+        defer { if !published { try? stream.purge(stream: name, subject: subject, below: 0) } }
         do {
             for file in try Self.files(in: directory) {
                 guard let handle = FileHandle(forReadingAtPath: directory + "/" + file) else {
@@ -93,6 +96,7 @@ public final class PartitionSnapshots: @unchecked Sendable {
             throw ClusterError(.damaged, "cannot encode a snapshot manifest: \(error)")
         }
         let sequence = try publish(subject: manifestSubject(partition), payload: encoded)
+        published = true
         do {
             try stream.purge(stream: name, subject: manifestSubject(partition), below: sequence)
             if let previous, previous.id != id {
