@@ -16,7 +16,7 @@ struct ClusterCommand: ParsableCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "status",
-            abstract: "Show the live nodes, every partition's owner, its log position and the owner's lag.",
+            abstract: "Show the live nodes, every partition's owner, its log position, the owner's lag and the newest snapshot.",
             discussion: """
                 Reads the leases, the nodes' heartbeats and the event log from the NATS servers of the
                 config's cluster: section; works from any machine that reaches them.
@@ -30,7 +30,7 @@ struct ClusterCommand: ParsableCommand {
 
         @OptionGroup var options: StoreOptions
 
-        @Flag(name: .long, help: "Print JSON: {nodes:[{node, partitions}], partitions:[{partition, owner, log_sequence, applied_sequence, lag}], unowned}; with --customer {customer, partition, owner}.")
+        @Flag(name: .long, help: "Print JSON: {nodes:[{node, partitions}], partitions:[{partition, owner, log_sequence, applied_sequence, lag, snapshot_sequence}], unowned}; with --customer {customer, partition, owner}.")
         var json = false
 
         @Option(name: .long, help: "Only this customer's partition and its owner (where to read its usage).")
@@ -63,10 +63,12 @@ struct ClusterCommand: ParsableCommand {
                     return
                 }
                 let log = try PartitionLog(stream: stream, replicas: cluster.replicas)
+                let snapshots = try PartitionSnapshots(stream: stream, replicas: cluster.replicas)
                 let rows = try (0..<map.count).map { (partition) throws(ClusterError) -> Row in
                     let owner = owners[partition]
                     return Row(partition: partition, owner: owner, logSequence: try log.lastSequence(of: partition),
-                               applied: owner.flatMap { nodes[$0]?.appliedSequences[partition] })
+                               applied: owner.flatMap { nodes[$0]?.appliedSequences[partition] },
+                               snapshot: try snapshots.newest(partition: partition)?.logSequence)
                 }
                 print(json ? Self.json(rows: rows, nodes: nodes.keys.sorted()) : Self.text(rows: rows, nodes: nodes.keys.sorted()))
             } catch let error as ClusterError {
@@ -84,6 +86,8 @@ struct ClusterCommand: ParsableCommand {
             /// What the owner's store holds of the log, as its last heartbeat said; nil without an owner.
             var applied: UInt64?
             var lag: UInt64? { applied.map { logSequence >= $0 ? logSequence - $0 : 0 } }
+            /// The log sequence the partition's newest snapshot in JetStream covers; nil without one.
+            var snapshot: UInt64?
         }
 
         private static func owned(by node: String, _ rows: [Row]) -> [Int] {
@@ -108,6 +112,7 @@ struct ClusterCommand: ParsableCommand {
                 writer.raw(","); writer.key("log_sequence"); writer.raw(String(row.logSequence))
                 writer.raw(","); writer.key("applied_sequence"); writer.raw(row.applied.map(String.init) ?? "null")
                 writer.raw(","); writer.key("lag"); writer.raw(row.lag.map(String.init) ?? "null")
+                writer.raw(","); writer.key("snapshot_sequence"); writer.raw(row.snapshot.map(String.init) ?? "null")
                 writer.raw("}")
             }
             writer.raw("],"); writer.key("unowned"); writer.raw("[" + rows.filter { $0.owner == nil }.map { String($0.partition) }.joined(separator: ",") + "]")
@@ -118,9 +123,9 @@ struct ClusterCommand: ParsableCommand {
         static func text(rows: [Row], nodes: [String]) -> String {
             var lines = "\(nodes.count) live node(s), \(rows.count) partitions, \(rows.filter { $0.owner == nil }.count) without an owner\n"
             for node in nodes { lines += "  \(node): \(owned(by: node, rows).count) partition(s)\n" }
-            let table = [["PARTITION", "OWNER", "LOG SEQUENCE", "APPLIED", "LAG"]] + rows.map { row in
+            let table = [["PARTITION", "OWNER", "LOG SEQUENCE", "APPLIED", "LAG", "SNAPSHOT"]] + rows.map { row in
                 [PartitionMap.name(row.partition), row.owner ?? "(none)", String(row.logSequence),
-                 row.applied.map(String.init) ?? "-", row.lag.map(String.init) ?? "-"]
+                 row.applied.map(String.init) ?? "-", row.lag.map(String.init) ?? "-", row.snapshot.map(String.init) ?? "-"]
             }
             return lines + tableText(table).dropLast()
         }

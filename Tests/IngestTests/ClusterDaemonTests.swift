@@ -107,8 +107,11 @@ struct ClusterDaemonTests {
             Issue.record("\(error)\n\(problems.suffix(30).joined(separator: "\n"))")
             throw error
         }
-        // n1's partitions moved to nodes that never held them: they started from n1's snapshots.
+        // n1's partitions moved to nodes that never held them: they started from n1's snapshots,
+        // which the status shows.
         #expect((nodes[1].log() + nodes[2].log()).contains("partition started from its newest snapshot"))
+        let statusJSON = try nodes[1].tally(["cluster", "status", "--config", nodes[1].configPath, "--json"]).output
+        #expect(statusJSON.contains(#""snapshot_sequence":"#) && !statusJSON.contains(#""snapshot_sequence":null"#), "\(statusJSON.prefix(600))")
         let status = try Self.status(nodes[1])
         let map = try PartitionMap(count: Self.partitions)
         for customer in 0..<customers {
