@@ -243,6 +243,16 @@ struct ClusterDaemonTests {
         #expect(nodes[1].terminate() == 0)
     }
 
+    @Test("commands over a cluster whose NATS servers cannot be reached exit 1 saying so")
+    func natsUnreachable() throws {
+        let harness = try DaemonHarness(config: Self.config(node: "n1", urls: ["nats://127.0.0.1:1"]))
+        for arguments in [["usage", "--customer", "cus_1"], ["estimate", "--customer", "cus_1"], ["rate", "--period", "2026-11", "--quiet"],
+                          ["cluster", "status"]] {
+            let result = try harness.tally(arguments + ["--config", harness.configPath])
+            #expect(result.status == 1 && result.error.contains("cannot reach NATS at nats://127.0.0.1:1"), "\(arguments): \(result.error)")
+        }
+    }
+
     @Test("limits in cluster mode: a disable limit's blocked answers come back also through forwarding; alerts stay exactly once across a fail-over: the new owner replays the partition's whole log (no snapshot), fires the same alerts again in its store, and delivers none of those the old owner delivered")
     func alertsAcrossFailover() throws {
         let receiver = try LoopbackReceiver(status: 200)

@@ -41,6 +41,7 @@ struct ClusterConfigTests {
         ("cluster: { node: n1, nats: [nats://a:4222], replicas: 2 }", "cluster.replicas", "must be 1, 3 or 5"),
         ("cluster: { node: n1, nats: [nats://a:4222], failover: 100ms }", "cluster.failover", "out of range"),
         ("cluster: { node: n1, nats: [nats://a:4222], snapshot_interval: 48h }", "cluster.snapshot_interval", "out of range"),
+        ("cluster: { node: n1, nats: [nats://a:4222], metrics_listen: 9464 }", "cluster.metrics_listen", "has no host"),
         ("cluster: { node: n1, nats: [nats://a:4222], leader: n2 }", "cluster.leader", "unknown key"),
         ("cluster: [n1]", "cluster", "must be a mapping"),
     ])
