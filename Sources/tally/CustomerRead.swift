@@ -24,26 +24,30 @@ enum CustomerRead {
             defer { connection.close() }
             let buckets = try PartitionOwnership.buckets(on: try connection.jetStream(), failover: .nanoseconds(cluster.failoverNanoseconds),
                                                          replicas: cluster.replicas)
-            // A partition between owners (a fail-over, a hand-over) has one again within seconds.
-            let attempts = 10
-            for attempt in 1...attempts {
+            // A partition between owners (a fail-over, a hand-over), or whose owner just died and
+            // still holds the lease, has a live owner again within the fail-over time.
+            let deadline = ContinuousClock.now + .nanoseconds(cluster.failoverNanoseconds) + .seconds(10)
+            var lastProblem = "customer \(customer) is in partition \(partition), which has no owner right now (a fail-over is under way, or no node runs)"
+            while ContinuousClock.now < deadline {
                 let owner = try PartitionOwnership.table(leases: buckets.leases, nodes: buckets.nodes, partitions: map).owners[partition]
                 if let owner, owner == cluster.node, FileManager.default.fileExists(atPath: local) {
                     return try render(try open { () throws(StoreError) in try options.openStoreForReading(config, customer: customer) })
                 }
                 if let owner {
                     let request = ClusterReadRequest(command: command, customer: customer, arguments: forwardedArguments(of: command))
-                    let reply = try ClusterReads.ask(request, owner: owner, connection: connection)
-                    if let output = reply.output { return output }
-                    guard reply.code == "unavailable", attempt < attempts else {
-                        throw CommandFailure(reply.error ?? "node \(owner) could not answer")
+                    do {
+                        let reply = try ClusterReads.ask(request, owner: owner, connection: connection, timeout: .seconds(5))
+                        if let output = reply.output { return output }
+                        guard reply.code == "unavailable" else { throw CommandFailure(reply.error ?? "node \(owner) could not answer") }
+                        lastProblem = reply.error ?? lastProblem
+                    } catch let error as ClusterError where error.code == .nats {
+                        // The owner does not answer (it died, or is cut off): its lease runs out, another node takes over.
+                        lastProblem = error.message
                     }
-                } else if attempt == attempts {
-                    throw CommandFailure("customer \(customer) is in partition \(partition), which has no owner right now (a fail-over is under way, or no node runs): retry in a few seconds; `tally cluster status` shows the owners")
                 }
-                Thread.sleep(forTimeInterval: 1)
+                Thread.sleep(forTimeInterval: 0.5)
             }
-            throw CommandFailure("customer \(customer)'s partition \(partition) kept moving between nodes: retry")
+            throw CommandFailure("\(lastProblem): retry in a few seconds; `tally cluster status` shows the owners")
         } catch let error as ClusterError {
             throw CommandFailure(error.message)
         } catch let error as NATSError {

@@ -310,6 +310,9 @@ struct ClusterDaemonTests {
         Thread.sleep(forTimeInterval: 2)  // the cursors reach JetStream after each delivery
         nodes[0].killHard()
         try FileManager.default.removeItem(atPath: nodes[0].storePath)
+        // Read at once, while the dead n1 still holds its leases: the read waits for the new owner.
+        let orphan = try #require(customers.first { owners[map.partition(of: $0)] == "n1" })
+        #expect(try Self.calls(of: orphan, owner: nodes[1]) == 6)
         try Self.waitForBalance(nodes[1], nodes: ["n2"])
         // 11 of 10: every customer crosses 100 %, all on n2 now.
         try send(6..<11, to: nodes[1])
