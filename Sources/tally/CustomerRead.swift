@@ -29,8 +29,12 @@ enum CustomerRead {
             let deadline = ContinuousClock.now + .nanoseconds(cluster.failoverNanoseconds) + .seconds(10)
             var lastProblem = "customer \(customer) is in partition \(partition), which has no owner right now (a fail-over is under way, or no node runs)"
             while ContinuousClock.now < deadline {
-                let owner = try PartitionOwnership.table(leases: buckets.leases, nodes: buckets.nodes, partitions: map).owners[partition]
-                if let owner, owner == cluster.node, FileManager.default.fileExists(atPath: local) {
+                let table = try PartitionOwnership.table(leases: buckets.leases, nodes: buckets.nodes, partitions: map)
+                let owner = table.owners[partition]
+                // This node's own store only once its heartbeat says it serves the partition: a
+                // partition it just claimed may still be opening (its store half made).
+                if let owner, owner == cluster.node, table.nodes[owner]?.appliedSequences[partition] != nil,
+                   FileManager.default.fileExists(atPath: local) {
                     return try render(try open { () throws(StoreError) in try options.openStoreForReading(config, customer: customer) })
                 }
                 if let owner {
