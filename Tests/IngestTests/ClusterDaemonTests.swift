@@ -295,8 +295,9 @@ struct ClusterDaemonTests {
                 let sent = try LineSender(socketPath: node.socketPath).run(lines: lines.lazy.map { ArraySlice($0.1) }) { outcome in
                     answers.add(outcome.index, outcome.response)
                 }
+                // Over every attempt: a line accepted (and flagged) in an earlier attempt is a duplicate in a later one.
+                blocked.formUnion(answers.all.filter { $0.1.blocked }.map { lines[$0.0].0 })
                 guard sent.accepted + sent.duplicate == lines.count else { throw HarnessError("not all settled: \(sent)") }
-                blocked = Set(answers.all.filter { $0.1.blocked }.map { lines[$0.0].0 })
             }
             return blocked
         }
