@@ -14,15 +14,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT
 
-python3 - "$EVENTS" > "$DIR/events.ndjson" <<'PY'
-import json, random, sys, uuid
-random.seed(11)
-for _ in range(int(sys.argv[1])):
-    print(json.dumps({"id": str(uuid.UUID(int=random.getrandbits(128), version=4)),
-                      "customer": "cus_%d" % random.randrange(10000), "meter": "api_calls"}))
-PY
-now() { date +%s.%N; }
-wait_socket() { for _ in $(seq 1 600); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; return 1; }
+# shellcheck source=scripts/cluster-bench-common.sh
+. scripts/cluster-bench-common.sh
+random_events "$EVENTS" 11 > "$DIR/events.ndjson"
 
 node_config() {  # NAME PORT SNAPSHOT_INTERVAL
   mkdir -p "$DIR/$1"
@@ -45,8 +39,11 @@ run() {  # SNAPSHOT_INTERVAL LABEL
   wait_socket "$DIR/n1/tally.sock"
   until [ "$(grep -c 'serving partition' "$DIR/n1/log")" -ge 4 ]; do sleep 0.1; done
   "$TALLY" send --config "$DIR/n1/tally.yaml" "$DIR/events.ndjson" | tail -1
-  if [ "$1" = "1s" ]; then
-    until [ "$(grep -c 'published a partition snapshot' "$DIR/n1/log")" -ge 8 ]; do sleep 0.2; done
+  if [ "$1" = "1s" ]; then  # until every partition's newest snapshot covers its whole log
+    until "$TALLY" cluster status --config "$DIR/n1/tally.yaml" --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)["partitions"]
+sys.exit(0 if all(r["snapshot_sequence"] == r["log_sequence"] for r in rows) else 1)'; do sleep 0.5; done
   fi
   kill -9 "$n1"; wait "$n1" 2>/dev/null || true
   sleep 2.5   # past the leases

@@ -14,16 +14,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$DIR"; }
 trap cleanup EXIT
 
-python3 - "$EVENTS" > "$DIR/events.ndjson" <<'PY'
-import json, random, sys, uuid
-random.seed(7)
-for _ in range(int(sys.argv[1])):
-    print(json.dumps({"id": str(uuid.UUID(int=random.getrandbits(128), version=4)),
-                      "customer": "cus_%d" % random.randrange(10000), "meter": "api_calls"}))
-PY
-
-now() { date +%s.%N; }
-wait_socket() { for _ in $(seq 1 600); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1" >&2; return 1; }
+# shellcheck source=scripts/cluster-bench-common.sh
+. scripts/cluster-bench-common.sh
+random_events "$EVENTS" 7 > "$DIR/events.ndjson"
 
 start_nats() {  # fresh JetStream cluster of three
   rm -rf "$DIR/nats" && mkdir -p "$DIR/nats"

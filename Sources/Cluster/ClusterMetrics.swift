@@ -1,4 +1,5 @@
 import Metrics
+import NATS
 
 /// The swift-metrics families a cluster node records (`tally serve` with `cluster.metrics_listen`
 /// serves them on `/metrics`).
@@ -48,8 +49,7 @@ struct ClusterMetrics: Sendable {
     let forwarded = Counter(label: ClusterMetricFamilies.forwardedEvents)
 
     func record(_ timer: Timer, since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        timer.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 
     func ownershipChanged(_ change: String, by count: Int = 1) {

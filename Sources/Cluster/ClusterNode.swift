@@ -167,8 +167,7 @@ public final class ClusterNode: Service, @unchecked Sendable {
     }
 
     static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+        TimeInterval(duration.nanoseconds) / 1e9
     }
 }
 

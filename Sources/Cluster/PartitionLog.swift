@@ -29,8 +29,7 @@ public final class PartitionLog: @unchecked Sendable {
         self.name = name
         self.subjectPrefix = subjectPrefix
         self.maxMessageBytes = maxMessageBytes
-        let (seconds, attoseconds) = duplicateWindow.components
-        self.duplicateWindowMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        self.duplicateWindowMilliseconds = duplicateWindow.milliseconds
         do {
             try stream.addStream(.init(name: name, subjects: ["\(subjectPrefix).*"], replicas: replicas, duplicateWindow: duplicateWindow))
         } catch {

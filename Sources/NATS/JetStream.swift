@@ -276,7 +276,7 @@ public final class JetStream: @unchecked Sendable {
 
 extension Duration {
     /// Whole nanoseconds, as JetStream's settings take durations.
-    var nanoseconds: Int64 {
+    public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }

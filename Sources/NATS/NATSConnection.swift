@@ -196,7 +196,7 @@ enum NATSLibrary {
 
 extension Duration {
     /// Whole milliseconds, as the C client takes timeouts.
-    var milliseconds: Int64 {
+    public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
     }

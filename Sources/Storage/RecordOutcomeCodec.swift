@@ -4,7 +4,7 @@ import Metering
 ///
 /// ```
 /// u32 count ‖ { u8 kind (0 accepted, 1 duplicate, 2 rejected) ‖ rejected: u8 len ‖ code ‖ u32 len ‖ message ‖ u8 len ‖ field (0: none) }…
-/// [ u32 blocked ‖ { u32 index ‖ u8 len ‖ limit id ‖ u8 len ‖ meter (0: the amount) ‖ u8 len ‖ used ‖ u8 len ‖ limit ‖ u64 resets_at ns }… ]
+/// [ u32 blocked ‖ { u32 index ‖ u8 len ‖ limit id ‖ u8 len ‖ meter (0: the amount) ‖ used (17-byte decimal) ‖ limit (17-byte decimal) ‖ ordered i64 resets_at ns }… ]
 /// ```
 /// The trailing section (the events whose customer a `disable` limit blocks) is absent when none is.
 public enum RecordOutcomeCodec {
@@ -18,9 +18,9 @@ public enum RecordOutcomeCodec {
             bytes.appendBigEndian(UInt32(index))
             bytes.appendShortString(limit.id)
             bytes.appendShortString(limit.meter ?? "")
-            bytes.appendShortString(limit.used.description)
-            bytes.appendShortString(limit.limit.description)
-            bytes.appendBigEndian(UInt64(bitPattern: limit.resetsAt.nanosecondsSinceEpoch))
+            bytes.appendDecimal(limit.used)
+            bytes.appendDecimal(limit.limit)
+            bytes.appendOrdered(limit.resetsAt.nanosecondsSinceEpoch)
         }
         return bytes
     }
@@ -35,10 +35,9 @@ public enum RecordOutcomeCodec {
             var blocked = [BlockingLimit?](repeating: nil, count: outcomes.count)
             for _ in 0..<count {
                 guard let index = reader.uint32(), Int(index) < outcomes.count, let id = reader.shortString(), let meter = reader.shortString(),
-                      let used = reader.shortString().flatMap({ ExactDecimal($0) }), let limit = reader.shortString().flatMap({ ExactDecimal($0) }),
-                      let resets = reader.uint64() else { return nil }
+                      let used = reader.decimal(), let limit = reader.decimal(), let resets = reader.orderedInt64() else { return nil }
                 blocked[Int(index)] = BlockingLimit(id: id, meter: meter.isEmpty ? nil : meter, used: used, limit: limit,
-                                                    resetsAt: Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: resets)))
+                                                    resetsAt: Timestamp(nanosecondsSinceEpoch: resets))
             }
             return reader.isAtEnd ? (outcomes, blocked) : nil
         }

@@ -41,9 +41,8 @@ struct ClusterCommand: ParsableCommand {
             guard let cluster = config.cluster else {
                 throw CommandFailure("the config has no cluster: section: this store is single-node (see README, Cluster mode)")
             }
-            do {
+            try ClusterAccess.run(cluster, client: "tally-status") { _, stream in
                 let map = try PartitionMap(count: cluster.partitions)
-                let stream = try NATSConnection(servers: cluster.natsURLs, name: "tally-status").jetStream()
                 let buckets = try PartitionOwnership.buckets(on: stream, failover: .nanoseconds(cluster.failoverNanoseconds), replicas: cluster.replicas)
                 let (owners, nodes) = try PartitionOwnership.table(leases: buckets.leases, nodes: buckets.nodes, partitions: map)
                 if let customer {
@@ -71,10 +70,6 @@ struct ClusterCommand: ParsableCommand {
                                snapshot: try snapshots.newest(partition: partition)?.logSequence)
                 }
                 print(json ? Self.json(rows: rows, nodes: nodes.keys.sorted()) : Self.text(rows: rows, nodes: nodes.keys.sorted()))
-            } catch let error as ClusterError {
-                throw CommandFailure(error.message)
-            } catch let error as NATSError {
-                throw CommandFailure("cannot reach NATS at \(cluster.natsURLs.joined(separator: ", ")): \(error.message)")
             }
         }
 

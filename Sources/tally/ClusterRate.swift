@@ -3,7 +3,6 @@ import Cluster
 import Foundation
 import Logging
 import Metering
-import NATS
 import Storage
 import TallyConfiguration
 
@@ -21,31 +20,25 @@ enum ClusterRate {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let output = try StatementOutput(directory: command.out, format: command.format.rawValue)
         let partitions = command.customer.map { [map.partition(of: $0)] } ?? Array(0..<map.count)
-        let configuration = TallyStore.Configuration(meters: config.meters, billingPeriod: config.billing.period,
-                                                     maximumSize: config.store.maxSizeBytes)
-        var summaries: [RatingRunSummary] = []
-        do {
-            let connection = try NATSConnection(servers: cluster.natsURLs, name: "tally-rate")
-            defer { connection.close() }
-            let stream = try connection.jetStream(timeout: .seconds(30))
+        let configuration = TallyStore.Configuration(config)
+        let summaries = try ClusterAccess.run(cluster, client: "tally-rate", to: "read the partitions", failure: "rating the cluster's partitions failed",
+                                              jetStreamTimeout: .seconds(30)) { _, stream in
             let log = try PartitionLog(stream: stream, replicas: cluster.replicas)
             let snapshots = try PartitionSnapshots(stream: stream, replicas: cluster.replicas)
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            for partition in partitions {
+            return try partitions.map { partition in
                 let directory = work + "/" + PartitionMap.name(partition)
-                let rebuilt = try PartitionRebuild.build(partition: partition, log: log, snapshots: snapshots, into: directory,
-                                                         configuration: configuration, logger: logger)
-                summaries.append(try RatingRun(config: config, period: period).run(store: rebuilt.store, customer: command.customer) { statement in
-                    try output.write(statement)
-                })
-                try? FileManager.default.removeItem(atPath: directory)
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                do {
+                    let rebuilt = try PartitionRebuild.build(partition: partition, log: log, snapshots: snapshots, into: directory,
+                                                             configuration: configuration, logger: logger)
+                    return try RatingRun(config: config, period: period).run(store: rebuilt.store, customer: command.customer) { statement in
+                        try output.write(statement)
+                    }
+                } catch let error as StoreError {
+                    throw CommandFailure("rebuilding a partition to rate it failed: \(error.message)")
+                }
             }
-        } catch let error as ClusterError {
-            throw CommandFailure("rating the cluster's partitions failed: \(error.message)")
-        } catch let error as NATSError {
-            throw CommandFailure("cannot reach NATS at \(cluster.natsURLs.joined(separator: ", ")) to read the partitions: \(error.message)")
-        } catch let error as StoreError {
-            throw CommandFailure("rebuilding a partition to rate it failed: \(error.message)")
         }
         let summary = try RatingRunSummary.merged(summaries, period: period)
         try output.finish(summary)

@@ -49,11 +49,10 @@ enum ClusterServe {
         if !config.limits.isEmpty {
             recorder.makeLimitEvaluator = { CommitLimitEvaluator(config: config) }
         }
-        let deliveries = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "delivered")])
-        let failures = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "failed")])
+        let onDelivery = DocumentedPrometheusFactory.countingAlertDeliveries()
         recorder.makeCompanion = { partition, store in
             try PartitionAlerts.start(partition: partition, store: store, settings: config.alerts, cursors: cursors,
-                                      onDelivery: { _, success in (success ? deliveries : failures).increment() })
+                                      onDelivery: onDelivery)
         }
         logger.info("cluster node starting", metadata: [
             "node": "\(cluster.node)", "partitions": "\(cluster.partitions)", "replicas": "\(cluster.replicas)", "failover": "\(failover)",

@@ -57,7 +57,7 @@ struct StoreOptions: ParsableArguments {
         }
         return try TallyStore(
             path: config.store.path,
-            configuration: .init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes),
+            configuration: .init(config),
             access: access,
             logger: Logger(label: "tally.store"))
     }
@@ -84,4 +84,11 @@ enum LoggingSetup {
 /// Writes to standard error (progress, warnings).
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension TallyStore.Configuration {
+    /// What the store needs of `config`: its meters, billing period and `store.max_size`.
+    init(_ config: TallyConfig) {
+        self.init(meters: config.meters, billingPeriod: config.billing.period, maximumSize: config.store.maxSizeBytes)
+    }
 }

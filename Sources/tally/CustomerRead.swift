@@ -19,11 +19,8 @@ enum CustomerRead {
         let map = try PartitionMap(count: cluster.partitions)
         let partition = map.partition(of: customer)
         let local = ClusterRecorder.storePath(root: config.store.path, partition: partition) + "/data.mdb"
-        do {
-            let connection = try NATSConnection(servers: cluster.natsURLs, name: "tally-\(command)")
-            defer { connection.close() }
-            let buckets = try PartitionOwnership.buckets(on: try connection.jetStream(), failover: .nanoseconds(cluster.failoverNanoseconds),
-                                                         replicas: cluster.replicas)
+        return try ClusterAccess.run(cluster, client: "tally-\(command)", to: "find the owner of customer \(customer)'s partition") { connection, stream in
+            let buckets = try PartitionOwnership.buckets(on: stream, failover: .nanoseconds(cluster.failoverNanoseconds), replicas: cluster.replicas)
             // A partition between owners (a fail-over, a hand-over), or whose owner just died and
             // still holds the lease, has a live owner again within the fail-over time.
             let deadline = ContinuousClock.now + .nanoseconds(cluster.failoverNanoseconds) + .seconds(10)
@@ -52,10 +49,6 @@ enum CustomerRead {
                 Thread.sleep(forTimeInterval: 0.5)
             }
             throw CommandFailure("\(lastProblem): retry in a few seconds; `tally cluster status` shows the owners")
-        } catch let error as ClusterError {
-            throw CommandFailure(error.message)
-        } catch let error as NATSError {
-            throw CommandFailure("cannot reach NATS at \(cluster.natsURLs.joined(separator: ", ")) to find the owner of customer \(customer)'s partition: \(error.message)")
         }
     }
 

@@ -16,6 +16,13 @@ struct DocumentedPrometheusFactory: MetricsFactory {
     /// Alert deliveries, by `result`.
     static let alertDeliveries = "tally_alert_deliveries_total"
 
+    /// An `AlertDispatcher`'s `onDelivery` that counts each attempt in `alertDeliveries`.
+    static func countingAlertDeliveries() -> @Sendable (_ sink: String, _ success: Bool) -> Void {
+        let delivered = Counter(label: alertDeliveries, dimensions: [("result", "delivered")])
+        let failed = Counter(label: alertDeliveries, dimensions: [("result", "failed")])
+        return { _, success in (success ? delivered : failed).increment() }
+    }
+
     let registry: PrometheusCollectorRegistry
     private let inner: PrometheusMetricsFactory
 

@@ -52,8 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         for section in config.ignoredSections {
             logger.warning("config section is read but not used by this version", metadata: ["section": "\(section)"])
         }
-        var storeConfiguration = TallyStore.Configuration(meters: config.meters, billingPeriod: config.billing.period,
-                                                          maximumSize: config.store.maxSizeBytes)
+        var storeConfiguration = TallyStore.Configuration(config)
         if ProcessInfo.processInfo.environment[Self.withoutBucketsVariable] == "1" {
             storeConfiguration.writesUsageBuckets = false
             logger.warning("usage buckets are off (\(Self.withoutBucketsVariable)=1): events are not counted for usage over time; for benchmarks only")
@@ -81,11 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
         // One Prometheus registry for every swift-metrics instrument; the HTTP API serves it on /metrics.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DocumentedPrometheusFactory(registry: registry))
-        let deliveries = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "delivered")])
-        let failures = Counter(label: DocumentedPrometheusFactory.alertDeliveries, dimensions: [("result", "failed")])
         let dispatcher = AlertDispatcher(
             store: store, settings: config.alerts, logger: Logger(label: "tally.alerts"),
-            onDelivery: { _, success in (success ? deliveries : failures).increment() })
+            onDelivery: DocumentedPrometheusFactory.countingAlertDeliveries())
         let daemon = IngestDaemon(
             config: config, store: store, socketPath: config.ingest.socket, logger: logger,
             makeLimitEvaluator: { CommitLimitEvaluator(config: config) },

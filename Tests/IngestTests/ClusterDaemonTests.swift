@@ -303,7 +303,14 @@ struct ClusterDaemonTests {
         }
         // 6 of 10: every customer crosses 50 %, on whichever node owns it; and 5, where a disable
         // limit blocks it: the answers say so also for the customers whose lines n1 forwarded to n2.
-        let owners = try Self.status(nodes[1]).owners
+        // Once the shares are even (8 and 8), the partitions stay put until n1 dies.
+        let owners = try eventually(within: 60) { () throws -> [String?] in
+            let owners = try Self.status(nodes[1]).owners
+            guard owners.filter({ $0 == "n1" }).count == Self.partitions / 2, owners.filter({ $0 == "n2" }).count == Self.partitions / 2 else {
+                throw HarnessError("shares not even yet: \(owners)")
+            }
+            return owners
+        }
         let map = try PartitionMap(count: Self.partitions)
         #expect(customers.contains { owners[map.partition(of: $0)] == "n2" }, "some lines are forwarded")
         #expect(try send(0..<6, to: nodes[0]) == Set(customers))
