@@ -190,7 +190,7 @@ let package = Package(
             dependencies: ["Cluster", "NATS", "NATSTestSupport", "Storage", "Metering", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "BillingTests", dependencies: ["Billing", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "Limits", "Credits", "TallyConfiguration", "Rating", "Storage", "Metering"], swiftSettings: strictSettings),
         .testTarget(name: "MeteringTests", dependencies: ["Metering"], swiftSettings: strictSettings),
         .testTarget(name: "TallyConfigurationTests", dependencies: ["TallyConfiguration", "Metering"], swiftSettings: strictSettings),
         .testTarget(

@@ -19,26 +19,45 @@ public enum CreditAllocation {
     ///   - now: the moment of the commit (or of the read).
     public static func allocate(amount: ExactDecimal, grants: [CreditGrant], earlier: [String: ExactDecimal],
                                 current: [String: ExactDecimal], now: Timestamp) -> [String: ExactDecimal] {
-        var budget = amount.isNegative ? ExactDecimal.zero : amount
-        var covered: [String: ExactDecimal] = [:]
         let ordered = grants.sorted(by: CreditGrant.burnOrder)
+        var covers: [ExactDecimal] = []
+        allocate(amount: amount, terms: ordered.map(\.terms), order: Array(ordered.indices), earlier: ordered.map { earlier[$0.id] ?? .zero },
+                 current: ordered.map { current[$0.id] ?? .zero }, now: now, into: &covers)
+        var covered: [String: ExactDecimal] = [:]
+        for (grant, take) in zip(ordered, covers) where take > .zero { covered[grant.id] = take }
+        return covered
+    }
+
+    /// ``allocate(amount:grants:earlier:current:now:)`` over arrays, for the group commit, which
+    /// keeps each customer's grants in burn order: `terms`, `earlier`, `current` and `covered` hold
+    /// one entry per grant (amounts 0 where none); `order` lists the grants that may cover the
+    /// period (those in its currency), in ``CreditGrant/burnOrder``. `covered` is overwritten (its
+    /// storage reused).
+    public static func allocate(amount: ExactDecimal, terms: [CreditTerms], order: [Int], earlier: [ExactDecimal],
+                                current: [ExactDecimal], now: Timestamp, into covered: inout [ExactDecimal]) {
+        var budget = amount.isNegative ? ExactDecimal.zero : amount
+        if covered.count == terms.count {
+            for index in covered.indices { covered[index] = .zero }
+        } else {
+            covered = [ExactDecimal](repeating: .zero, count: terms.count)
+        }
         // What inactive grants covered stays covered first: that usage came before they stopped.
-        for grant in ordered where !grant.isActive(at: now) {
-            guard let stored = current[grant.id], stored > .zero else { continue }
+        for index in order where !terms[index].isActive(at: now) {
+            let stored = current[index]
+            guard stored > .zero else { continue }
             let take = min(stored, budget)
             guard take > .zero else { continue }
-            covered[grant.id] = take
+            covered[index] = take
             budget = (try? budget.subtracting(take)) ?? .zero
         }
-        for grant in ordered where grant.isActive(at: now) {
+        for index in order where terms[index].isActive(at: now) {
             guard budget > .zero else { break }
-            let left = (try? grant.amount.subtracting(earlier[grant.id] ?? .zero)) ?? .zero
+            let left = (try? terms[index].amount.subtracting(earlier[index])) ?? .zero
             let take = min(left.isNegative ? .zero : left, budget)
             guard take > .zero else { continue }
-            covered[grant.id] = take
+            covered[index] = take
             budget = (try? budget.subtracting(take)) ?? .zero
         }
-        return covered
     }
 
     /// What is left over the grants active at `now`, after every period's applications.

@@ -40,7 +40,12 @@ public struct CreditGrant: Sendable, Hashable {
 
     /// Whether the grant covers usage at `time`: effective, not expired, not voided.
     public func isActive(at time: Timestamp) -> Bool {
-        effectiveAt <= time && expiresAt.map { time < $0 } ?? true && voidedAt.map { time < $0 } ?? true
+        terms.isActive(at: time)
+    }
+
+    /// What covering usage needs of the grant: its amount and when it is active.
+    public var terms: CreditTerms {
+        CreditTerms(amount: amount, effectiveAt: effectiveAt, expiresAt: expiresAt, voidedAt: voidedAt)
     }
 
     /// Whether `other` asks for the same grant (a repeated request with the same id): everything
@@ -62,5 +67,26 @@ public struct CreditGrant: Sendable, Hashable {
         }
         if a.effectiveAt != b.effectiveAt { return a.effectiveAt < b.effectiveAt }
         return a.id < b.id
+    }
+}
+
+/// A grant's amount and when it is active, without its strings: what ``CreditAllocation`` reads
+/// of each grant in every group commit.
+public struct CreditTerms: Sendable, Hashable {
+    public var amount: ExactDecimal
+    public var effectiveAt: Timestamp
+    public var expiresAt: Timestamp?
+    public var voidedAt: Timestamp?
+
+    public init(amount: ExactDecimal, effectiveAt: Timestamp, expiresAt: Timestamp?, voidedAt: Timestamp?) {
+        self.amount = amount
+        self.effectiveAt = effectiveAt
+        self.expiresAt = expiresAt
+        self.voidedAt = voidedAt
+    }
+
+    /// Whether the grant covers usage at `time`: effective, not expired, not voided.
+    public func isActive(at time: Timestamp) -> Bool {
+        effectiveAt <= time && expiresAt.map { time < $0 } ?? true && voidedAt.map { time < $0 } ?? true
     }
 }

@@ -66,6 +66,14 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         return (amount, plan.currency)
     }
 
+    public func pricing(customer: String, period: PeriodInterval) -> (any PeriodPricing)? {
+        guard let plan = resolver.plan(for: customer, in: period) else { return nil }
+        if let pricing = pricings[plan.code] { return pricing }
+        let pricing = PlanPricing(table: priceTable(plan), currencyCode: plan.currency, rounding: config.billing.rounding)
+        pricings[plan.code] = pricing
+        return pricing
+    }
+
     /// The statement total of `usage` under `plan` (each line rounded once, as `StatementBuilder`
     /// does it), computed without building the statement: this runs for every touched customer
     /// of every group commit.
@@ -77,10 +85,9 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         for record in usage {
             guard let price = table.prices[record.meter] else { continue }
             if !table.zeroQuantityAmounts.isEmpty { pricedWithUsage.insert(record.meter) }
-            let effective = record.group.isEmpty || price.dimensions.isEmpty ? price
-                : price.price(forGroup: Dictionary(record.group.map { ($0.property, $0.value) }, uniquingKeysWith: { first, _ in first }))
-            guard let rating = try? Rater.rate(effective, quantity: record.quantity) else { continue }
-            let amount = table.currency.map { Rater.round(rating.exactAmount, currency: $0, mode: config.billing.rounding) } ?? rating.exactAmount
+            let effective = Self.effectivePrice(price, group: record.group)
+            guard let amount = Self.lineAmount(effective, quantity: record.quantity, currency: table.currency, rounding: config.billing.rounding)
+            else { continue }
             total = (try? total.adding(amount)) ?? total
         }
         for (meter, amount) in table.zeroQuantityAmounts where !pricedWithUsage.contains(meter) {
@@ -88,6 +95,43 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         }
         return total
     }
+
+    /// The price a row of `group` pays: the dimension's own, when the price has dimensions.
+    static func effectivePrice(_ price: Price, group: [GroupValue]) -> Price {
+        group.isEmpty || price.dimensions.isEmpty ? price
+            : price.price(forGroup: Dictionary(group.map { ($0.property, $0.value) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    /// A statement line's amount: rated, then rounded once to the currency (when it is known).
+    static func lineAmount(_ price: Price, quantity: ExactDecimal, currency: Currency?, rounding: RoundingMode) -> ExactDecimal? {
+        guard let amount = try? Rater.exactAmount(price, quantity: quantity) else { return nil }
+        return currency.map { Rater.round(amount, currency: $0, mode: rounding) } ?? amount
+    }
+
+    /// `PeriodPricing` of one plan, over its price table.
+    private final class PlanPricing: PeriodPricing {
+        let table: PriceTable
+        let currency: String
+        let rounding: RoundingMode
+
+        init(table: PriceTable, currencyCode: String, rounding: RoundingMode) {
+            self.table = table
+            currency = currencyCode
+            self.rounding = rounding
+        }
+
+        var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)] { table.zeroQuantityAmounts.map { (meter: $0.0, amount: $0.1) } }
+
+        func lineRating(meter: String, group: [GroupValue]) -> LineRating? {
+            guard let price = table.prices[meter] else { return nil }
+            let effective = CommitLimitEvaluator.effectivePrice(price, group: group)
+            let currency = table.currency
+            let rounding = rounding
+            return LineRating { quantity in CommitLimitEvaluator.lineAmount(effective, quantity: quantity, currency: currency, rounding: rounding) }
+        }
+    }
+
+    private var pricings: [String: PlanPricing] = [:]
 
     private struct PriceTable {
         var prices: [String: Price]

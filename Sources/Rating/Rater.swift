@@ -119,6 +119,19 @@ public enum Rater {
         return Rating(quantity: quantity, lines: lines, exactAmount: clamped, adjustment: adjustment)
     }
 
+    /// ``rate(_:quantity:)``'s `exactAmount` alone: without building the lines for a per-unit price
+    /// without a minimum or maximum (what the group commit rates for credits, row by row).
+    public static func exactAmount(_ price: Price, quantity: ExactDecimal) throws(DecimalOverflow) -> ExactDecimal {
+        guard price.minimum == nil, price.maximum == nil, case let .perUnit(unitAmount, freeUnits, transform) = price.model else {
+            return try rate(price, quantity: quantity).exactAmount
+        }
+        var units = max(try max(quantity, .zero).subtracting(freeUnits), .zero)
+        if let transform {
+            units = try units.divided(by: transform.divideBy, scale: 0, rounding: rule(transform.round))
+        }
+        return try unitAmount.multiplied(by: units)
+    }
+
     /// `amount` rounded once to the currency's minor unit: `half_away_from_zero` (2.345 → 2.35) or
     /// `half_even` (2.345 → 2.34, 2.355 → 2.36).
     public static func round(_ amount: ExactDecimal, currency: Currency, mode: RoundingMode) -> ExactDecimal {

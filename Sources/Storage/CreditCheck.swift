@@ -8,64 +8,129 @@ import Metering
 /// read after an answer always reflects the answered events, and a crash loses or doubles nothing:
 /// the applications are a function of the committed usage, recomputed from it.
 extension StoreWriter {
-    func applyCredits(touched: [TouchedCustomer: PeriodInterval], grants: [String: [CreditGrant]], evaluator: any LimitEvaluator,
-                      into result: inout LimitCommitResult, transaction: borrowing WriteTransaction,
-                      usage: (TouchedCustomer, PeriodInterval) throws -> [UsageRecord]) throws {
-        guard let creditApplied = store.creditApplied else { return }
-        let now = Timestamp.now()
-        for (touchedCustomer, period) in touched {
-            let customer = touchedCustomer.customer
-            guard let customerGrants = grants[customer], !customerGrants.isEmpty else { continue }
-            guard let (amount, currency) = evaluator.amount(customer: customer, period: period, usage: try usage(touchedCustomer, period)) else { continue }
-            let applications = try result.creditApplications[customer] ?? creditApplicationCache[customer]
-                ?? TallyStore.applications(of: customer, in: transaction, creditApplied)
-            let (earlier, current, _) = applications.around(periodStart: period.start)
-            let inCurrency = customerGrants.filter { $0.currency == currency }
-            let covered = CreditAllocation.allocate(amount: amount, grants: inCurrency, earlier: earlier, current: current, now: now)
-            checkBalance(customer: customer, period: period, grants: inCurrency, earlier: earlier, covered: covered, amount: amount,
-                         evaluator: evaluator, now: now, into: &result)
-            guard covered != current else {
-                if creditApplicationCache[customer] == nil { result.creditApplications[customer] = applications }
-                continue
-            }
-            for grant in current.keys where covered[grant] == nil {
-                _ = try transaction.delete(creditApplied, key: TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: grant))
-            }
-            var value: [UInt8] = []
-            for (grant, amount) in covered where current[grant] != amount {
-                value.removeAll(keepingCapacity: true)
-                value.appendDecimal(amount)
-                _ = try transaction.put(creditApplied, key: TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: grant), value: value)
-            }
-            result.creditApplications[customer] = applications.filter { $0.periodStart != period.start }
-                + covered.sorted { $0.key < $1.key }.map { CreditApplication(periodStart: period.start, grant: $0.key, amount: $0.value) }
+    /// Accounts kept at most (a commit rebuilds a dropped one from LMDB): about 1 KiB each.
+    static let maximumCreditAccounts = 250_000
+
+    /// Forgets every account (made again from the store as commits touch them) and makes every
+    /// credit line stale: grants or plans changed, or a rollback undid what lines had rated.
+    func dropCreditAccounts() {
+        creditAccounts.removeAll()
+        creditGeneration += 1
+    }
+
+    /// The credit step for one customer's period touched by the commit: its amount rated again and
+    /// covered by its grants, the changed applications written, its balance limits judged. Returns
+    /// what it knows of the customer's limits in the period (so the usage-limit step need not look
+    /// them up again); nil for a customer without grants.
+    ///
+    /// `touched`: what the commit's events changed of the period's amount through its rows'
+    /// credit lines, and their account.
+    ///
+    /// `records`: set when the period's rows had to be read as records (the folder keeps too many
+    /// aggregates to keep them whole), for the usage-limit step to reuse.
+    func applyCredits(customer: String, touched: TouchedPeriod, grants: [String: [CreditGrant]], evaluator: any LimitEvaluator,
+                      now: Timestamp, into result: inout LimitCommitResult, transaction: borrowing WriteTransaction,
+                      records: inout [UsageRecord]?) throws -> PeriodCredits.Setup? {
+        guard let creditApplied = store.creditApplied else { return nil }
+        let period = touched.period
+        let account: CreditAccount
+        var change = touched.amountChange
+        if let known = touched.account, known.generation == creditGeneration {
+            account = known
+        } else if let known = creditAccounts[customer] {
+            account = known
+            change = .zero
+        } else {
+            guard let customerGrants = grants[customer], !customerGrants.isEmpty else { return nil }
+            if creditAccounts.count >= Self.maximumCreditAccounts { dropCreditAccounts() }
+            account = CreditAccount(customer: customer, grants: customerGrants,
+                                    applications: try TallyStore.applications(of: customer, in: transaction, creditApplied),
+                                    generation: creditGeneration)
+            creditAccounts[customer] = account
+            change = .zero
         }
+        let credits = account.period(startingAt: period.start)
+        let setup = credits.setup ?? {
+            let pricing = evaluator.pricing(customer: customer, period: period)
+            let inCurrency = pricing.map { pricing in account.grants.indices.filter { account.grants[$0].currency == pricing.currency } } ?? []
+            let setup = PeriodCredits.Setup(pricing: pricing, inCurrency: inCurrency, limits: evaluator.limits(for: customer, in: period))
+            credits.setup = setup
+            return setup
+        }()
+        guard let pricing = setup.pricing else { return setup }
+        let amount: ExactDecimal
+        if let kept = credits.amount(changedBy: change) {
+            amount = kept
+        } else {
+            UsageKey.prefix(customer: customer, periodStart: period.start, into: &creditPrefix)
+            switch try folder.periodRows(prefix: creditPrefix, transaction: transaction) {
+            case .complete(let rows):
+                amount = credits.attachLines(to: rows, pricing: pricing, account: account)
+            case .records(let found):
+                records = found
+                credits.forgetRows()
+                amount = evaluator.amount(customer: customer, period: period, usage: found)?.amount ?? .zero
+            }
+        }
+        let earlier = account.earlier(than: credits)
+        // Into the writer's scratch array, then copied into the period's: no allocation per customer.
+        CreditAllocation.allocate(amount: amount, terms: account.terms, order: setup.inCurrency, earlier: earlier, current: credits.applied,
+                                  now: now, into: &creditCovered)
+        checkBalance(account: account, period: period, setup: setup, earlier: earlier, covered: creditCovered, amount: amount, now: now,
+                     into: &result)
+        guard creditCovered != credits.applied || !credits.strayRows.isEmpty else { return setup }
+        for grant in credits.strayRows {
+            _ = try transaction.delete(creditApplied, key: TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: grant))
+        }
+        credits.strayRows.removeAll()
+        for index in creditCovered.indices where creditCovered[index] != credits.applied[index] {
+            TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: account.grants[index].id, into: &creditKey)
+            if creditCovered[index] > .zero {
+                creditValue.removeAll(keepingCapacity: true)
+                creditValue.appendDecimal(creditCovered[index])
+                _ = try transaction.put(creditApplied, key: creditKey, value: creditValue)
+            } else {
+                _ = try transaction.delete(creditApplied, key: creditKey)
+            }
+            credits.applied[index] = creditCovered[index]
+        }
+        return setup
     }
 
     /// Balance limits of the customer crossed after this commit, and `credits_depleted` when nothing
     /// is left while usage goes on: each fires once per grant set (its `fired` key holds a hash of
     /// the grants' ids and amounts, so a top-up re-arms it); `disable` ones block the customer.
-    private func checkBalance(customer: String, period: PeriodInterval, grants: [CreditGrant], earlier: [String: ExactDecimal],
-                              covered: [String: ExactDecimal], amount: ExactDecimal, evaluator: any LimitEvaluator, now: Timestamp,
-                              into result: inout LimitCommitResult) {
-        guard !grants.isEmpty else { return }
-        let applied = earlier.merging(covered) { (try? $0.adding($1)) ?? $0 }
-        let balance = CreditAllocation.balance(grants: grants, applied: applied, now: now)
-        let granted = BalanceThreshold.granted(grants, now: now)
+    private func checkBalance(account: CreditAccount, period: PeriodInterval, setup: PeriodCredits.Setup, earlier: [ExactDecimal],
+                              covered: [ExactDecimal], amount: ExactDecimal, now: Timestamp, into result: inout LimitCommitResult) {
+        guard !setup.inCurrency.isEmpty else { return }
+        var balance = ExactDecimal.zero
+        var granted = ExactDecimal.zero
+        var coveredTotal = ExactDecimal.zero
+        for index in setup.inCurrency {
+            coveredTotal = (try? coveredTotal.adding(covered[index])) ?? coveredTotal
+            guard account.terms[index].isActive(at: now) else { continue }
+            let amount = account.terms[index].amount
+            granted = (try? granted.adding(amount)) ?? granted
+            let applied = (try? earlier[index].adding(covered[index])) ?? earlier[index]
+            let left = (try? amount.subtracting(applied)) ?? .zero
+            if left > .zero { balance = (try? balance.adding(left)) ?? balance }
+        }
+        let customer = account.customer
         var crossed: [UsageLimit] = []
-        for limit in evaluator.limits(for: customer, in: period) where limit.threshold.isBalance {
-            guard BalanceThreshold.isCrossed(limit.threshold, balance: balance, granted: granted) else { continue }
+        for (index, threshold) in setup.balanceThresholds {
+            guard BalanceThreshold.isCrossed(threshold, balance: balance, granted: granted) else { continue }
+            let limit = setup.limits[index]
             if limit.action == .disable, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
                 result.blocked[customer] = BlockingLimit(id: limit.id, meter: nil, used: balance, limit: limit.threshold.value, resetsAt: period.end)
             }
             crossed.append(limit)
         }
-        if balance.isZero, amount > CreditAllocation.total(covered) {
+        if balance.isZero, amount > coveredTotal {
             crossed.append(UsageLimit(id: UsageLimit.creditsDepletedID, scope: .customer(customer), threshold: .balanceBelow(.zero), action: .warning))
         }
         // Crossings are rare (most fire once): the grant set's hash for their `fired` keys is made only for them.
         guard !crossed.isEmpty else { return }
-        let grantSet = grantSetHash(grants)
+        let grantSet = grantSetHash(setup.inCurrency.map { account.grants[$0] })
         let percent = BalanceThreshold.percent(balance: balance, granted: granted)
         for limit in crossed {
             result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: percent, used: balance,

@@ -144,10 +144,17 @@ extension TallyStore {
     }
 
     static func applicationKey(customer: String, periodStart: Timestamp, grant: String) -> [UInt8] {
-        var key = customerPrefix(customer)
+        var key: [UInt8] = []
+        applicationKey(customer: customer, periodStart: periodStart, grant: grant, into: &key)
+        return key
+    }
+
+    /// The `credit_applied` key, made in `key` (its capacity kept).
+    static func applicationKey(customer: String, periodStart: Timestamp, grant: String, into key: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        key.appendShortString(customer)
         key.appendOrdered(periodStart.nanosecondsSinceEpoch)
         key.append(contentsOf: grant.utf8)
-        return key
     }
 
     static func grants(of customer: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> [CreditGrant] {

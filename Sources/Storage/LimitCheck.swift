@@ -1,4 +1,4 @@
-public import Credits
+import Credits
 import LMDB
 public import Metering
 
@@ -20,6 +20,31 @@ public protocol LimitEvaluator: AnyObject {
     /// The period's amount so far (rated as `tally estimate` rates it) and its currency; nil when
     /// the customer has no plan in the period (nothing to cover with credits).
     func amount(customer: String, period: PeriodInterval, usage: [UsageRecord]) -> (amount: ExactDecimal, currency: String)?
+    /// How the customer's plan in `period` prices it row by row (nil without a plan): the credit
+    /// step keeps each row's amount between commits and rates again only the rows that changed.
+    /// The sum it makes is what `amount(customer:period:usage:)` returns for the same rows.
+    func pricing(customer: String, period: PeriodInterval) -> (any PeriodPricing)?
+}
+
+/// One plan's prices, row by row, as `LimitEvaluator.amount(customer:period:usage:)` applies them.
+public protocol PeriodPricing: AnyObject {
+    /// The plan's currency (ISO 4217).
+    var currency: String { get }
+    /// What each priced meter costs with no row at all (flat fees, minimums), added for every
+    /// priced meter the period has no row of.
+    var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)] { get }
+    /// Rates rows of `meter` with `group`; nil when the plan does not price the meter.
+    func lineRating(meter: String, group: [GroupValue]) -> LineRating?
+}
+
+/// Rates one row's quantity: its amount, rounded as a statement line is; nil when it cannot be
+/// rated (an overflow), which counts as nothing, as in a statement total.
+public struct LineRating {
+    public let amount: (ExactDecimal) -> ExactDecimal?
+
+    public init(amount: @escaping (ExactDecimal) -> ExactDecimal?) {
+        self.amount = amount
+    }
 }
 
 /// The `disable` limit that blocks a customer, as a `blocked` answer reports it:
@@ -77,14 +102,32 @@ struct TouchedCustomer: Hashable {
     var periodStart: Int64
 }
 
+/// The period a touched customer's events counted in, and what they changed of its amount
+/// through the rows' credit lines (see `CreditLine`).
+struct TouchedPeriod {
+    var period: PeriodInterval
+    /// The account of the credit lines the changes came through; nil: none did.
+    var account: CreditAccount?
+    var amountChange: ExactDecimal = .zero
+
+    init(period: PeriodInterval) {
+        self.period = period
+    }
+
+    /// Adds what an event changed of the period's amount (nil: the event's row has no credit line).
+    mutating func add(_ change: (account: CreditAccount, amount: ExactDecimal)?) {
+        guard let change else { return }
+        if account == nil { account = change.account }
+        amountChange = (try? amountChange.adding(change.amount)) ?? amountChange
+    }
+}
+
 struct LimitCommitResult {
     var blocked: [String: BlockingLimit] = [:]
     var alerts: [Alert] = []
     var settingsVersion: UInt64?
     /// The grants the commit read after a settings change, by customer.
     var creditGrants: [String: [CreditGrant]]?
-    /// Customers whose credit applications the commit rewrote, with all of them as they stand after it.
-    var creditApplications: [String: [CreditApplication]] = [:]
     /// Balance limits (and `credits_depleted`) the credit step found crossed, to fire with the others.
     var balanceCrossings: [LimitCrossing] = []
 }
@@ -104,7 +147,7 @@ struct LimitCrossing {
 extension StoreWriter {
     /// Evaluates every touched customer's limits and records each newly crossed step: a `fired`
     /// key (so the step never fires again this period) and an alert in the outbox.
-    func evaluateLimits(touched: [TouchedCustomer: PeriodInterval], transaction: borrowing WriteTransaction,
+    func evaluateLimits(touched: [TouchedCustomer: TouchedPeriod], creditsTracked: Bool, transaction: borrowing WriteTransaction,
                         usageOf: (_ prefix: [UInt8]) throws -> [UsageRecord]) throws -> LimitCommitResult {
         guard let evaluator = limitEvaluator, !touched.isEmpty else { return LimitCommitResult() }
         var result = LimitCommitResult()
@@ -121,31 +164,37 @@ extension StoreWriter {
             if let creditGrants = store.creditGrants {
                 result.creditGrants = try TallyStore.allGrants(in: transaction, creditGrants)
             }
+            // Grants, plans and limits may have changed: the accounts are made again from the store.
+            dropCreditAccounts()
         }
         let grants = result.creditGrants ?? creditGrantsByCustomer
-        // With both the credit step and usage limits, each touched customer's usage is read once.
-        let keepsReads = !grants.isEmpty && evaluator.hasLimits
-        var read: [TouchedCustomer: [UsageRecord]] = [:]
+        // A fold that kept no amounts leaves the accounts' kept amounts stale.
+        if !creditsTracked, !creditAccounts.isEmpty { dropCreditAccounts() }
+        guard !grants.isEmpty || evaluator.hasLimits else { return result }
+        let now = Timestamp.now()
         var prefix: [UInt8] = []
-        func usage(_ touched: TouchedCustomer, _ period: PeriodInterval) throws -> [UsageRecord] {
-            if keepsReads, let records = read[touched] { return records }
-            UsageKey.prefix(customer: touched.customer, periodStart: period.start, into: &prefix)
-            let records = try usageOf(prefix)
-            if keepsReads { read[touched] = records }
-            return records
-        }
-        if !grants.isEmpty {
-            try applyCredits(touched: touched, grants: grants, evaluator: evaluator, into: &result, transaction: transaction, usage: usage)
-        }
-        let firedAt = Timestamp.now()
         // Crossings are rare: find them first, then write them in a stable order.
-        var crossings = result.balanceCrossings
-        for (touchedCustomer, period) in touched where evaluator.hasLimits {
+        var crossings: [LimitCrossing] = []
+        for (touchedCustomer, touchedPeriod) in touched {
             let customer = touchedCustomer.customer
-            let limits = evaluator.limits(for: customer, in: period)
+            let period = touchedPeriod.period
+            // Read once for both steps when the credit step had to read the rows as records.
+            var records: [UsageRecord]?
+            let known = grants.isEmpty ? nil
+                : try applyCredits(customer: customer, touched: touchedPeriod, grants: grants, evaluator: evaluator, now: now,
+                                   into: &result, transaction: transaction, records: &records)
+            guard evaluator.hasLimits else { continue }
             // Balance limits were judged by the credit step: only usage limits read the usage here.
+            if let known, !known.hasUsageLimits { continue }
+            let limits = known?.limits ?? evaluator.limits(for: customer, in: period)
             guard limits.contains(where: { !$0.threshold.isBalance }) else { continue }
-            let usage = try usage(touchedCustomer, period)
+            let usage: [UsageRecord]
+            if let records {
+                usage = records
+            } else {
+                UsageKey.prefix(customer: customer, periodStart: period.start, into: &prefix)
+                usage = try usageOf(prefix)
+            }
             for limit in limits where !limit.threshold.isBalance {
                 let used = evaluator.used(by: limit, customer: customer, period: period, usage: usage)
                 let value = limit.threshold.value
@@ -161,6 +210,8 @@ extension StoreWriter {
                 }
             }
         }
+        crossings += result.balanceCrossings
+        let firedAt = Timestamp.now()
         crossings.sort { ($0.customer, $0.period.start, $0.limit.id, $0.percent) < ($1.customer, $1.period.start, $1.limit.id, $1.percent) }
         var sequence = lastAlertSequence
         for crossing in crossings {

@@ -18,7 +18,7 @@ public final class StoreWriter: @unchecked Sendable {
     private var lastSequence: UInt64
     private let meters: [String: Meter]
     /// Usage aggregates logged by recent commits and their folding into `usage`.
-    private let folder: UsageFolder
+    let folder: UsageFolder
 
     // Scratch space reused across commits so the hot path does not allocate per event.
     private var eventBuffer: [UInt8] = []
@@ -38,9 +38,17 @@ public final class StoreWriter: @unchecked Sendable {
     private(set) var lastAlertSequence: UInt64
     /// Every customer's credit grants, as the last settings change left them (reloaded with limits).
     var creditGrantsByCustomer: [String: [CreditGrant]] = [:]
-    /// Customers' credit applications as committed, filled as commits read them: the writer is the
-    /// only one who writes them.
-    var creditApplicationCache: [String: [CreditApplication]] = [:]
+    /// Customers' credits as committed, by customer, filled as commits touch them (see `CreditAccount`).
+    var creditAccounts: [String: CreditAccount] = [:]
+    /// Credit lines of an older generation are stale (their accounts were dropped).
+    var creditGeneration: UInt64 = 1
+    /// Set while a commit runs: the fold and the credit step change the accounts and credit lines
+    /// as they go, so a commit that did not land (failed, or runs again) leaves them stale.
+    private var creditsUncommitted = false
+    var creditPrefix: [UInt8] = []
+    var creditValue: [UInt8] = []
+    var creditKey: [UInt8] = []
+    var creditCovered: [ExactDecimal] = []
 
     /// Opens the writer side of `store` and loads the identity index (and the logged usage) from it.
     /// `usageFolding` says when logged usage is folded into `usage` (tests make it eager).
@@ -88,7 +96,6 @@ public final class StoreWriter: @unchecked Sendable {
     func commitLimits(_ result: LimitCommitResult) {
         if let version = result.settingsVersion { knownSettingsVersion = version }
         if let grants = result.creditGrants { creditGrantsByCustomer = grants }
-        creditApplicationCache.merge(result.creditApplications) { $1 }
         lastAlertSequence += UInt64(result.alerts.count)
         lastCommit = CommitSummary(blocking: result.blocked, alertsFired: result.alerts)
     }
@@ -122,7 +129,9 @@ public final class StoreWriter: @unchecked Sendable {
                 outcomes.reserveCapacity(pending.count)
                 newIdentities.removeAll(keepingCapacity: true)
                 sequence = lastSequence
-                var commit = CommitState(capacity: pending.count)
+                if creditsUncommitted { dropCreditAccounts() }
+                creditsUncommitted = true
+                var commit = CommitState(capacity: pending.count, tracksCredits: !creditGrantsByCustomer.isEmpty)
                 for item in pending {
                     let outcome = try recordOne(item, stamp: stamp, sequence: &sequence, commit: &commit,
                                                 newIdentities: &newIdentities, transaction: transaction)
@@ -131,7 +140,7 @@ public final class StoreWriter: @unchecked Sendable {
                 try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
                 try countIngest(outcomes, nowMilliseconds: now, transaction: transaction)
                 try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
-                limits = try evaluateLimits(touched: commit.touched, transaction: transaction) { prefix in
+                limits = try evaluateLimits(touched: commit.touched, creditsTracked: commit.tracksCredits, transaction: transaction) { prefix in
                     try folder.usage(prefix: prefix, transaction: transaction)
                 }
                 try storeLogSequence(logSequence, pending: pending, outcomes: outcomes, transaction: transaction)
@@ -159,6 +168,7 @@ public final class StoreWriter: @unchecked Sendable {
         folder.committed(stamp: stamp)
         for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
         commitLimits(limits)
+        creditsUncommitted = false
         return outcomes
     }
 
@@ -187,12 +197,15 @@ public final class StoreWriter: @unchecked Sendable {
         var lastPeriod: PeriodInterval?
         var lastPeriodClosed = false
         /// Customers with an event accepted in this commit, with the period it counted in.
-        var touched: [TouchedCustomer: PeriodInterval] = [:]
+        var touched: [TouchedCustomer: TouchedPeriod] = [:]
+        /// Whether some customer has credits: the fold then keeps their amounts (`CreditLine`).
+        var tracksCredits: Bool
 
         /// Sized for `capacity` events up front: growing the tables in steps costs more than the commit's hashing.
-        init(capacity: Int) {
+        init(capacity: Int, tracksCredits: Bool) {
             identities.reserveCapacity(capacity)
             touched.reserveCapacity(capacity)
+            self.tracksCredits = tracksCredits
         }
     }
 
@@ -229,9 +242,15 @@ public final class StoreWriter: @unchecked Sendable {
                 field: "time"))
         }
 
+        var creditChange: (account: CreditAccount, amount: ExactDecimal)?
         if let meter = meters[event.meter], meter.matches(event) {
-            if let rejection = try foldUsage(of: event, meter: meter, time: time, period: period, stamp: stamp, transaction: transaction) {
-                return .rejected(rejection)
+            switch try foldUsage(of: event, meter: meter, time: time, period: period, stamp: stamp, transaction: transaction) {
+            case .rejected(let rejection): return .rejected(rejection)
+            case .folded(let entry):
+                if commit.tracksCredits, let line = entry.creditLine, line.generation == creditGeneration {
+                    // While the row is hot: its new amount, and what that changes of the period's.
+                    creditChange = (line.account, line.rerate(entry.state.quantity))
+                }
             }
         }
 
@@ -240,7 +259,8 @@ public final class StoreWriter: @unchecked Sendable {
         keyBuffer.appendBigEndian(sequence)
         _ = try transaction.put(store.events, key: keyBuffer, value: eventBuffer, flags: .append)
         commit.identities[identity] = fingerprint
-        commit.touched[TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)] = period
+        let touched = TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)
+        commit.touched[touched, default: TouchedPeriod(period: period)].add(creditChange)
         newIdentities.append((identity, fingerprint, sequence))
         return .accepted
     }
@@ -253,14 +273,14 @@ public final class StoreWriter: @unchecked Sendable {
     /// the same quarter-hour (or day) as the one before it for its customer × meter × group finds
     /// all three with one lookup; only a new bucket builds its key and looks it up.
     private func foldUsage(of event: UsageEvent, meter: Meter, time: Timestamp, period: PeriodInterval, stamp: UInt64,
-                           transaction: borrowing WriteTransaction) throws -> IngestError? {
+                           transaction: borrowing WriteTransaction) throws -> FoldOutcome {
         let group = meter.groupBy.map { GroupValue(property: $0, value: event.property($0)?.text ?? "") }
         let nanoseconds = time.nanosecondsSinceEpoch
         UsageKey.make(customer: event.customer, periodStart: period.start, meter: meter.code, group: group,
                       hashKeys: store.hashKeys, into: &keyBuffer)
         let periodFound = try folder.current(keyBuffer, family: .periodUsage, transaction: transaction)
         guard var periodUsage = folded(periodFound, group: group, value: event.value, time: nanoseconds, meter: meter) else {
-            return Self.overflow(meter)
+            return .rejected(Self.overflow(meter))
         }
         var buckets: (quarter: UsageFolder.Found, day: UsageFolder.Found)?
         if store.configuration.writesUsageBuckets {
@@ -272,7 +292,7 @@ public final class StoreWriter: @unchecked Sendable {
                                       group: group, key: &dayKeyBuffer, transaction: transaction)
             guard let quarter = folded(quarterFound, group: group, value: event.value, time: nanoseconds, meter: meter),
                   let day = folded(dayFound, group: group, value: event.value, time: nanoseconds, meter: meter)
-            else { return Self.overflow(meter) }
+            else { return .rejected(Self.overflow(meter)) }
             buckets = (quarter, day)
         }
         if meter.aggregation == .uniqueCount, let property = meter.property, let value = event.property(property) {
@@ -300,7 +320,13 @@ public final class StoreWriter: @unchecked Sendable {
             // per customer × meter × group × period, not per event).
             try indexCustomer(event.customer, stamp: stamp, transaction: transaction)
         }
-        return nil
+        return .folded(periodEntry)
+    }
+
+    private enum FoldOutcome {
+        /// Counted: the period aggregate's entry.
+        case folded(UsageFolder.Entry)
+        case rejected(IngestError)
     }
 
     /// The `resolution` bucket containing `time` as the store holds it: through `link` when that is

@@ -39,6 +39,8 @@ final class UsageFolder {
         var quarterLink: Entry?
         /// A period aggregate's link to the UTC-day bucket its latest event folded into.
         var dayLink: Entry?
+        /// A period aggregate of a customer with credits: its amount as the credit step last rated it.
+        var creditLine: CreditLine?
 
         init(key: UsageKeyBytes, state: AggregateState, stamp: UInt64, inBase: Bool) {
             self.key = key
@@ -98,7 +100,7 @@ final class UsageFolder {
     /// (customer ‖ period start) the limit and credit step read: read from `usage` once, then kept
     /// whole in memory, so the next commit touching the customer reads no LMDB row. A prefix is
     /// dropped when one of its entries leaves the table.
-    private var completeRows: [UsageKeyBytes: [Entry]] = [:]
+    private var completeRows: [UsageKeyBytes: CompleteRows] = [:]
     /// The `usage_log` records, oldest first, with their entry counts.
     private var records: [(stamp: UInt64, entries: Int)] = []
     private var loggedEntries = 0
@@ -225,7 +227,7 @@ final class UsageFolder {
             if !inBase, family == .periodUsage {
                 let prefix = key.prefix
                 newKeysByPrefix[prefix, default: []].append(key)
-                if completeRows[prefix] != nil { completeRows[prefix]!.insertSorted(entry) }
+                completeRows[prefix]?.insert(entry)
             }
             dirtyCount += 1
             dirtyKeys.append(entry)
@@ -246,7 +248,7 @@ final class UsageFolder {
     func rollBack(stamp: UInt64) {
         guard journalStamp == stamp else { return }
         // Rare (a failed commit, or one run again after the map grew): rebuilt from `usage` as needed.
-        completeRows.removeAll()
+        dropCompleteRows()
         for (entry, previous) in zip(journal, journalPrevious).reversed() {
             let key = entry.key
             if !(previous?.dirty ?? false) { dirtyCount -= 1 }
@@ -380,7 +382,9 @@ final class UsageFolder {
         if table.count > policy.retainedAggregates || isPastBucket(key) || key.family == UsageLogRecord.Family.customers.rawValue {
             entry.isInTable = false
             table.removeValue(forKey: key)
-            if key.family == UsageLogRecord.Family.periodUsage.rawValue, !completeRows.isEmpty { completeRows.removeValue(forKey: key.prefix) }
+            if key.family == UsageLogRecord.Family.periodUsage.rawValue, !completeRows.isEmpty {
+                completeRows.removeValue(forKey: key.prefix)?.isLive = false
+            }
         }
     }
 
@@ -389,10 +393,17 @@ final class UsageFolder {
     /// A customer's usage in one period as this commit leaves it: `usage` rows overlaid with the
     /// logged states, in key order (what the limit check counts).
     func usage(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> [UsageRecord] {
-        prefixProbe.assign(prefix, family: 0)
-        if let entries = completeRows[prefixProbe] {
-            return entries.compactMap { Self.record($0.key, $0.state) }
+        switch try periodRows(prefix: prefix, transaction: transaction) {
+        case .complete(let rows): rows.entries.compactMap { Self.record($0.key, $0.state) }
+        case .records(let records): records
         }
+    }
+
+    /// A customer's period rows as `usage(prefix:transaction:)` reads them, as the entries
+    /// themselves when they are kept whole (so a caller can keep them and see later commits' states).
+    func periodRows(prefix: [UInt8], transaction: borrowing WriteTransaction) throws -> PeriodRows {
+        prefixProbe.assign(prefix, family: 0)
+        if let complete = completeRows[prefixProbe] { return .complete(complete) }
         let rows = try rows(prefix: prefix, transaction: transaction)
         if table.count + rows.count <= policy.retainedAggregates {
             // Kept whole from now on: rows `usage` holds that the table lacks join it, clean.
@@ -408,9 +419,16 @@ final class UsageFolder {
                     entries.append(entry)
                 }
             }
-            completeRows[UsageKeyBytes(prefix)] = entries
+            let complete = CompleteRows(entries: entries)
+            completeRows[UsageKeyBytes(prefix)] = complete
+            return .complete(complete)
         }
-        return rows.compactMap { Self.record($0.key, $0.state) }
+        return .records(rows.compactMap { Self.record($0.key, $0.state) })
+    }
+
+    private func dropCompleteRows() {
+        for rows in completeRows.values { rows.isLive = false }
+        completeRows.removeAll()
     }
 
     private static func record(_ key: UsageKeyBytes, _ state: AggregateState) -> UsageRecord? {
@@ -466,7 +484,7 @@ final class UsageFolder {
         for entry in table.values { entry.isInTable = false }
         table.removeAll()
         newKeysByPrefix.removeAll()
-        completeRows.removeAll()
+        dropCompleteRows()
         records.removeAll()
         loggedEntries = 0
         dirtyCount = 0

@@ -84,6 +84,15 @@ private let prices = zip(Gen.int(in: 0...4), tierLists, amounts.array(of: 4), Ge
         }
     }
 
+    @Test func theExactAmountAloneIsTheRatingsExactAmount() async {
+        let signed = zip(quantities, Gen.int(in: 0...3)).map { quantity, sign in sign == 0 ? (try! ExactDecimal.zero.subtracting(quantity)) : quantity }
+        await propertyCheck(input: prices, signed) { price, quantity in
+            let alone = try Rater.exactAmount(price, quantity: quantity)
+            let rating = try Rater.rate(price, quantity: quantity)
+            #expect(alone == rating.exactAmount)
+        }
+    }
+
     @Test func minimumAndMaximumBoundTheAmount() async {
         await propertyCheck(input: prices, quantities) { price, quantity in
             let rating = try Rater.rate(price, quantity: quantity)

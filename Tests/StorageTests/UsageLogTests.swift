@@ -197,4 +197,5 @@ private final class RecordingEvaluator: LimitEvaluator {
         return .zero
     }
     func amount(customer: String, period: PeriodInterval, usage: [UsageRecord]) -> (amount: ExactDecimal, currency: String)? { nil }
+    func pricing(customer: String, period: PeriodInterval) -> (any PeriodPricing)? { nil }
 }

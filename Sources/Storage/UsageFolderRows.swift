@@ -1,0 +1,35 @@
+import Metering
+
+extension UsageFolder {
+    /// The period rows of one customer's period kept whole, as the folder keeps them.
+    final class CompleteRows {
+        /// The entries, in key order; a new row of the prefix joins in its place.
+        private(set) var entries: [Entry]
+        /// Counts the rows that joined: a reader that kept something per entry compares it.
+        private(set) var version = 0
+        /// False once the folder stopped keeping the rows whole (an entry left the table, a
+        /// rollback): the entries no longer tell the whole period.
+        var isLive = true
+
+        init(entries: [Entry]) { self.entries = entries }
+
+        /// A new row of the prefix, in its place.
+        func insert(_ entry: Entry) {
+            entries.insertSorted(entry)
+            version += 1
+        }
+    }
+
+    /// What `periodRows(prefix:transaction:)` found.
+    enum PeriodRows {
+        /// Kept whole: the live entries.
+        case complete(CompleteRows)
+        /// Too many aggregates to keep them: the rows as records.
+        case records([UsageRecord])
+    }
+
+    /// The meter a period row is for (nil for a damaged key).
+    static func meter(of entry: Entry) -> String? {
+        entry.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }
+    }
+}
