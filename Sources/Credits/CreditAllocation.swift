@@ -62,12 +62,23 @@ public enum CreditAllocation {
 
     /// What is left over the grants active at `now`, after every period's applications.
     public static func balance(grants: [CreditGrant], applied: [String: ExactDecimal], now: Timestamp) -> ExactDecimal {
-        var total = ExactDecimal.zero
-        for grant in grants where grant.isActive(at: now) {
-            let left = (try? grant.amount.subtracting(applied[grant.id] ?? .zero)) ?? .zero
-            if left > .zero { total = (try? total.adding(left)) ?? total }
+        balance(terms: grants.map(\.terms), order: Array(grants.indices), applied: { applied[grants[$0].id] ?? .zero }, now: now).balance
+    }
+
+    /// ``balance(grants:applied:now:)`` over the group commit's arrays (see
+    /// ``allocate(amount:terms:order:earlier:current:now:into:)``), with what the active grants
+    /// granted in all (what `balance_percent_below` is a share of): `applied(i)` is what every
+    /// period took of grant `i`.
+    public static func balance(terms: [CreditTerms], order: [Int], applied: (Int) -> ExactDecimal,
+                               now: Timestamp) -> (balance: ExactDecimal, granted: ExactDecimal) {
+        var balance = ExactDecimal.zero
+        var granted = ExactDecimal.zero
+        for index in order where terms[index].isActive(at: now) {
+            granted = (try? granted.adding(terms[index].amount)) ?? granted
+            let left = (try? terms[index].amount.subtracting(applied(index))) ?? .zero
+            if left > .zero { balance = (try? balance.adding(left)) ?? balance }
         }
-        return total
+        return (balance, granted)
     }
 
     /// The sum of the covered amounts.

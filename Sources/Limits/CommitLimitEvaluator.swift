@@ -120,7 +120,7 @@ public final class CommitLimitEvaluator: LimitEvaluator {
             self.rounding = rounding
         }
 
-        var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)] { table.zeroQuantityAmounts.map { (meter: $0.0, amount: $0.1) } }
+        var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)] { table.zeroQuantityAmounts }
 
         func lineRating(meter: String, group: [GroupValue]) -> LineRating? {
             guard let price = table.prices[meter] else { return nil }
@@ -137,7 +137,7 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         var prices: [String: Price]
         var currency: Currency?
         /// What each priced meter costs at quantity 0 (flat fees, first-tier flat amounts, minimums).
-        var zeroQuantityAmounts: [(String, ExactDecimal)]
+        var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)]
     }
 
     private var priceTables: [String: PriceTable] = [:]
@@ -146,12 +146,12 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         if let table = priceTables[plan.code] { return table }
         let currency = Currency.named(plan.currency)
         var prices: [String: Price] = [:]
-        var zero: [(String, ExactDecimal)] = []
+        var zero: [(meter: String, amount: ExactDecimal)] = []
         for price in plan.prices {
             guard let meter = price.meter, prices[meter] == nil else { continue }
             prices[meter] = price
-            if let rating = try? Rater.rate(price, quantity: 0), !rating.exactAmount.isZero {
-                zero.append((meter, currency.map { Rater.round(rating.exactAmount, currency: $0, mode: config.billing.rounding) } ?? rating.exactAmount))
+            if let amount = Self.lineAmount(price, quantity: 0, currency: currency, rounding: config.billing.rounding), !amount.isZero {
+                zero.append((meter, amount))
             }
         }
         let table = PriceTable(prices: prices, currency: currency, zeroQuantityAmounts: zero)

@@ -88,10 +88,7 @@ public enum Rater {
         var lines: [RatingLine]
         switch price.model {
         case let .perUnit(unitAmount, freeUnits, transform):
-            var units = max(try priced.subtracting(freeUnits), .zero)
-            if let transform {
-                units = try units.divided(by: transform.divideBy, scale: 0, rounding: rule(transform.round))
-            }
+            let units = try perUnitUnits(priced, freeUnits: freeUnits, transform: transform)
             lines = [try line(tier: nil, quantity: units, unitAmount: unitAmount, flatAmount: .zero)]
         case let .graduated(tiers):
             lines = try graduated(tiers, quantity: priced)
@@ -125,11 +122,16 @@ public enum Rater {
         guard price.minimum == nil, price.maximum == nil, case let .perUnit(unitAmount, freeUnits, transform) = price.model else {
             return try rate(price, quantity: quantity).exactAmount
         }
-        var units = max(try max(quantity, .zero).subtracting(freeUnits), .zero)
-        if let transform {
-            units = try units.divided(by: transform.divideBy, scale: 0, rounding: rule(transform.round))
-        }
-        return try unitAmount.multiplied(by: units)
+        return try unitAmount.multiplied(by: perUnitUnits(max(quantity, .zero), freeUnits: freeUnits, transform: transform))
+    }
+
+    /// The units a per-unit price charges for `priced` (never negative): past the free units, then
+    /// transformed (divided and rounded to whole units) when the price says so.
+    private static func perUnitUnits(_ priced: ExactDecimal, freeUnits: ExactDecimal,
+                                     transform: PriceModel.Transform?) throws(DecimalOverflow) -> ExactDecimal {
+        let units = max(try priced.subtracting(freeUnits), .zero)
+        guard let transform else { return units }
+        return try units.divided(by: transform.divideBy, scale: 0, rounding: rule(transform.round))
     }
 
     /// `amount` rounded once to the currency's minor unit: `half_away_from_zero` (2.345 → 2.35) or

@@ -140,7 +140,7 @@ final class PeriodCredits {
         var priced = Set<String>()
         var total = ExactDecimal.zero
         for entry in rows.entries {
-            guard let meter = UsageFolder.meter(of: entry) else { continue }
+            guard let meter = UsageFolder.meter(of: entry.key) else { continue }
             let rating = pricing.lineRating(meter: meter, group: entry.state.group)
             if rating != nil { priced.insert(meter) }
             let line = CreditLine(account: account, rating: rating, quantity: entry.state.quantity)
@@ -165,7 +165,7 @@ final class PeriodCredits {
 
 /// A period row's amount as the credit step last rated it, kept on the row's folder entry so that
 /// the fold rates the row again while it is hot, and hands the change of the period's amount to the
-/// commit (`TouchedPeriod`). Valid while its account is: `generation` is the writer's when the
+/// commit (`CreditChange`). Valid while its account is: `generation` is the writer's when the
 /// account was made (`StoreWriter.dropCreditAccounts` starts a new one).
 final class CreditLine {
     /// Unretained: read only while `generation` is the writer's, when the writer's table of

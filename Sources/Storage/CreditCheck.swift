@@ -23,19 +23,19 @@ extension StoreWriter {
     /// what it knows of the customer's limits in the period (so the usage-limit step need not look
     /// them up again); nil for a customer without grants.
     ///
-    /// `touched`: what the commit's events changed of the period's amount through its rows'
+    /// `credited`: what the commit's events changed of the period's amount through its rows'
     /// credit lines, and their account.
     ///
     /// `records`: set when the period's rows had to be read as records (the folder keeps too many
     /// aggregates to keep them whole), for the usage-limit step to reuse.
-    func applyCredits(customer: String, touched: TouchedPeriod, grants: [String: [CreditGrant]], evaluator: any LimitEvaluator,
+    func applyCredits(customer: String, period: PeriodInterval, change credited: CreditChange?, grants: [String: [CreditGrant]],
+                      evaluator: any LimitEvaluator,
                       now: Timestamp, into result: inout LimitCommitResult, transaction: borrowing WriteTransaction,
                       records: inout [UsageRecord]?) throws -> PeriodCredits.Setup? {
         guard let creditApplied = store.creditApplied else { return nil }
-        let period = touched.period
         let account: CreditAccount
-        var change = touched.amountChange
-        if let known = touched.account, known.generation == creditGeneration {
+        var change = credited?.amount ?? .zero
+        if let known = credited?.account, known.generation == creditGeneration {
             account = known
         } else if let known = creditAccounts[customer] {
             account = known
@@ -103,18 +103,11 @@ extension StoreWriter {
     private func checkBalance(account: CreditAccount, period: PeriodInterval, setup: PeriodCredits.Setup, earlier: [ExactDecimal],
                               covered: [ExactDecimal], amount: ExactDecimal, now: Timestamp, into result: inout LimitCommitResult) {
         guard !setup.inCurrency.isEmpty else { return }
-        var balance = ExactDecimal.zero
-        var granted = ExactDecimal.zero
+        let (balance, granted) = CreditAllocation.balance(terms: account.terms, order: setup.inCurrency, applied: { index in
+            (try? earlier[index].adding(covered[index])) ?? earlier[index]
+        }, now: now)
         var coveredTotal = ExactDecimal.zero
-        for index in setup.inCurrency {
-            coveredTotal = (try? coveredTotal.adding(covered[index])) ?? coveredTotal
-            guard account.terms[index].isActive(at: now) else { continue }
-            let amount = account.terms[index].amount
-            granted = (try? granted.adding(amount)) ?? granted
-            let applied = (try? earlier[index].adding(covered[index])) ?? earlier[index]
-            let left = (try? amount.subtracting(applied)) ?? .zero
-            if left > .zero { balance = (try? balance.adding(left)) ?? balance }
-        }
+        for index in setup.inCurrency { coveredTotal = (try? coveredTotal.adding(covered[index])) ?? coveredTotal }
         let customer = account.customer
         var crossed: [UsageLimit] = []
         for (index, threshold) in setup.balanceThresholds {

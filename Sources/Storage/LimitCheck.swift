@@ -102,24 +102,32 @@ struct TouchedCustomer: Hashable {
     var periodStart: Int64
 }
 
-/// The period a touched customer's events counted in, and what they changed of its amount
-/// through the rows' credit lines (see `CreditLine`).
+/// The period a touched customer's events counted in, and where the commit's `CreditChange`s
+/// hold what they changed of its amount through the rows' credit lines (-1: none did). Kept
+/// small: every event of every commit writes one.
 struct TouchedPeriod {
     var period: PeriodInterval
-    /// The account of the credit lines the changes came through; nil: none did.
-    var account: CreditAccount?
-    var amountChange: ExactDecimal = .zero
+    var creditChange: Int32 = -1
 
     init(period: PeriodInterval) {
         self.period = period
     }
 
-    /// Adds what an event changed of the period's amount (nil: the event's row has no credit line).
-    mutating func add(_ change: (account: CreditAccount, amount: ExactDecimal)?) {
-        guard let change else { return }
-        if account == nil { account = change.account }
-        amountChange = (try? amountChange.adding(change.amount)) ?? amountChange
+    /// The index of the period's credit change, `next` when it had none (the caller appends it).
+    mutating func creditChange(orNew next: Int32) -> Int32 {
+        if creditChange < 0 { creditChange = next }
+        return creditChange
     }
+
+    /// Touches the period (inserts it with its default) and changes nothing.
+    mutating func touch() {}
+}
+
+/// What a commit's events changed of one customer's period amount through its rows' credit lines,
+/// and the lines' account.
+struct CreditChange {
+    let account: CreditAccount
+    var amount: ExactDecimal
 }
 
 struct LimitCommitResult {
@@ -147,7 +155,7 @@ struct LimitCrossing {
 extension StoreWriter {
     /// Evaluates every touched customer's limits and records each newly crossed step: a `fired`
     /// key (so the step never fires again this period) and an alert in the outbox.
-    func evaluateLimits(touched: [TouchedCustomer: TouchedPeriod], creditsTracked: Bool, transaction: borrowing WriteTransaction,
+    func evaluateLimits(touched: [TouchedCustomer: TouchedPeriod], creditChanges: [CreditChange], transaction: borrowing WriteTransaction,
                         usageOf: (_ prefix: [UInt8]) throws -> [UsageRecord]) throws -> LimitCommitResult {
         guard let evaluator = limitEvaluator, !touched.isEmpty else { return LimitCommitResult() }
         var result = LimitCommitResult()
@@ -168,8 +176,6 @@ extension StoreWriter {
             dropCreditAccounts()
         }
         let grants = result.creditGrants ?? creditGrantsByCustomer
-        // A fold that kept no amounts leaves the accounts' kept amounts stale.
-        if !creditsTracked, !creditAccounts.isEmpty { dropCreditAccounts() }
         guard !grants.isEmpty || evaluator.hasLimits else { return result }
         let now = Timestamp.now()
         var prefix: [UInt8] = []
@@ -181,13 +187,14 @@ extension StoreWriter {
             // Read once for both steps when the credit step had to read the rows as records.
             var records: [UsageRecord]?
             let known = grants.isEmpty ? nil
-                : try applyCredits(customer: customer, touched: touchedPeriod, grants: grants, evaluator: evaluator, now: now,
+                : try applyCredits(customer: customer, period: period,
+                                   change: touchedPeriod.creditChange < 0 ? nil : creditChanges[Int(touchedPeriod.creditChange)],
+                                   grants: grants, evaluator: evaluator, now: now,
                                    into: &result, transaction: transaction, records: &records)
             guard evaluator.hasLimits else { continue }
             // Balance limits were judged by the credit step: only usage limits read the usage here.
-            if let known, !known.hasUsageLimits { continue }
             let limits = known?.limits ?? evaluator.limits(for: customer, in: period)
-            guard limits.contains(where: { !$0.threshold.isBalance }) else { continue }
+            guard known?.hasUsageLimits ?? limits.contains(where: { !$0.threshold.isBalance }) else { continue }
             let usage: [UsageRecord]
             if let records {
                 usage = records

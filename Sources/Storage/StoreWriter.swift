@@ -131,7 +131,8 @@ public final class StoreWriter: @unchecked Sendable {
                 sequence = lastSequence
                 if creditsUncommitted { dropCreditAccounts() }
                 creditsUncommitted = true
-                var commit = CommitState(capacity: pending.count, tracksCredits: !creditGrantsByCustomer.isEmpty)
+                // Valid credit lines belong to accounts the writer holds: with none, the fold keeps no amounts.
+                var commit = CommitState(capacity: pending.count, tracksCredits: !creditAccounts.isEmpty)
                 for item in pending {
                     let outcome = try recordOne(item, stamp: stamp, sequence: &sequence, commit: &commit,
                                                 newIdentities: &newIdentities, transaction: transaction)
@@ -140,7 +141,7 @@ public final class StoreWriter: @unchecked Sendable {
                 try writeIdentities(newIdentities, stamp: stamp, transaction: transaction)
                 try countIngest(outcomes, nowMilliseconds: now, transaction: transaction)
                 try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
-                limits = try evaluateLimits(touched: commit.touched, creditsTracked: commit.tracksCredits, transaction: transaction) { prefix in
+                limits = try evaluateLimits(touched: commit.touched, creditChanges: commit.creditChanges, transaction: transaction) { prefix in
                     try folder.usage(prefix: prefix, transaction: transaction)
                 }
                 try storeLogSequence(logSequence, pending: pending, outcomes: outcomes, transaction: transaction)
@@ -198,8 +199,10 @@ public final class StoreWriter: @unchecked Sendable {
         var lastPeriodClosed = false
         /// Customers with an event accepted in this commit, with the period it counted in.
         var touched: [TouchedCustomer: TouchedPeriod] = [:]
-        /// Whether some customer has credits: the fold then keeps their amounts (`CreditLine`).
+        /// Whether the writer holds credit accounts: the fold then keeps their rows' amounts (`CreditLine`).
         var tracksCredits: Bool
+        /// What the events changed of touched periods' amounts through credit lines (see `TouchedPeriod`).
+        var creditChanges: [CreditChange] = []
 
         /// Sized for `capacity` events up front: growing the tables in steps costs more than the commit's hashing.
         init(capacity: Int, tracksCredits: Bool) {
@@ -242,14 +245,14 @@ public final class StoreWriter: @unchecked Sendable {
                 field: "time"))
         }
 
-        var creditChange: (account: CreditAccount, amount: ExactDecimal)?
+        var creditChange: (line: CreditLine, amount: ExactDecimal)?
         if let meter = meters[event.meter], meter.matches(event) {
             switch try foldUsage(of: event, meter: meter, time: time, period: period, stamp: stamp, transaction: transaction) {
             case .rejected(let rejection): return .rejected(rejection)
             case .folded(let entry):
                 if commit.tracksCredits, let line = entry.creditLine, line.generation == creditGeneration {
                     // While the row is hot: its new amount, and what that changes of the period's.
-                    creditChange = (line.account, line.rerate(entry.state.quantity))
+                    creditChange = (line, line.rerate(entry.state.quantity))
                 }
             }
         }
@@ -260,7 +263,18 @@ public final class StoreWriter: @unchecked Sendable {
         _ = try transaction.put(store.events, key: keyBuffer, value: eventBuffer, flags: .append)
         commit.identities[identity] = fingerprint
         let touched = TouchedCustomer(customer: event.customer, periodStart: period.start.nanosecondsSinceEpoch)
-        commit.touched[touched, default: TouchedPeriod(period: period)].add(creditChange)
+        if let creditChange {
+            let next = Int32(commit.creditChanges.count)
+            let index = commit.touched[touched, default: TouchedPeriod(period: period)].creditChange(orNew: next)
+            if index == next {
+                commit.creditChanges.append(CreditChange(account: creditChange.line.account, amount: creditChange.amount))
+            } else {
+                let total = commit.creditChanges[Int(index)].amount
+                commit.creditChanges[Int(index)].amount = (try? total.adding(creditChange.amount)) ?? total
+            }
+        } else {
+            commit.touched[touched, default: TouchedPeriod(period: period)].touch()
+        }
         newIdentities.append((identity, fingerprint, sequence))
         return .accepted
     }

@@ -432,7 +432,7 @@ final class UsageFolder {
     }
 
     private static func record(_ key: UsageKeyBytes, _ state: AggregateState) -> UsageRecord? {
-        key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }.map {
+        meter(of: key).map {
             UsageRecord(meter: $0, group: state.group, quantity: state.quantity, eventCount: state.eventCount)
         }
     }

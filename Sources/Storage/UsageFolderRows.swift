@@ -29,7 +29,7 @@ extension UsageFolder {
     }
 
     /// The meter a period row is for (nil for a damaged key).
-    static func meter(of entry: Entry) -> String? {
-        entry.key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }
+    static func meter(of key: UsageKeyBytes) -> String? {
+        key.bytes.withUnsafeBytes { UsageKey.meter(in: $0) }
     }
 }
