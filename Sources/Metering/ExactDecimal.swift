@@ -235,7 +235,15 @@ extension ExactDecimal {
         guard scale > target else { return self }
         let divisor = Self.powersOfTen[scale - target]
         let negative = significand < 0
-        let (quotient, rest) = significand.magnitude.quotientAndRemainder(dividingBy: divisor)
+        let magnitude = significand.magnitude
+        let (quotient, rest): (UInt128, UInt128)
+        if let small = UInt64(exactly: magnitude), let smallDivisor = UInt64(exactly: divisor) {
+            // 64-bit division: a machine instruction rather than a 128-bit library call.
+            let (q, r) = small.quotientAndRemainder(dividingBy: smallDivisor)
+            (quotient, rest) = (UInt128(q), UInt128(r))
+        } else {
+            (quotient, rest) = magnitude.quotientAndRemainder(dividingBy: divisor)
+        }
         // quotient <= Int128.max / 10, so rounding up cannot overflow.
         let rounded = Self.round(quotient, RemainderClass(rest, of: divisor), negative: negative, rule: rule)!
         let value = Int128(rounded)

@@ -32,6 +32,19 @@ extension ExactDecimal {
     @inline(__always)
     static func normalized(_ significand: Int128, _ scale: Int) -> ExactDecimal {
         if significand == 0 { return .zero }
+        if scale == 0 || significand & 1 != 0 { return ExactDecimal(normalizedSignificand: significand, scale: scale) }
+        if let small = Int64(exactly: significand) {
+            // Most quantities and amounts fit 64 bits, where dividing by 10 is a multiplication.
+            var value = small
+            var scale = scale
+            while scale > 0 && value & 1 == 0 {
+                let (quotient, rest) = value.quotientAndRemainder(dividingBy: 10)
+                if rest != 0 { break }
+                value = quotient
+                scale -= 1
+            }
+            return ExactDecimal(normalizedSignificand: Int128(value), scale: scale)
+        }
         var value = significand
         var scale = scale
         while scale > 0 && value & 1 == 0 {
