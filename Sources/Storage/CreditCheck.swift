@@ -12,52 +12,57 @@ extension StoreWriter {
     static let maximumCreditAccounts = 250_000
 
     /// Forgets every account (made again from the store as commits touch them) and makes every
-    /// credit line stale: grants or plans changed, or a rollback undid what lines had rated.
+    /// credit line stale: grants or plans changed, or a rollback undid what lines had rated. The
+    /// accounts stay alive until the commit ends, for the credit changes it still holds.
     func dropCreditAccounts() {
-        creditAccounts.removeAll()
+        if !creditAccounts.isEmpty { retiredCreditAccounts.append(creditAccounts) }
+        creditAccounts = [:]
         creditGeneration += 1
     }
 
     /// The credit step for one customer's period touched by the commit: its amount rated again and
     /// covered by its grants, the changed applications written, its balance limits judged. Returns
-    /// what it knows of the customer's limits in the period (so the usage-limit step need not look
-    /// them up again); nil for a customer without grants.
+    /// the period's credits, which know the customer's limits in the period (so the usage-limit
+    /// step need not look them up again); nil for a customer without grants.
     ///
     /// `credited`: what the commit's events changed of the period's amount through its rows'
-    /// credit lines, and their account.
+    /// credit lines, and their period.
     ///
     /// `records`: set when the period's rows had to be read as records (the folder keeps too many
     /// aggregates to keep them whole), for the usage-limit step to reuse.
     func applyCredits(customer: String, period: PeriodInterval, change credited: CreditChange?, grants: [String: [CreditGrant]],
                       evaluator: any LimitEvaluator,
                       now: Timestamp, into result: inout LimitCommitResult, transaction: borrowing WriteTransaction,
-                      records: inout [UsageRecord]?) throws -> PeriodCredits.Setup? {
+                      records: inout [UsageRecord]?) throws -> PeriodCredits? {
         guard let creditApplied = store.creditApplied else { return nil }
-        let account: CreditAccount
-        var change = credited?.amount ?? .zero
-        if let known = credited?.account, known.generation == creditGeneration {
-            account = known
-        } else if let known = creditAccounts[customer] {
-            account = known
-            change = .zero
+        let credits: PeriodCredits
+        var change = ExactDecimal.zero
+        if let credited, credited.period.generation == creditGeneration {
+            credits = credited.period
+            change = credited.amount
         } else {
-            guard let customerGrants = grants[customer], !customerGrants.isEmpty else { return nil }
-            if creditAccounts.count >= Self.maximumCreditAccounts { dropCreditAccounts() }
-            account = CreditAccount(customer: customer, grants: customerGrants,
-                                    applications: try TallyStore.applications(of: customer, in: transaction, creditApplied),
-                                    generation: creditGeneration)
-            creditAccounts[customer] = account
-            change = .zero
+            let account: CreditAccount
+            if let known = creditAccounts[customer] {
+                account = known
+            } else {
+                guard let customerGrants = grants[customer], !customerGrants.isEmpty else { return nil }
+                // The log holds every earlier commit's changes, and this commit made none for the
+                // customer yet (accounts are dropped only before the credit step, `evaluateLimits`).
+                account = CreditAccount(customer: customer, grants: customerGrants,
+                                        applications: try TallyStore.applications(of: customer, in: transaction, creditApplied,
+                                                                                  log: store.creditLog),
+                                        generation: creditGeneration)
+                creditAccounts[customer] = account
+            }
+            credits = account.period(startingAt: period.start)
         }
-        let credits = account.period(startingAt: period.start)
-        let setup = credits.setup ?? {
+        let account = credits.account
+        if !credits.isSetUp {
             let pricing = evaluator.pricing(customer: customer, period: period)
             let inCurrency = pricing.map { pricing in account.grants.indices.filter { account.grants[$0].currency == pricing.currency } } ?? []
-            let setup = PeriodCredits.Setup(pricing: pricing, inCurrency: inCurrency, limits: evaluator.limits(for: customer, in: period))
-            credits.setup = setup
-            return setup
-        }()
-        guard let pricing = setup.pricing else { return setup }
+            credits.setUp(pricing: pricing, inCurrency: inCurrency, limits: evaluator.limits(for: customer, in: period))
+        }
+        guard let pricing = credits.pricing else { return credits }
         let amount: ExactDecimal
         if let kept = credits.amount(changedBy: change) {
             amount = kept
@@ -65,54 +70,54 @@ extension StoreWriter {
             UsageKey.prefix(customer: customer, periodStart: period.start, into: &creditPrefix)
             switch try folder.periodRows(prefix: creditPrefix, transaction: transaction) {
             case .complete(let rows):
-                amount = credits.attachLines(to: rows, pricing: pricing, account: account)
+                amount = credits.attachLines(to: rows, pricing: pricing)
             case .records(let found):
                 records = found
-                credits.forgetRows()
                 amount = evaluator.amount(customer: customer, period: period, usage: found)?.amount ?? .zero
             }
         }
-        let earlier = account.earlier(than: credits)
+        let earlier: [ExactDecimal]
+        if let known = credits.earlierCovered {
+            earlier = known
+        } else {
+            earlier = account.earlier(than: credits)
+            credits.earlierCovered = earlier
+        }
         // Into the writer's scratch array, then copied into the period's: no allocation per customer.
-        CreditAllocation.allocate(amount: amount, terms: account.terms, order: setup.inCurrency, earlier: earlier, current: credits.applied,
+        CreditAllocation.allocate(amount: amount, terms: account.terms, order: credits.inCurrency, earlier: earlier, current: credits.applied,
                                   now: now, into: &creditCovered)
-        checkBalance(account: account, period: period, setup: setup, earlier: earlier, covered: creditCovered, amount: amount, now: now,
-                     into: &result)
-        guard creditCovered != credits.applied || !credits.strayRows.isEmpty else { return setup }
+        checkBalance(credits, period: period, earlier: earlier, covered: creditCovered, amount: amount, now: now, into: &result)
+        guard creditCovered != credits.applied || !credits.strayRows.isEmpty else { return credits }
         for grant in credits.strayRows {
-            _ = try transaction.delete(creditApplied, key: TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: grant))
+            creditLog.log(key: TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: grant), amount: .zero)
         }
         credits.strayRows.removeAll()
         for index in creditCovered.indices where creditCovered[index] != credits.applied[index] {
             TallyStore.applicationKey(customer: customer, periodStart: period.start, grant: account.grants[index].id, into: &creditKey)
-            if creditCovered[index] > .zero {
-                creditValue.removeAll(keepingCapacity: true)
-                creditValue.appendDecimal(creditCovered[index])
-                _ = try transaction.put(creditApplied, key: creditKey, value: creditValue)
-            } else {
-                _ = try transaction.delete(creditApplied, key: creditKey)
-            }
+            creditLog.log(key: creditKey, amount: creditCovered[index] > .zero ? creditCovered[index] : .zero)
             credits.applied[index] = creditCovered[index]
         }
-        return setup
+        account.appliedChanged(in: credits)
+        return credits
     }
 
     /// Balance limits of the customer crossed after this commit, and `credits_depleted` when nothing
     /// is left while usage goes on: each fires once per grant set (its `fired` key holds a hash of
     /// the grants' ids and amounts, so a top-up re-arms it); `disable` ones block the customer.
-    private func checkBalance(account: CreditAccount, period: PeriodInterval, setup: PeriodCredits.Setup, earlier: [ExactDecimal],
+    private func checkBalance(_ credits: PeriodCredits, period: PeriodInterval, earlier: [ExactDecimal],
                               covered: [ExactDecimal], amount: ExactDecimal, now: Timestamp, into result: inout LimitCommitResult) {
-        guard !setup.inCurrency.isEmpty else { return }
-        let (balance, granted) = CreditAllocation.balance(terms: account.terms, order: setup.inCurrency, applied: { index in
+        guard !credits.inCurrency.isEmpty else { return }
+        let account = credits.account
+        let (balance, granted) = CreditAllocation.balance(terms: account.terms, order: credits.inCurrency, applied: { index in
             (try? earlier[index].adding(covered[index])) ?? earlier[index]
         }, now: now)
         var coveredTotal = ExactDecimal.zero
-        for index in setup.inCurrency { coveredTotal = (try? coveredTotal.adding(covered[index])) ?? coveredTotal }
+        for index in credits.inCurrency { coveredTotal = (try? coveredTotal.adding(covered[index])) ?? coveredTotal }
         let customer = account.customer
         var crossed: [UsageLimit] = []
-        for (index, threshold) in setup.balanceThresholds {
+        for (index, threshold) in credits.balanceThresholds {
             guard BalanceThreshold.isCrossed(threshold, balance: balance, granted: granted) else { continue }
-            let limit = setup.limits[index]
+            let limit = credits.limits[index]
             if limit.action == .disable, result.blocked[customer].map({ limit.id < $0.id }) ?? true {
                 result.blocked[customer] = BlockingLimit(id: limit.id, meter: nil, used: balance, limit: limit.threshold.value, resetsAt: period.end)
             }
@@ -123,7 +128,7 @@ extension StoreWriter {
         }
         // Crossings are rare (most fire once): the grant set's hash for their `fired` keys is made only for them.
         guard !crossed.isEmpty else { return }
-        let grantSet = grantSetHash(setup.inCurrency.map { account.grants[$0] })
+        let grantSet = grantSetHash(credits.inCurrency.map { account.grants[$0] })
         let percent = BalanceThreshold.percent(balance: balance, granted: granted)
         for limit in crossed {
             result.balanceCrossings.append(LimitCrossing(customer: customer, period: period, limit: limit, percent: percent, used: balance,

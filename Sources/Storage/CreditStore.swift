@@ -64,7 +64,7 @@ extension TallyStore {
     public func creditApplications(customer: String) throws(StoreError) -> [CreditApplication] {
         guard let creditApplied else { return [] }
         return try readStore("read credit applications") { transaction in
-            try Self.applications(of: customer, in: transaction, creditApplied)
+            try Self.applications(of: customer, in: transaction, creditApplied, log: creditLog)
         }
     }
 
@@ -79,7 +79,7 @@ extension TallyStore {
         guard let creditApplied else { return [:] }
         return try readStore("read credit applications") { transaction in
             var found: [String: [String: ExactDecimal]] = [:]
-            try transaction.forEach(creditApplied, prefix: []) { key, value in
+            try UsageLogReader.merged(in: transaction, usage: creditApplied, log: creditLog, family: .creditApplied, prefix: []) { key, value in
                 let length = 1 + Int(key[0])
                 guard key.count >= length + 8, key.loadOrderedInt64(at: length) == periodStart.nanosecondsSinceEpoch,
                       let amount = ExactDecimal(encoded: value)
@@ -184,10 +184,12 @@ extension TallyStore {
         return found
     }
 
-    static func applications(of customer: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database) throws -> [CreditApplication] {
+    /// The customer's applications: `credit_applied` overlaid with what `log` holds newer.
+    static func applications(of customer: String, in transaction: borrowing some ReadableTransaction & ~Copyable, _ database: Database,
+                             log: Database?) throws -> [CreditApplication] {
         let prefix = customerPrefix(customer)
         var found: [CreditApplication] = []
-        try transaction.forEach(database, prefix: prefix) { key, value in
+        try UsageLogReader.merged(in: transaction, usage: database, log: log, family: .creditApplied, prefix: prefix) { key, value in
             guard key.count >= prefix.count + 8, let amount = ExactDecimal(encoded: value) else { return }
             let start = Timestamp(nanosecondsSinceEpoch: key.loadOrderedInt64(at: prefix.count))
             found.append(CreditApplication(periodStart: start, grant: String(decoding: key[(prefix.count + 8)...], as: UTF8.self), amount: amount))

@@ -24,7 +24,8 @@ import Metering
 // | `bucket_unique_values` | bucket-key hash 16 B ‖ property value (or 0xFF ‖ its hash)  | empty |
 // | `customer_index` | customer id (its bytes, so keys are in byte order of id)   | an empty `AggregateState` (written by the fold, as usage is) |
 // | `credit_grants` | len u8 ‖ customer ‖ grant id                                 | `CreditGrant` (`CreditGrantCodec`) |
-// | `credit_applied` | len u8 ‖ customer ‖ period start i64 (ordered) ‖ grant id  | the amount the grant covers in that period (17-byte decimal), written by the group commit |
+// | `credit_applied` | len u8 ‖ customer ‖ period start i64 (ordered) ‖ grant id  | the amount the grant covers in that period (17-byte decimal), folded from `credit_log` |
+// | `credit_log`    | commit stamp u64 BE                                         | `UsageLogRecord` of family `creditApplied`: the `credit_applied` rows that commit changed (17-byte decimal; empty: deleted), sorted by key; folded into `credit_applied` every 32 records |
 // | `ingest_hours`  | UTC hour start, seconds u64 BE (the hour the commit happened)   | accepted u64 BE ‖ duplicates u64 BE ‖ rejected u64 BE (`IngestActivity`) |
 //
 // Why `identities` starts with the commit stamp: identities are random (UUIDv4 ids), so a key that
@@ -59,6 +60,7 @@ enum DatabaseName {
     static let ingestHours = "ingest_hours"
     static let creditGrants = "credit_grants"
     static let creditApplied = "credit_applied"
+    static let creditLog = "credit_log"
 }
 
 /// Keys of the `meta` database.

@@ -124,9 +124,10 @@ struct TouchedPeriod {
 }
 
 /// What a commit's events changed of one customer's period amount through its rows' credit lines,
-/// and the lines' account.
+/// and the lines' period.
 struct CreditChange {
-    let account: CreditAccount
+    /// Unretained: valid while its account is the writer's, or retired in this commit.
+    unowned(unsafe) let period: PeriodCredits
     var amount: ExactDecimal
 }
 
@@ -174,6 +175,8 @@ extension StoreWriter {
             }
             // Grants, plans and limits may have changed: the accounts are made again from the store.
             dropCreditAccounts()
+        } else if creditAccounts.count >= Self.maximumCreditAccounts {
+            dropCreditAccounts()
         }
         let grants = result.creditGrants ?? creditGrantsByCustomer
         guard !grants.isEmpty || evaluator.hasLimits else { return result }
@@ -193,8 +196,9 @@ extension StoreWriter {
                                    into: &result, transaction: transaction, records: &records)
             guard evaluator.hasLimits else { continue }
             // Balance limits were judged by the credit step: only usage limits read the usage here.
+            if let known, !known.hasUsageLimits { continue }
             let limits = known?.limits ?? evaluator.limits(for: customer, in: period)
-            guard known?.hasUsageLimits ?? limits.contains(where: { !$0.threshold.isBalance }) else { continue }
+            guard known != nil || limits.contains(where: { !$0.threshold.isBalance }) else { continue }
             let usage: [UsageRecord]
             if let records {
                 usage = records

@@ -42,20 +42,26 @@ public final class StoreWriter: @unchecked Sendable {
     var creditAccounts: [String: CreditAccount] = [:]
     /// Credit lines of an older generation are stale (their accounts were dropped).
     var creditGeneration: UInt64 = 1
+    /// Accounts dropped during the commit that runs, kept alive until it ends: its credit changes
+    /// point at their periods unretained.
+    var retiredCreditAccounts: [[String: CreditAccount]] = []
+    /// The credit step's writes to `credit_applied`, logged per commit.
+    var creditLog: CreditLogBuffer
     /// Set while a commit runs: the fold and the credit step change the accounts and credit lines
     /// as they go, so a commit that did not land (failed, or runs again) leaves them stale.
     private var creditsUncommitted = false
     var creditPrefix: [UInt8] = []
-    var creditValue: [UInt8] = []
     var creditKey: [UInt8] = []
     var creditCovered: [ExactDecimal] = []
 
     /// Opens the writer side of `store` and loads the identity index (and the logged usage) from it.
     /// `usageFolding` says when logged usage is folded into `usage` (tests make it eager).
-    public init(store: TallyStore, usageFolding: UsageFoldPolicy = .standard) throws(StoreError) {
+    /// `creditLogFoldEvery`: how many commits' credit changes `credit_log` holds before one folds them.
+    public init(store: TallyStore, usageFolding: UsageFoldPolicy = .standard,
+                creditLogFoldEvery: Int = 32) throws(StoreError) {
         self.store = store
         meters = Dictionary(store.configuration.meters.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
-        let loaded: (index: IdentityIndex, stamp: UInt64, source: IdentityIndexSource, sequence: UInt64, alert: UInt64, folder: UsageFolder) = try store.readStore("load identities") { transaction in
+        let loaded: (index: IdentityIndex, stamp: UInt64, source: IdentityIndexSource, sequence: UInt64, alert: UInt64, folder: UsageFolder, creditLogRecords: Int) = try store.readStore("load identities") { transaction in
             let (index, stamp, source) = try Self.loadIdentityIndex(store: store, transaction: transaction)
             var sequence: UInt64 = 0
             try transaction.withCursor(store.events) { cursor in
@@ -69,8 +75,11 @@ public final class StoreWriter: @unchecked Sendable {
             try transaction.withCursor(store.alerts) { cursor in
                 if let last = try cursor.last() { alert = last.key.loadBigEndianUInt64(at: 0) }
             }
-            return (index, stamp, source, sequence, alert, try UsageFolder(store: store, policy: usageFolding, transaction: transaction))
+            let creditLogRecords = try store.creditLog.map { try transaction.statistics($0).entries } ?? 0
+            return (index, stamp, source, sequence, alert, try UsageFolder(store: store, policy: usageFolding, transaction: transaction),
+                    creditLogRecords)
         }
+        creditLog = CreditLogBuffer(foldEvery: creditLogFoldEvery, records: loaded.creditLogRecords)
         folder = loaded.folder
         lastAlertSequence = loaded.alert
         index = loaded.index
@@ -130,6 +139,8 @@ public final class StoreWriter: @unchecked Sendable {
                 newIdentities.removeAll(keepingCapacity: true)
                 sequence = lastSequence
                 if creditsUncommitted { dropCreditAccounts() }
+                retiredCreditAccounts.removeAll()
+                creditLog.begin()
                 creditsUncommitted = true
                 // Valid credit lines belong to accounts the writer holds: with none, the fold keeps no amounts.
                 var commit = CommitState(capacity: pending.count, tracksCredits: !creditAccounts.isEmpty)
@@ -143,6 +154,9 @@ public final class StoreWriter: @unchecked Sendable {
                 try folder.write(stamp: stamp, previousStamp: lastStamp, eventCount: pending.count, transaction: transaction)
                 limits = try evaluateLimits(touched: commit.touched, creditChanges: commit.creditChanges, transaction: transaction) { prefix in
                     try folder.usage(prefix: prefix, transaction: transaction)
+                }
+                if let log = store.creditLog, let applied = store.creditApplied {
+                    try creditLog.write(stamp: stamp, log: log, applied: applied, transaction: transaction)
                 }
                 try storeLogSequence(logSequence, pending: pending, outcomes: outcomes, transaction: transaction)
             }
@@ -170,6 +184,8 @@ public final class StoreWriter: @unchecked Sendable {
         for entry in newIdentities { index.insert(entry.identity, stamp: stamp) }
         commitLimits(limits)
         creditsUncommitted = false
+        creditLog.committed()
+        retiredCreditAccounts.removeAll()
         return outcomes
     }
 
@@ -267,7 +283,7 @@ public final class StoreWriter: @unchecked Sendable {
             let next = Int32(commit.creditChanges.count)
             let index = commit.touched[touched, default: TouchedPeriod(period: period)].creditChange(orNew: next)
             if index == next {
-                commit.creditChanges.append(CreditChange(account: creditChange.line.account, amount: creditChange.amount))
+                commit.creditChanges.append(CreditChange(period: creditChange.line.period, amount: creditChange.amount))
             } else {
                 let total = commit.creditChanges[Int(index)].amount
                 commit.creditChanges[Int(index)].amount = (try? total.adding(creditChange.amount)) ?? total

@@ -157,6 +157,9 @@ public final class TallyStore: @unchecked Sendable {
     /// only in a read-only store written before credits existed.
     let creditGrants: Database?
     let creditApplied: Database?
+    /// The group commits' changes to `credit_applied` not yet folded into it (`CreditLog.swift`);
+    /// nil only in a read-only store written before it existed.
+    let creditLog: Database?
     let hashKeys: HashKeys
     let logger: Logger
     private let lockDescriptor: Int32?
@@ -205,6 +208,7 @@ public final class TallyStore: @unchecked Sendable {
             ingestHours = try Self.openOptionalDatabase(environment, DatabaseName.ingestHours, create: create)
             creditGrants = try Self.openOptionalDatabase(environment, DatabaseName.creditGrants, create: create)
             creditApplied = try Self.openOptionalDatabase(environment, DatabaseName.creditApplied, create: create)
+            creditLog = try Self.openOptionalDatabase(environment, DatabaseName.creditLog, create: create)
             hashKeys = try Self.loadOrCreateHashKeys(environment, meta: meta, create: create, path: path)
             if access == .readWrite { try buildCustomerIndexIfNeeded() }
         } catch let error as StoreError {
@@ -222,7 +226,8 @@ public final class TallyStore: @unchecked Sendable {
         case .periodUsage: usage
         case .buckets: usageBuckets
         case .customers: customerIndex
-        case nil: nil
+        // Logged in `credit_log` and folded by `CreditLogBuffer`, never by the usage folder.
+        case .creditApplied, nil: nil
         }
     }
 

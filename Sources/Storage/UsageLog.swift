@@ -26,6 +26,9 @@ enum UsageLogRecord {
         /// A customer seen for the first time: a key of `customer_index` (the customer id; the
         /// value is an empty aggregate). The directory `GET /v1/customers` pages through.
         case customers = 2
+        /// A row of `credit_applied`, logged in `credit_log` (not `usage_log`): the amount as a
+        /// 17-byte decimal, or empty when the row is deleted (`CreditLogBuffer`).
+        case creditApplied = 3
     }
 
     /// Encodes `entries`, which must be sorted by key and unique, into `buffer`.

@@ -3,11 +3,11 @@ import Foundation
 import Limits
 import Logging
 import Metering
-import Storage
 import TallyConfiguration
 import Testing
 
 @testable import Billing
+@testable import Storage
 
 /// The group commit's credit step keeps each customer's account and each period row's amount
 /// between commits, and rates a row again as the fold changes it. Whatever path the commits take
@@ -44,11 +44,11 @@ struct CreditBurnDownTests {
         let directory: String
     }
 
-    private static func open(_ config: TallyConfig) throws -> Run {
+    private static func open(_ config: TallyConfig, creditLogFoldEvery: Int = 32) throws -> Run {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-burn-\(UUID().uuidString.prefix(8))").path
         let store = try TallyStore(path: directory, configuration: .init(meters: config.meters, billingPeriod: .monthly),
                                    access: .readWrite, logger: Logger(label: "test"))
-        let writer = try StoreWriter(store: store)
+        let writer = try StoreWriter(store: store, creditLogFoldEvery: creditLogFoldEvery)
         writer.limitEvaluator = CommitLimitEvaluator(config: config)
         return Run(store: store, writer: writer, directory: directory)
     }
@@ -81,12 +81,13 @@ struct CreditBurnDownTests {
         }
     }
 
-    @Test("many commits, failed ones sent again and a grant between them store what one commit stores, and what a read recomputes")
-    func pathIndependent() throws {
+    @Test("many commits, failed ones sent again and a grant between them store what one commit stores, and what a read recomputes",
+          arguments: [3, 32])
+    func pathIndependent(creditLogFoldEvery: Int) throws {
         let config = try ConfigLoader.parse(yaml: Self.yaml, fileName: "test.yaml")
         let now = Timestamp.now()
         let events = Self.events(count: 6_000, seed: 7, at: now)
-        let stepped = try Self.open(config)
+        let stepped = try Self.open(config, creditLogFoldEvery: creditLogFoldEvery)
         let whole = try Self.open(config)
         defer {
             try? FileManager.default.removeItem(atPath: stepped.directory)
@@ -141,5 +142,83 @@ struct CreditBurnDownTests {
             if estimate.credits.balance.isZero { depleted += 1 }
         }
         #expect(depleted > 0 && depleted < Self.customers.count, "some customers run out, some do not: \(depleted)")
+    }
+
+    private static func logRecords(_ store: TallyStore) throws -> Int {
+        try store.readStore("test") { transaction in try transaction.statistics(store.creditLog!).entries }
+    }
+
+    /// `credit_applied` itself, without the log: grant id → amount for one customer.
+    private static func foldedRows(_ store: TallyStore, _ customer: String) throws -> [String: ExactDecimal] {
+        try store.readStore("test") { transaction in
+            var rows: [String: ExactDecimal] = [:]
+            let prefix = TallyStore.customerPrefix(customer)
+            for entry in try transaction.entries(store.creditApplied!, prefix: prefix) {
+                rows[String(decoding: entry.key[(prefix.count + 8)...], as: UTF8.self)] = entry.value.withUnsafeBytes { ExactDecimal(encoded: $0) }
+            }
+            return rows
+        }
+    }
+
+    private static func applied(_ store: TallyStore, _ customer: String) throws -> [String: ExactDecimal] {
+        Dictionary(try store.creditApplications(customer: customer).map { ($0.grant, $0.amount) }, uniquingKeysWith: { $1 })
+    }
+
+    @Test("the credit log: reads see logged applications before a fold, a fold moves the newest into credit_applied and empties the log, a deleted row stays deleted, a reopened writer goes on counting")
+    func creditLog() throws {
+        // Without the flat price, which is due at no usage: seats 0 and no calls cover nothing.
+        let config = try ConfigLoader.parse(yaml: Self.yaml.replacingOccurrences(of: "      - { meter: region_calls, model: flat, amount: \"0.40\" }\n", with: ""),
+                                            fileName: "test.yaml")
+        let now = Timestamp.now()
+        var run = try Self.open(config, creditLogFoldEvery: 3)
+        defer { try? FileManager.default.removeItem(atPath: run.directory) }
+        try Self.grant(run.store, "cus_0", id: "first", amount: "100", at: now)
+        func seats(_ id: String, _ value: Int) -> PendingEvent {
+            PendingEvent(event: UsageEvent(id: id, customer: "cus_0", meter: "seats", value: ExactDecimal(value), time: now), receivedAt: now)
+        }
+        func calls(_ id: String) -> PendingEvent {
+            PendingEvent(event: UsageEvent(id: id, customer: "cus_0", meter: "calls", time: now), receivedAt: now)
+        }
+
+        func estimated() throws -> [String: ExactDecimal] {
+            try Estimator(config: config, resolver: try PlanResolver(config: config, store: run.store))
+                .estimate(customer: "cus_0", store: run.store).credits.byGrant
+        }
+        // seats 3 → 2 × 1.5 + 0.75 + 0.10 = 3.85
+        _ = try run.writer.record([seats("s1", 3)])
+        #expect(try Self.logRecords(run.store) == 1)
+        #expect(try Self.foldedRows(run.store, "cus_0").isEmpty)
+        #expect(try Self.applied(run.store, "cus_0") == ["first": ExactDecimal("3.85")!])
+        // seats 0: nothing to cover, the row is deleted (logged empty).
+        _ = try run.writer.record([seats("s2", 0)])
+        #expect(try Self.logRecords(run.store) == 2)
+        #expect(try Self.applied(run.store, "cus_0").isEmpty)
+        #expect(try run.store.creditApplications(periodStart: config.billing.period.interval(containing: now).start)["cus_0"] == nil)
+        // The third record folds: the newest value (deleted) wins over the first record's.
+        _ = try run.writer.record([seats("s3", 0)])
+        _ = try run.writer.record([calls("c1"), calls("c2")])
+        // s3 changed nothing (no record); c1 and c2 make the third record, which folds.
+        let twoCalls = try estimated()
+        #expect(twoCalls["first"]! > .zero)
+        #expect(try Self.logRecords(run.store) == 0)
+        #expect(try Self.foldedRows(run.store, "cus_0") == twoCalls)
+        #expect(try Self.applied(run.store, "cus_0") == twoCalls)
+
+        // Logged but not folded when the writer goes away: a new writer reads it back and counts it.
+        _ = try run.writer.record([calls("c3")])
+        #expect(try Self.logRecords(run.store) == 1)
+        let store = run.store
+        run = Run(store: store, writer: try StoreWriter(store: store, creditLogFoldEvery: 3), directory: run.directory)
+        run.writer.limitEvaluator = CommitLimitEvaluator(config: config)
+        #expect(try Self.applied(run.store, "cus_0") == estimated())
+        _ = try run.writer.record([calls("c4")])
+        #expect(try Self.logRecords(run.store) == 2)
+        #expect(try Self.foldedRows(run.store, "cus_0") == twoCalls)
+        _ = try run.writer.record([calls("c5"), calls("c6")])
+        #expect(try Self.logRecords(run.store) == 0)
+        let sixCalls = try estimated()
+        #expect(sixCalls["first"]! > twoCalls["first"]!)
+        #expect(try Self.foldedRows(run.store, "cus_0") == sixCalls)
+        #expect(try Self.applied(run.store, "cus_0") == sixCalls)
     }
 }
