@@ -35,17 +35,17 @@ extension ExactDecimal {
         if scale == 0 || significand & 1 != 0 { return ExactDecimal(normalizedSignificand: significand, scale: scale) }
         if let small = Int64(exactly: significand) {
             // Most quantities and amounts fit 64 bits, where dividing by 10 is a multiplication.
-            var value = small
-            var scale = scale
-            while scale > 0 && value & 1 == 0 {
-                let (quotient, rest) = value.quotientAndRemainder(dividingBy: 10)
-                if rest != 0 { break }
-                value = quotient
-                scale -= 1
-            }
+            let (value, scale) = strippingZeros(small, scale)
             return ExactDecimal(normalizedSignificand: Int128(value), scale: scale)
         }
-        var value = significand
+        let (value, stripped) = strippingZeros(significand, scale)
+        return ExactDecimal(normalizedSignificand: value, scale: stripped)
+    }
+
+    /// `value` and `scale` with the trailing decimal zeros of `value` taken off, while `scale > 0`.
+    @inline(__always)
+    private static func strippingZeros<Integer: FixedWidthInteger>(_ value: Integer, _ scale: Int) -> (Integer, Int) {
+        var value = value
         var scale = scale
         while scale > 0 && value & 1 == 0 {
             let (quotient, rest) = value.quotientAndRemainder(dividingBy: 10)
@@ -53,7 +53,7 @@ extension ExactDecimal {
             value = quotient
             scale -= 1
         }
-        return ExactDecimal(normalizedSignificand: value, scale: scale)
+        return (value, scale)
     }
 
     /// `a + b.significand × 10^-b.scale`, exactly.
