@@ -67,18 +67,14 @@ public final class CommitLimitEvaluator: LimitEvaluator {
     }
 
     public func pricing(customer: String, period: PeriodInterval) -> (any PeriodPricing)? {
-        guard let plan = resolver.plan(for: customer, in: period) else { return nil }
-        if let pricing = pricings[plan.code] { return pricing }
-        let pricing = PlanPricing(table: priceTable(plan), currencyCode: plan.currency, rounding: config.billing.rounding)
-        pricings[plan.code] = pricing
-        return pricing
+        resolver.plan(for: customer, in: period).map(planPricing)
     }
 
     /// The statement total of `usage` under `plan` (each line rounded once, as `StatementBuilder`
     /// does it), computed without building the statement: this runs for every touched customer
     /// of every group commit.
     func amountSoFar(plan: Plan, usage: [UsageRecord]) -> ExactDecimal {
-        let table = priceTable(plan)
+        let table = planPricing(plan).table
         var total: ExactDecimal = 0
         // Only meters that cost something at quantity 0 need remembering (most plans have none).
         var pricedWithUsage = Set<String>()
@@ -131,8 +127,6 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         }
     }
 
-    private var pricings: [String: PlanPricing] = [:]
-
     private struct PriceTable {
         var prices: [String: Price]
         var currency: Currency?
@@ -140,10 +134,11 @@ public final class CommitLimitEvaluator: LimitEvaluator {
         var zeroQuantityAmounts: [(meter: String, amount: ExactDecimal)]
     }
 
-    private var priceTables: [String: PriceTable] = [:]
+    /// Each plan's prices, made once (plans come from the config).
+    private var planPricings: [String: PlanPricing] = [:]
 
-    private func priceTable(_ plan: Plan) -> PriceTable {
-        if let table = priceTables[plan.code] { return table }
+    private func planPricing(_ plan: Plan) -> PlanPricing {
+        if let pricing = planPricings[plan.code] { return pricing }
         let currency = Currency.named(plan.currency)
         var prices: [String: Price] = [:]
         var zero: [(meter: String, amount: ExactDecimal)] = []
@@ -154,8 +149,9 @@ public final class CommitLimitEvaluator: LimitEvaluator {
                 zero.append((meter, amount))
             }
         }
-        let table = PriceTable(prices: prices, currency: currency, zeroQuantityAmounts: zero)
-        priceTables[plan.code] = table
-        return table
+        let pricing = PlanPricing(table: PriceTable(prices: prices, currency: currency, zeroQuantityAmounts: zero),
+                                  currencyCode: plan.currency, rounding: config.billing.rounding)
+        planPricings[plan.code] = pricing
+        return pricing
     }
 }

@@ -2,10 +2,11 @@ import Credits
 import Metering
 
 /// The writer's view of one customer's credits, kept between group commits so that the credit
-/// step of a touched customer costs one lookup of its name and arithmetic on arrays: its grants in
-/// burn order, and per period what each grant covers there (one amount per grant, 0 where none).
+/// step of a touched customer is arithmetic on arrays (its period reached through the commit's
+/// `CreditChange`, or by the customer's name): its grants in burn order, and per period what each
+/// grant covers there (one amount per grant, 0 where none).
 ///
-/// Built from `credit_grants` and `credit_applied` the first time a commit touches the customer,
+/// Built from `credit_grants` and `credit_applied` (with `credit_log`) the first time a commit touches the customer,
 /// dropped when the settings change (a grant, a void, a limit, a plan). Only the writer writes
 /// `credit_applied`, so between those the account is what the store holds: a commit changes the
 /// account as it writes, and a commit that did not land drops every account (`StoreWriter.record`).

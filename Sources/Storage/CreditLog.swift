@@ -98,21 +98,19 @@ struct CreditLogBuffer {
 
     /// `order`: the rows by key, one per key (the last logged wins).
     private mutating func sortRows() {
-        var sorted = order
-        order = []
-        sorted.removeAll(keepingCapacity: true)
-        sorted.append(contentsOf: (0..<Int32(rows.count)))
-        sorted.sort { left, right in
+        let rows = rows, keys = keys
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: (0..<Int32(rows.count)))
+        order.sort { left, right in
             let a = rows[Int(left)], b = rows[Int(right)]
             if a.head != b.head { return a.head < b.head }
             if a.next != b.next { return a.next < b.next }
-            let ordered = compare(a, b)
+            let ordered = Self.compare(a, b, in: keys)
             return ordered != 0 ? ordered < 0 : left < right
         }
-        order = sorted
         var kept = 0
         for index in order.indices {
-            if kept > 0, compare(rows[Int(order[kept - 1])], rows[Int(order[index])]) == 0 {
+            if kept > 0, Self.compare(rows[Int(order[kept - 1])], rows[Int(order[index])], in: keys) == 0 {
                 order[kept - 1] = order[index]
             } else {
                 order[kept] = order[index]
@@ -122,7 +120,7 @@ struct CreditLogBuffer {
         order.removeSubrange(kept...)
     }
 
-    private func compare(_ a: Row, _ b: Row) -> Int {
+    private static func compare(_ a: Row, _ b: Row, in keys: [UInt8]) -> Int {
         keys.withUnsafeBufferPointer { bytes in
             let shorter = Int(min(a.count, b.count))
             for offset in 0..<shorter {

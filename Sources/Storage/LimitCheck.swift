@@ -196,9 +196,14 @@ extension StoreWriter {
                                    into: &result, transaction: transaction, records: &records)
             guard evaluator.hasLimits else { continue }
             // Balance limits were judged by the credit step: only usage limits read the usage here.
-            if let known, !known.hasUsageLimits { continue }
-            let limits = known?.limits ?? evaluator.limits(for: customer, in: period)
-            guard known != nil || limits.contains(where: { !$0.threshold.isBalance }) else { continue }
+            let limits: [UsageLimit]
+            if let known {
+                guard known.hasUsageLimits else { continue }
+                limits = known.limits
+            } else {
+                limits = evaluator.limits(for: customer, in: period)
+                guard limits.contains(where: { !$0.threshold.isBalance }) else { continue }
+            }
             let usage: [UsageRecord]
             if let records {
                 usage = records

@@ -383,7 +383,7 @@ final class UsageFolder {
             entry.isInTable = false
             table.removeValue(forKey: key)
             if key.family == UsageLogRecord.Family.periodUsage.rawValue, !completeRows.isEmpty {
-                completeRows.removeValue(forKey: key.prefix)?.isLive = false
+                completeRows.removeValue(forKey: key.prefix)?.dropped()
             }
         }
     }
@@ -427,7 +427,7 @@ final class UsageFolder {
     }
 
     private func dropCompleteRows() {
-        for rows in completeRows.values { rows.isLive = false }
+        for rows in completeRows.values { rows.dropped() }
         completeRows.removeAll()
     }
 

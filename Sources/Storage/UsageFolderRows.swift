@@ -11,11 +11,6 @@ extension UsageFolder {
     final class CompleteRows {
         /// The entries, in key order; a new row of the prefix joins in its place.
         private(set) var entries: [Entry]
-        /// False once the folder stopped keeping the rows whole (an entry left the table, a
-        /// rollback): the entries no longer tell the whole period.
-        var isLive = true {
-            didSet { if !isLive { notifyWatcher() } }
-        }
         /// Whoever keeps something per entry (a period's credit lines): told of the next change.
         var watcher: (any CompleteRowsWatcher)?
 
@@ -24,6 +19,12 @@ extension UsageFolder {
         /// A new row of the prefix, in its place.
         func insert(_ entry: Entry) {
             entries.insertSorted(entry)
+            notifyWatcher()
+        }
+
+        /// The folder stopped keeping the rows whole (an entry left the table, a rollback): the
+        /// entries no longer tell the whole period.
+        func dropped() {
             notifyWatcher()
         }
 
